@@ -1,0 +1,43 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Channel } from "../domain/channel.js";
+import { UnauthenticatedError } from "../domain/errors.js";
+import type { Caller } from "../service/deps.js";
+
+/** A calling service as configured: its token is stored only as a SHA-256 hex digest. */
+export interface CallerConfig {
+  readonly id: string;
+  readonly tokenSha256: string;
+  readonly channels?: readonly Channel[];
+}
+
+/** Identifies the caller of an RPC from its request headers. */
+export interface Authenticator {
+  authenticate(headers: Headers): Caller;
+}
+
+/** `dev` only: every call runs as one local caller. */
+export function noAuthentication(callerId = "dev"): Authenticator {
+  return { authenticate: () => ({ id: callerId }) };
+}
+
+/**
+ * Bearer tokens, one per calling service. The presented token is hashed and
+ * compared with every configured digest in constant time, so neither timing
+ * nor an early exit tells which callers exist.
+ */
+export function bearerTokenAuthentication(callers: readonly CallerConfig[]): Authenticator {
+  const digests = callers.map((c) => ({ caller: c, digest: Buffer.from(c.tokenSha256, "hex") }));
+  return {
+    authenticate(headers) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.get("authorization") ?? "");
+      if (match === null) throw new UnauthenticatedError("missing bearer token");
+      const presented = createHash("sha256").update(match[1]!).digest();
+      let found: CallerConfig | undefined;
+      for (const { caller, digest } of digests) {
+        if (digest.length === presented.length && timingSafeEqual(digest, presented)) found = caller;
+      }
+      if (found === undefined) throw new UnauthenticatedError("unknown bearer token");
+      return { id: found.id, ...(found.channels ? { channels: found.channels } : {}) };
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
+import { deliveryEventToProto } from "../../contract/delivery-event.js";
+import { channelFromProto } from "../../contract/enums.js";
+import { servesCountry } from "../../domain/route.js";
+import { cancelOtp, getVerification } from "../../service/end-verification.js";
+import { watchDelivery } from "../../service/watch-delivery.js";
+import { asCaller, streamAsCaller, type ApiDeps } from "../call.js";
+import { routeToProto, verificationToProto } from "../to-proto.js";
+import { requireCountryFilter, requireVerificationId } from "../validation.js";
+
+type Impl = ServiceImpl<typeof OtpService>;
+
+/** Reading, following and stopping verifications, and the route catalogue. */
+export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification" | "cancelOtp" | "watchDelivery" | "listRoutes"> {
+  return {
+    getVerification: (request, context) =>
+      asCaller(deps, context, async (caller) => {
+        const details = await getVerification(deps.service, caller, requireVerificationId(request.verificationId));
+        return {
+          verification: verificationToProto(details.verification, details.attempts),
+          events: details.events.map(deliveryEventToProto),
+        };
+      }),
+
+    cancelOtp: (request, context) =>
+      asCaller(deps, context, async (caller) => {
+        const details = await cancelOtp(deps.service, caller, requireVerificationId(request.verificationId));
+        return { verification: verificationToProto(details.verification, details.attempts) };
+      }),
+
+    watchDelivery: (request, context) =>
+      streamAsCaller(deps, context, async function* (caller) {
+        const id = requireVerificationId(request.verificationId);
+        const events = watchDelivery(deps.service, deps.feed, caller, id, Number(request.afterSequence), context.signal);
+        for await (const event of events) yield { event: deliveryEventToProto(event) };
+      }),
+
+    listRoutes: (request, context) =>
+      asCaller(deps, context, async (caller) => {
+        const country = requireCountryFilter(request.country);
+        const channel = channelFromProto(request.channel);
+        const routes = deps.service.catalogue.routes.filter(
+          (r) =>
+            (channel === undefined || r.channel === channel) &&
+            (caller.channels === undefined || caller.channels.includes(r.channel)) &&
+            (country === undefined || servesCountry(r, country)),
+        );
+        return { routes: routes.map(routeToProto) };
+      }),
+  };
+}

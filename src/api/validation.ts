@@ -1,0 +1,194 @@
+import { isIP } from "node:net";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import type { Destination as PbDestination, EstimateOtpRequest, SendOtpRequest } from "../../gen/otp/v1/otp_service_pb.js";
+import { Channel as PbChannel } from "../../gen/otp/v1/common_pb.js";
+import type { ChannelOverride } from "../../gen/otp/v1/otp_service_pb.js";
+import { channelFromProto } from "../contract/enums.js";
+import type { Channel } from "../domain/channel.js";
+import { DEFAULT_CODE_LENGTH, MAX_CODE_LENGTH, MIN_CODE_LENGTH } from "../domain/code.js";
+import { isE164, isEmail, type Destination } from "../domain/destination.js";
+import { InvalidInputError, type FieldViolation } from "../domain/errors.js";
+import { DEFAULT_TTL_MS, MAX_TTL_MS } from "../domain/verification.js";
+import type { PlanInput } from "../service/plan-request.js";
+import type { SendOtpCommand } from "../service/send-otp.js";
+
+/**
+ * Request validation: every field checked, every problem reported at once as a
+ * field violation, before anything is written.
+ */
+class Violations {
+  readonly list: FieldViolation[] = [];
+
+  add(field: string, description: string): void {
+    this.list.push({ field, description });
+  }
+
+  maxLength(field: string, value: string, max: number): void {
+    if (value.length > max) this.add(field, `must be at most ${max} characters`);
+  }
+
+  /** Throws InvalidInputError when anything was reported. */
+  check(): void {
+    if (this.list.length > 0) throw new InvalidInputError(this.list);
+  }
+}
+
+const POLICY_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const LOCALE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+const HOSTNAME = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const ANDROID_APP_HASH = /^[A-Za-z0-9+/]{11}$/;
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const CODE = /^\d+$/;
+
+/** Fields that SendOtp and EstimateOtp share. */
+type PlanFields = Pick<
+  SendOtpRequest,
+  "destination" | "policy" | "channels" | "overrides" | "locale" | "brand" | "originDomain" | "androidAppHash" | "codeLength" | "ttl" | "clientIp" | "deviceId"
+>;
+
+export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
+  const v = new Violations();
+  const plan = planInput(request, v);
+  if (request.idempotencyKey !== "") {
+    if (!PRINTABLE.test(request.idempotencyKey)) v.add("idempotency_key", "must be printable ASCII without spaces");
+    v.maxLength("idempotency_key", request.idempotencyKey, 128);
+  }
+  v.maxLength("client_reference", request.clientReference, 128);
+  if (CONTROL.test(request.clientReference)) v.add("client_reference", "must not contain control characters");
+  const entries = Object.entries(request.metadata);
+  if (entries.length > 16) v.add("metadata", "must have at most 16 entries");
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > 64) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "key must be 1–64 characters");
+    if (value.length > 256) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "value must be at most 256 characters");
+  }
+  v.maxLength("estimate_id", request.estimateId, 64);
+  v.check();
+  return {
+    ...plan,
+    idempotencyKey: request.idempotencyKey,
+    ttlMs: ttlMs(request.ttl),
+    clientReference: request.clientReference,
+    metadata: { ...request.metadata },
+    ...(request.clientIp ? { clientIp: request.clientIp } : {}),
+    ...(request.deviceId ? { deviceId: request.deviceId } : {}),
+  };
+}
+
+export function toPlanInput(request: EstimateOtpRequest): PlanInput {
+  const v = new Violations();
+  const plan = planInput(request, v);
+  v.check();
+  return plan;
+}
+
+/** Checks a verification id argument (every RPC but Send, Estimate and ListRoutes has one). */
+export function requireVerificationId(verificationId: string): string {
+  const v = new Violations();
+  if (verificationId === "") v.add("verification_id", "is required");
+  else if (!PRINTABLE.test(verificationId) || verificationId.length > 64) v.add("verification_id", "is not a verification id");
+  v.check();
+  return verificationId;
+}
+
+export function requireCode(verificationId: string, code: string): { verificationId: string; code: string } {
+  const v = new Violations();
+  if (verificationId === "") v.add("verification_id", "is required");
+  else if (!PRINTABLE.test(verificationId) || verificationId.length > 64) v.add("verification_id", "is not a verification id");
+  if (code === "") v.add("code", "is required");
+  else if (!CODE.test(code) || code.length < MIN_CODE_LENGTH || code.length > MAX_CODE_LENGTH) {
+    v.add("code", `must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH} digits`);
+  }
+  v.check();
+  return { verificationId, code };
+}
+
+export function requireCountryFilter(country: string): string | undefined {
+  const v = new Violations();
+  if (country !== "" && !/^[A-Z]{2}$/.test(country)) v.add("country", "must be an ISO 3166-1 alpha-2 code, e.g. NL");
+  v.check();
+  return country || undefined;
+}
+
+function planInput(request: PlanFields, v: Violations): PlanInput {
+  const destination = toDestination(request.destination, v);
+  if (request.policy !== "" && !POLICY_NAME.test(request.policy)) v.add("policy", "must be lowercase letters, digits, '-' or '_', at most 64");
+  const channels = toChannels(request.channels, v);
+  const overrides = toOverrides(request.overrides, v);
+  if (request.locale !== "" && !LOCALE.test(request.locale)) v.add("locale", "must be a BCP 47 language tag, e.g. en or nl-NL");
+  v.maxLength("brand", request.brand, 64);
+  if (CONTROL.test(request.brand)) v.add("brand", "must not contain line breaks or control characters");
+  if (request.originDomain !== "" && !HOSTNAME.test(request.originDomain)) v.add("origin_domain", "must be a lowercase host name, e.g. example.com");
+  if (request.androidAppHash !== "" && !ANDROID_APP_HASH.test(request.androidAppHash)) {
+    v.add("android_app_hash", "must be the 11-character SMS Retriever hash");
+  }
+  if (request.codeLength !== 0 && (request.codeLength < MIN_CODE_LENGTH || request.codeLength > MAX_CODE_LENGTH)) {
+    v.add("code_length", `must be ${MIN_CODE_LENGTH}–${MAX_CODE_LENGTH}`);
+  }
+  if (request.ttl !== undefined) {
+    const ms = durationMs(request.ttl);
+    if (!(ms > 0) || ms > MAX_TTL_MS) v.add("ttl", "must be more than 0 and at most 10 minutes");
+  }
+  if (request.clientIp !== "" && isIP(request.clientIp) === 0) v.add("client_ip", "must be an IPv4 or IPv6 address");
+  v.maxLength("device_id", request.deviceId, 128);
+  return {
+    destination,
+    policy: request.policy,
+    ...(channels.length ? { channels } : {}),
+    ...(overrides.size ? { overrides } : {}),
+    render: {
+      ...(request.brand ? { brand: request.brand } : {}),
+      ...(request.locale ? { locale: request.locale } : {}),
+      ...(request.originDomain ? { originDomain: request.originDomain } : {}),
+      ...(request.androidAppHash ? { androidAppHash: request.androidAppHash } : {}),
+    },
+    codeLength: request.codeLength || DEFAULT_CODE_LENGTH,
+  };
+}
+
+function toDestination(pb: PbDestination | undefined, v: Violations): Destination {
+  if (pb === undefined || (!pb.phone && !pb.email && !pb.pushToken && !pb.voicePhone)) {
+    v.add("destination", "at least one of phone, email, push_token or voice_phone is required");
+    return {};
+  }
+  if (pb.phone && !isE164(pb.phone)) v.add("destination.phone", "must be a valid E.164 number, e.g. +31612345678");
+  if (pb.voicePhone && !isE164(pb.voicePhone)) v.add("destination.voice_phone", "must be a valid E.164 number, e.g. +31612345678");
+  if (pb.email && !isEmail(pb.email)) v.add("destination.email", "must be an email address");
+  v.maxLength("destination.push_token", pb.pushToken, 4096);
+  return {
+    ...(pb.phone ? { phone: pb.phone } : {}),
+    ...(pb.email ? { email: pb.email } : {}),
+    ...(pb.pushToken ? { pushToken: pb.pushToken } : {}),
+    ...(pb.voicePhone ? { voicePhone: pb.voicePhone } : {}),
+  };
+}
+
+function toChannels(channels: readonly PbChannel[], v: Violations): Channel[] {
+  const result: Channel[] = [];
+  channels.forEach((pb, i) => {
+    const channel = channelFromProto(pb);
+    if (channel === undefined) v.add(`channels[${i}]`, "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+    else if (result.includes(channel)) v.add(`channels[${i}]`, `${channel} is listed twice`);
+    else result.push(channel);
+  });
+  return result;
+}
+
+function toOverrides(overrides: readonly ChannelOverride[], v: Violations): Map<Channel, { routeId?: string; sender?: string }> {
+  const result = new Map<Channel, { routeId?: string; sender?: string }>();
+  overrides.forEach((o, i) => {
+    const channel = channelFromProto(o.channel);
+    if (channel === undefined) return v.add(`overrides[${i}].channel`, "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+    if (result.has(channel)) return v.add(`overrides[${i}].channel`, `${channel} is overridden twice`);
+    v.maxLength(`overrides[${i}].route_id`, o.routeId, 64);
+    v.maxLength(`overrides[${i}].sender`, o.sender, 64);
+    if (CONTROL.test(o.sender)) v.add(`overrides[${i}].sender`, "must not contain control characters");
+    result.set(channel, { ...(o.routeId ? { routeId: o.routeId } : {}), ...(o.sender ? { sender: o.sender } : {}) });
+  });
+  return result;
+}
+
+function ttlMs(ttl: Duration | undefined): number {
+  return ttl === undefined ? DEFAULT_TTL_MS : durationMs(ttl);
+}

@@ -1,0 +1,125 @@
+import { redeliveryDelayMs, subjectMatches, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type MessageHandler, type PublishOptions } from "./bus.js";
+
+interface Queued {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  deliveries: number;
+  notBefore: number;
+  inFlight: boolean;
+}
+
+interface MemoryConsumer {
+  readonly options: ConsumeOptions;
+  readonly handler: MessageHandler;
+  inFlight: number;
+  stopped: boolean;
+  readonly idle: Set<() => void>;
+}
+
+export interface MemoryBusOptions {
+  /** Subjects stored as work queues until acknowledged; others are broadcast only. */
+  readonly workQueueSubjects: readonly string[];
+  readonly dedupWindowMs?: number;
+}
+
+/**
+ * In-process bus with JetStream's semantics where they matter here: msg-id
+ * de-duplication, work-queue retention until ack, redelivery with backoff,
+ * max deliveries, bounded in-flight per consumer. State lives in memory: `dev`
+ * only; production uses JetStream.
+ */
+export class MemoryBus implements Bus {
+  private readonly queue: Queued[] = [];
+  private readonly consumers: MemoryConsumer[] = [];
+  private readonly listeners = new Set<{ pattern: string; listener: (m: BusMessage) => void }>();
+  private readonly seen = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly options: MemoryBusOptions) {}
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<void> {
+    if (this.closed) throw new Error("bus is closed");
+    const now = Date.now();
+    for (const [id, expiry] of this.seen) if (expiry <= now) this.seen.delete(id);
+    if (this.seen.has(options.msgId)) return;
+    this.seen.set(options.msgId, now + (this.options.dedupWindowMs ?? 120_000));
+    const headers = { ...options.headers };
+    for (const { pattern, listener } of this.listeners) {
+      if (subjectMatches(pattern, subject)) listener({ subject, data, headers, deliveryCount: 1 });
+    }
+    if (this.options.workQueueSubjects.some((p) => subjectMatches(p, subject))) {
+      this.queue.push({ subject, data, headers, deliveries: 0, notBefore: 0, inFlight: false });
+      this.pump();
+    }
+  }
+
+  async consume(options: ConsumeOptions, handler: MessageHandler): Promise<Consumer> {
+    const consumer: MemoryConsumer = { options, handler, inFlight: 0, stopped: false, idle: new Set() };
+    this.consumers.push(consumer);
+    this.pump();
+    return {
+      stop: async () => {
+        consumer.stopped = true;
+        if (consumer.inFlight > 0) await new Promise<void>((resolve) => consumer.idle.add(resolve));
+        this.consumers.splice(this.consumers.indexOf(consumer), 1);
+      },
+    };
+  }
+
+  async subscribe(subject: string, listener: (message: BusMessage) => void): Promise<() => void> {
+    const entry = { pattern: subject, listener };
+    this.listeners.add(entry);
+    return () => this.listeners.delete(entry);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    await Promise.all(this.consumers.map((c) => (c.inFlight > 0 ? new Promise<void>((r) => c.idle.add(r)) : undefined)));
+  }
+
+  /** Hands ready messages to consumers with free capacity. */
+  private pump(): void {
+    const now = Date.now();
+    for (const item of this.queue) {
+      if (item.inFlight || item.notBefore > now) continue;
+      const consumer = this.consumers.find(
+        (c) => !c.stopped && c.inFlight < c.options.maxInFlight && c.options.subjects.some((p) => subjectMatches(p, item.subject)),
+      );
+      if (consumer !== undefined) void this.deliver(consumer, item);
+    }
+  }
+
+  private async deliver(consumer: MemoryConsumer, item: Queued): Promise<void> {
+    item.inFlight = true;
+    item.deliveries += 1;
+    consumer.inFlight += 1;
+    let settlement;
+    try {
+      settlement = await consumer.handler({ subject: item.subject, data: item.data, headers: item.headers, deliveryCount: item.deliveries });
+    } catch {
+      settlement = { kind: "nak", delayMs: redeliveryDelayMs(item.deliveries) } as const;
+    }
+    consumer.inFlight -= 1;
+    item.inFlight = false;
+    if (settlement.kind === "ack" || settlement.kind === "term" || item.deliveries >= consumer.options.maxDeliver) {
+      this.queue.splice(this.queue.indexOf(item), 1);
+    } else {
+      item.notBefore = Date.now() + settlement.delayMs;
+      this.schedulePump(settlement.delayMs);
+    }
+    if (consumer.stopped && consumer.inFlight === 0) for (const resolve of consumer.idle) resolve();
+    if (!this.closed) this.pump();
+  }
+
+  private schedulePump(delayMs: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.pump();
+    }, delayMs);
+    this.timers.add(timer);
+  }
+}

@@ -1,0 +1,21 @@
+import type { DevInbox } from "../../../dev/dev-inbox.js";
+import type { OutboundMessage, Provider, SubmitResult } from "../../provider.js";
+
+/** Delivers every message at once to the dev inbox. For `dev` and tests; never a real send. */
+export class SandboxProvider implements Provider {
+  readonly name = "sandbox";
+
+  constructor(private readonly inbox: DevInbox) {}
+
+  async submit(message: OutboundMessage): Promise<SubmitResult> {
+    this.inbox.add({
+      channel: message.channel,
+      to: message.to,
+      subject: message.subject ?? "",
+      body: message.text,
+      verificationId: message.verificationId,
+      deliveredAt: new Date(),
+    });
+    return { providerMessageId: `sandbox-${message.attemptId}`, delivered: true };
+  }
+}

@@ -1,0 +1,170 @@
+import { parseArgs } from "node:util";
+import type { CallerConfig } from "../api/auth.js";
+import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
+import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
+import type { DatabaseOptions } from "../store/database.js";
+
+export const ROLES = ["serve", "worker", "migrate", "dev"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Everything the process needs, parsed and checked once at start-up, then frozen. */
+export interface Config {
+  readonly role: Role;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly database: DatabaseOptions;
+  /** Where `dev` keeps PGlite data and its generated keys. */
+  readonly dataDir: string;
+  readonly natsUrl?: string;
+  /** Base64 32-byte keys; `dev` generates and keeps them in its data dir when unset. */
+  readonly codeHashKey?: Buffer;
+  readonly codeSealKey?: Buffer;
+  /** Undefined: no authentication (`dev` only). */
+  readonly callers?: readonly CallerConfig[];
+  readonly workerChannels: readonly Channel[];
+  readonly workerConcurrency: number;
+  readonly devInbox: boolean;
+  readonly migrateOnStart: boolean;
+  readonly limits: AbuseLimits;
+  readonly shutdownGraceMs: number;
+}
+
+/** A configuration problem, naming the flag or environment variable at fault. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the command line (`<role> [--flag value]`) and the environment; flags
+ * win over environment variables. Throws ConfigError naming the bad key.
+ */
+export function loadConfig(argv: readonly string[], env: Env): Config {
+  const { positionals, values } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      "http-port": { type: "string" },
+      "grpc-port": { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" },
+      "database-url": { type: "string" },
+      "nats-url": { type: "string" },
+      channels: { type: "string" },
+    },
+  });
+  const role = positionals[0];
+  if (role === undefined || !(ROLES as readonly string[]).includes(role)) {
+    throw new ConfigError(`role: expected one of ${ROLES.join(", ")}, got ${role ?? "nothing"}`);
+  }
+  const isDev = role === "dev";
+  const setting = (flag: keyof typeof values, name: string): [string, string | undefined] => {
+    const fromFlag = values[flag];
+    return typeof fromFlag === "string" ? [`--${flag}`, fromFlag] : [name, env[name]];
+  };
+
+  const dataDir = setting("data-dir", "OTP_DATA_DIR")[1] || "./.data";
+  const databaseUrl = setting("database-url", "OTP_DATABASE_URL")[1];
+  if (!databaseUrl && !isDev && role !== "migrate") {
+    throw new ConfigError("OTP_DATABASE_URL (--database-url): required for the serve and worker roles");
+  }
+  const natsUrl = setting("nats-url", "OTP_NATS_URL")[1] || undefined;
+  const callers = isDev ? undefined : parseCallers(env.OTP_CALLERS);
+  if (role === "serve" && (callers === undefined || callers.length === 0)) {
+    throw new ConfigError("OTP_CALLERS: at least one caller (id:sha256-of-token) is required to serve");
+  }
+  const codeHashKey = parseKey("OTP_CODE_HASH_KEY", env.OTP_CODE_HASH_KEY);
+  const codeSealKey = parseKey("OTP_CODE_SEAL_KEY", env.OTP_CODE_SEAL_KEY);
+  if (!isDev && role !== "migrate" && (codeHashKey === undefined || codeSealKey === undefined)) {
+    throw new ConfigError(`${codeHashKey ? "OTP_CODE_SEAL_KEY" : "OTP_CODE_HASH_KEY"}: required (base64 of 32 random bytes)`);
+  }
+
+  const config: Config = {
+    role: role as Role,
+    host: setting("host", "OTP_HOST")[1] || (isDev ? "127.0.0.1" : "0.0.0.0"),
+    httpPort: parsePort(...setting("http-port", "OTP_HTTP_PORT"), 8080),
+    grpcPort: parsePort(...setting("grpc-port", "OTP_GRPC_PORT"), 9090),
+    database: databaseUrl ? { kind: "postgres", url: databaseUrl } : { kind: "pglite", dataDir: `${dataDir}/pglite` },
+    dataDir,
+    ...(natsUrl ? { natsUrl } : {}),
+    ...(codeHashKey ? { codeHashKey } : {}),
+    ...(codeSealKey ? { codeSealKey } : {}),
+    ...(callers ? { callers } : {}),
+    workerChannels: parseChannels(...setting("channels", "OTP_WORKER_CHANNELS")),
+    workerConcurrency: parseInteger("OTP_WORKER_CONCURRENCY", env.OTP_WORKER_CONCURRENCY, 16, 1, 1024),
+    devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
+    migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
+      sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
+      sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
+      sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),
+    },
+    shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
+  };
+  return Object.freeze(config);
+}
+
+function parsePort(name: string, value: string | undefined, fallback: number): number {
+  return parseInteger(name, value, fallback, 0, 65_535);
+}
+
+function parseInteger(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}: expected an integer ${min}–${max}, got "${value}"`);
+  return n;
+}
+
+function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ConfigError(`${name}: expected true or false, got "${value}"`);
+}
+
+function parseKey(name: string, value: string | undefined): Buffer | undefined {
+  if (value === undefined || value === "") return undefined;
+  const key = Buffer.from(value, "base64");
+  if (key.length !== 32) throw new ConfigError(`${name}: expected base64 of exactly 32 bytes, got ${key.length} bytes`);
+  return key;
+}
+
+const DURATION = /^(\d+)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/** "5/10m" → at most 5 per 10 minutes. */
+function parseWindow(name: string, value: string | undefined, fallback: WindowLimit): WindowLimit {
+  if (value === undefined || value === "") return fallback;
+  const [max, window] = value.split("/");
+  const d = window ? DURATION.exec(window) : null;
+  const n = Number(max);
+  if (!Number.isInteger(n) || n < 1 || d === null || Number(d[1]) < 1) {
+    throw new ConfigError(`${name}: expected "<count>/<duration>", e.g. "5/10m", got "${value}"`);
+  }
+  return { max: n, windowMs: Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS] };
+}
+
+function parseChannels(name: string, value: string | undefined): Channel[] {
+  if (value === undefined || value === "") return [...CHANNELS];
+  const channels = value.split(",").map((c) => c.trim());
+  const bad = channels.find((c) => !isChannel(c));
+  if (bad !== undefined) throw new ConfigError(`${name}: unknown channel "${bad}" (expected ${CHANNELS.join(", ")})`);
+  return channels as Channel[];
+}
+
+/** "checkout:<sha256 hex>,billing:<sha256 hex>" */
+function parseCallers(value: string | undefined): CallerConfig[] | undefined {
+  if (value === undefined || value === "") return undefined;
+  return value.split(",").map((entry) => {
+    const [id, digest] = entry.trim().split(":");
+    if (!id || !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(id) || !digest || !/^[0-9a-f]{64}$/.test(digest)) {
+      throw new ConfigError(`OTP_CALLERS: expected "<caller-id>:<sha256 hex of its token>", got "${entry.slice(0, 20)}…"`);
+    }
+    return { id, tokenSha256: digest };
+  });
+}

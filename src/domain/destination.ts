@@ -1,0 +1,49 @@
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+import type { Channel } from "./channel.js";
+
+/** Where a code may be sent; absent fields mean the channel cannot be used. */
+export interface Destination {
+  readonly phone?: string;
+  readonly email?: string;
+  readonly pushToken?: string;
+  readonly voicePhone?: string;
+}
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+// Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the provider's job.
+const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+
+export function isE164(value: string): boolean {
+  return E164.test(value) && parsePhoneNumberFromString(value)?.isValid() === true;
+}
+
+export function isEmail(value: string): boolean {
+  return value.length <= 254 && EMAIL.test(value);
+}
+
+/** ISO 3166-1 alpha-2 country of an E.164 number, when it can be told. */
+export function phoneCountry(phone: string): string | undefined {
+  return parsePhoneNumberFromString(phone)?.country;
+}
+
+/** The address used on a channel, or undefined when the destination has none for it. */
+export function addressFor(destination: Destination, channel: Channel): string | undefined {
+  switch (channel) {
+    case "sms":
+      return destination.phone || undefined;
+    case "voice":
+      return destination.voicePhone || destination.phone || undefined;
+    case "email":
+      return destination.email?.toLowerCase() || undefined;
+    case "push":
+      return destination.pushToken || undefined;
+  }
+}
+
+/** Hides most of an address for logs and estimates: "+316*****678", "j***@example.com". */
+export function maskAddress(address: string): string {
+  const at = address.indexOf("@");
+  if (at > 0) return `${address[0]}***${address.slice(at)}`;
+  if (address.length <= 6) return "*".repeat(address.length);
+  return `${address.slice(0, 4)}${"*".repeat(address.length - 7)}${address.slice(-3)}`;
+}

@@ -1,0 +1,28 @@
+import type { Channel } from "./channel.js";
+
+export type TrafficClass = "otp" | "transactional" | "marketing";
+
+/** A named way out: provider + sender identity + traffic class + countries + price. */
+export interface Route {
+  readonly id: string;
+  readonly channel: Channel;
+  /** Provider implementation name, e.g. "sandbox", "http-route", "smtp". */
+  readonly provider: string;
+  readonly trafficClass: TrafficClass;
+  /** SMS sender id, caller number, or from address. */
+  readonly sender: string;
+  /** ISO 3166-1 alpha-2 codes; "*" serves every country. */
+  readonly countries: readonly string[];
+  readonly currency: string;
+  /** Price per message (SMS: per segment) in micros, by country; "*" for the rest. */
+  readonly pricesMicros: Readonly<Record<string, number>>;
+}
+
+/** Country "*" stands for a destination without a country (email, push). */
+export function servesCountry(route: Route, country: string | undefined): boolean {
+  return route.countries.includes("*") || (country !== undefined && route.countries.includes(country));
+}
+
+export function unitPriceMicros(route: Route, country: string | undefined): number | undefined {
+  return (country !== undefined ? route.pricesMicros[country] : undefined) ?? route.pricesMicros["*"];
+}

@@ -1,0 +1,33 @@
+import type { Channel } from "../domain/channel.js";
+import type { CodeProtector } from "../domain/code-protector.js";
+import type { AbuseLimits } from "../domain/limits.js";
+import type { Policy } from "../domain/plan.js";
+import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
+import type { Route } from "../domain/route.js";
+import type { Db } from "../store/database.js";
+
+/** Routes and fallback policies the service plans with. */
+export interface Catalogue {
+  readonly routes: readonly Route[];
+  readonly policies: ReadonlyMap<string, Policy>;
+}
+
+/** Everything the use cases need, passed in so tests control time, randomness and storage. */
+export interface ServiceDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly random: RandomSource;
+  readonly protector: CodeProtector;
+  readonly limits: AbuseLimits;
+  readonly catalogue: Catalogue;
+  /** Called after a commit that wrote outbox rows, so the relay publishes them without waiting for its poll. */
+  readonly onOutboxWritten: () => void;
+}
+
+/** The authenticated service on whose behalf a call runs. */
+export interface Caller {
+  readonly id: string;
+  /** Channels this caller may use; all when undefined. */
+  readonly channels?: readonly Channel[];
+}

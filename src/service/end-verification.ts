@@ -1,0 +1,60 @@
+import { NotFoundError } from "../domain/errors.js";
+import { cancelQueued, listAttempts } from "../store/repositories/attempts.js";
+import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
+import { claimExpired, endIfPending, findVerification } from "../store/repositories/verifications.js";
+import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import type { DeliveryEvent } from "../domain/delivery-event.js";
+import type { Caller, ServiceDeps } from "./deps.js";
+import { eventFromRow, recordEvent } from "./events.js";
+import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
+
+export interface VerificationDetails {
+  readonly verification: VerificationView;
+  readonly attempts: readonly AttemptView[];
+  readonly events: readonly DeliveryEvent[];
+}
+
+/** Current state and the full timeline of one of the caller's verifications. */
+export async function getVerification(deps: ServiceDeps, caller: Caller, verificationId: string): Promise<VerificationDetails> {
+  const row = await findVerification(deps.db, verificationId, caller.id);
+  if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+  const [attempts, events] = await Promise.all([listAttempts(deps.db, row.id), listDeliveryEvents(deps.db, row.id)]);
+  return {
+    verification: verificationView(row, deps.clock.now()),
+    attempts: attempts.map(attemptView),
+    events: events.map(eventFromRow),
+  };
+}
+
+/**
+ * Stops a pending verification and its unsent attempts. Canceling a verification
+ * that has already ended changes nothing and returns its state.
+ */
+export async function cancelOtp(deps: ServiceDeps, caller: Caller, verificationId: string): Promise<VerificationDetails> {
+  await inTransaction(deps.db, async (uow) => {
+    const row = await findVerification(uow.trx, verificationId, caller.id);
+    if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+    await end(deps, uow, row.id, row.trace_id, "CANCELED");
+  });
+  return getVerification(deps, caller, verificationId);
+}
+
+/**
+ * Ends pending verifications whose code has expired, a batch at a time.
+ * Replicas may run it together: claimed rows are skipped by the others.
+ */
+export async function expireDue(deps: ServiceDeps, batchSize = 100): Promise<number> {
+  return inTransaction(deps.db, async (uow) => {
+    const due = await claimExpired(uow.trx, deps.clock.now(), batchSize);
+    for (const { id, trace_id } of due) await end(deps, uow, id, trace_id, "EXPIRED");
+    return due.length;
+  });
+}
+
+async function end(deps: ServiceDeps, uow: UnitOfWork, id: string, traceId: string, status: "CANCELED" | "EXPIRED"): Promise<void> {
+  const now = deps.clock.now();
+  const ended = await endIfPending(uow.trx, id, status, now);
+  if (ended === undefined) return;
+  await cancelQueued(uow.trx, id, now);
+  await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
+}

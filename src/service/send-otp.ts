@@ -1,0 +1,233 @@
+import { createHash } from "node:crypto";
+import { dispatchSubject } from "../bus/subjects.js";
+import { encodeDispatch } from "../bus/dispatch-message.js";
+import { generateCode } from "../domain/code.js";
+import { IdempotencyConflictError, RateLimitedError } from "../domain/errors.js";
+import { windowStart, type WindowLimit } from "../domain/limits.js";
+import type { PlannedStep } from "../domain/plan.js";
+import type { TraceContext } from "../telemetry/trace-context.js";
+import { insertAttempt, listAttempts } from "../store/repositories/attempts.js";
+import { findDestinationGuard, incrementWindowCounter } from "../store/repositories/abuse-counters.js";
+import { claimIdempotencyKey } from "../store/repositories/idempotency-keys.js";
+import { enqueueOutbox } from "../store/repositories/outbox.js";
+import { findVerification, insertVerification } from "../store/repositories/verifications.js";
+import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import type { Caller, ServiceDeps } from "./deps.js";
+import { recordEvent } from "./events.js";
+import { planFor, type PlanInput } from "./plan-request.js";
+import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
+
+export interface SendOtpCommand extends PlanInput {
+  readonly idempotencyKey: string;
+  readonly ttlMs: number;
+  readonly clientReference: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly clientIp?: string;
+  readonly deviceId?: string;
+}
+
+export interface SendOtpResult {
+  readonly verification: VerificationView;
+  readonly firstAttempt: AttemptView;
+  readonly priceQuoted: { readonly currency: string; readonly micros: number };
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Creates a verification and queues its first attempt. The verification, the
+ * attempt, their events and the dispatch message are written in one
+ * transaction: after a crash there is either all of it or none of it.
+ */
+export async function sendOtp(
+  deps: ServiceDeps,
+  caller: Caller,
+  command: SendOtpCommand,
+  trace: TraceContext,
+): Promise<SendOtpResult> {
+  const plan = planFor(deps.catalogue, caller, command);
+  const first = plan.steps[0]!;
+  const requestHash = hashCommand(command);
+  const now = deps.clock.now();
+  const verificationId = deps.ids.next("vrf");
+
+  const existingId = await inTransaction(deps.db, async (uow) => {
+    if (command.idempotencyKey) {
+      const held = await claimIdempotencyKey(uow.trx, {
+        callerId: caller.id,
+        key: command.idempotencyKey,
+        requestHash,
+        verificationId,
+        now,
+      });
+      if (held !== undefined) {
+        if (held.request_hash !== requestHash) {
+          throw new IdempotencyConflictError("idempotency_key was already used for a different request");
+        }
+        return held.verification_id;
+      }
+    }
+    const destinationKey = deps.protector.destinationKey(first.address);
+    await enforceSendLimits(deps, uow, caller, command, destinationKey, now);
+
+    const code = generateCode(command.codeLength, deps.random);
+    const sealedCode = deps.protector.seal(verificationId, code);
+    const expiresAt = new Date(now.getTime() + command.ttlMs);
+    await insertVerification(uow.trx, {
+      id: verificationId,
+      caller_id: caller.id,
+      status: "PENDING",
+      policy: command.policy || "default",
+      destination: JSON.stringify(command.destination),
+      destination_key: destinationKey,
+      code_hash: deps.protector.hash(verificationId, code),
+      sealed_code: sealedCode,
+      render: JSON.stringify(command.render),
+      plan: JSON.stringify(plan.steps),
+      max_attempts: deps.limits.maxWrongCodes,
+      client_reference: command.clientReference,
+      metadata: JSON.stringify(command.metadata),
+      trace_id: trace.traceId,
+      created_at: now,
+      expires_at: expiresAt,
+      approved_at: null,
+      approved_attempt_id: null,
+      ended_at: null,
+    });
+    await recordEvent(uow, { verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now }, deps.onOutboxWritten);
+    await queueAttempt(deps, uow, { verificationId, step: first, sealedCode, command, expiresAt, trace, now });
+    return undefined;
+  });
+
+  return loadSendResult(deps, caller, existingId ?? verificationId, plan.warnings);
+}
+
+interface QueueAttemptInput {
+  readonly verificationId: string;
+  readonly step: PlannedStep;
+  readonly sealedCode: string;
+  readonly command: SendOtpCommand;
+  readonly expiresAt: Date;
+  readonly trace: TraceContext;
+  readonly now: Date;
+}
+
+/** Writes a QUEUED attempt, its event, and its dispatch message (de-duplicated on the bus by attempt id). */
+async function queueAttempt(deps: ServiceDeps, uow: UnitOfWork, input: QueueAttemptInput): Promise<void> {
+  const { step, trace, now } = input;
+  const attemptId = deps.ids.next("att");
+  await insertAttempt(uow.trx, {
+    id: attemptId,
+    verification_id: input.verificationId,
+    step_index: step.index,
+    channel: step.channel,
+    route_id: step.routeId,
+    provider: step.provider,
+    sender: step.sender,
+    status: "QUEUED",
+    provider_message_id: null,
+    provider_error_code: null,
+    provider_error_reason: null,
+    currency: step.currency,
+    price_micros: step.totalPriceMicros,
+    trace_id: trace.traceId,
+    traceparent: trace.traceparent,
+    created_at: now,
+    submitted_at: null,
+    completed_at: null,
+  });
+  await recordEvent(
+    uow,
+    {
+      verificationId: input.verificationId,
+      kind: "ATTEMPT_QUEUED",
+      attemptId,
+      channel: step.channel,
+      routeId: step.routeId,
+      status: "QUEUED",
+      currency: step.currency,
+      priceMicros: step.totalPriceMicros,
+      traceId: trace.traceId,
+      occurredAt: now,
+    },
+    deps.onOutboxWritten,
+  );
+  await enqueueOutbox(
+    uow.trx,
+    {
+      msgId: attemptId,
+      subject: dispatchSubject(step.channel),
+      payload: encodeDispatch({
+        attemptId,
+        verificationId: input.verificationId,
+        channel: step.channel,
+        routeId: step.routeId,
+        provider: step.provider,
+        sender: step.sender,
+        to: step.address,
+        sealedCode: input.sealedCode,
+        render: input.command.render,
+        expiresAt: input.expiresAt.toISOString(),
+      }),
+      headers: { traceparent: trace.traceparent },
+    },
+    now,
+  );
+}
+
+/**
+ * Per-destination, per-caller and per-IP windows, and the destination lock.
+ * Runs inside the send transaction: a send that fails later does not count.
+ */
+async function enforceSendLimits(
+  deps: ServiceDeps,
+  uow: UnitOfWork,
+  caller: Caller,
+  command: SendOtpCommand,
+  destinationKey: string,
+  now: Date,
+): Promise<void> {
+  const guard = await findDestinationGuard(uow.trx, destinationKey);
+  if (guard?.locked_until && guard.locked_until > now) {
+    throw new RateLimitedError("destination is temporarily locked after repeated wrong codes", guard.locked_until.getTime() - now.getTime());
+  }
+  const windows: Array<[string, WindowLimit, string]> = [
+    [`dest:${destinationKey}`, deps.limits.sendsPerDestination, "too many codes sent to this destination"],
+    [`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"],
+  ];
+  if (command.clientIp) {
+    windows.push([`ip:${deps.protector.destinationKey(command.clientIp)}`, deps.limits.sendsPerClientIp, "too many codes requested from this client IP"]);
+  }
+  for (const [key, limit, message] of windows) {
+    const start = windowStart(now, limit.windowMs);
+    const count = await incrementWindowCounter(uow.trx, key, start);
+    if (count > limit.max) throw new RateLimitedError(message, start.getTime() + limit.windowMs - now.getTime());
+  }
+}
+
+async function loadSendResult(deps: ServiceDeps, caller: Caller, verificationId: string, warnings: readonly string[]): Promise<SendOtpResult> {
+  const row = await findVerification(deps.db, verificationId, caller.id);
+  if (row === undefined) throw new Error(`verification ${verificationId} vanished after commit`);
+  const [attempt] = await listAttempts(deps.db, verificationId);
+  if (attempt === undefined) throw new Error(`verification ${verificationId} has no attempt`);
+  const verification = verificationView(row, deps.clock.now());
+  const firstAttempt = attemptView(attempt);
+  return {
+    verification,
+    firstAttempt,
+    priceQuoted: { currency: firstAttempt.currency, micros: verification.steps[0]?.totalPriceMicros ?? 0 },
+    warnings,
+  };
+}
+
+/** Canonical hash of what was asked, so a reused idempotency key can be checked against its first request. */
+function hashCommand(command: SendOtpCommand): string {
+  const canonical = JSON.stringify(command, (_key, value: unknown) => {
+    if (value instanceof Map) return Object.fromEntries([...value.entries()].sort());
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return value;
+  });
+  return createHash("sha256").update(canonical).digest("hex");
+}
+

@@ -1,0 +1,103 @@
+import type { Channel } from "../domain/channel.js";
+import { NotFoundError } from "../domain/errors.js";
+import { lockDurationMs } from "../domain/limits.js";
+import {
+  outcomeBeforeCodeCheck,
+  remainingAttempts,
+  type VerificationCheckState,
+  type VerificationStatus,
+  type VerifyOutcome,
+} from "../domain/verification.js";
+import {
+  addDestinationFailure,
+  findDestinationGuard,
+  lockDestination,
+  resetDestinationFailures,
+} from "../store/repositories/abuse-counters.js";
+import { cancelQueued, latestReachingAttempt } from "../store/repositories/attempts.js";
+import { approveIfPending, findVerification, recordWrongCode } from "../store/repositories/verifications.js";
+import type { VerificationRow } from "../store/tables/verifications.js";
+import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import type { Caller, ServiceDeps } from "./deps.js";
+import { recordEvent } from "./events.js";
+
+export interface VerifyOtpResult {
+  readonly outcome: VerifyOutcome;
+  readonly remainingAttempts: number;
+  /** On approval: the attempt (and channel) whose message carried the code. */
+  readonly attemptId?: string;
+  readonly channel?: Channel;
+}
+
+/**
+ * Checks a code. Approval and wrong-code counting are conditional updates on
+ * the verification row, so of any number of racing calls exactly one approves.
+ */
+export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationId: string, code: string): Promise<VerifyOtpResult> {
+  return inTransaction(deps.db, async (uow) => {
+    const now = deps.clock.now();
+    const row = await findVerification(uow.trx, verificationId, caller.id);
+    if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+
+    const guard = await findDestinationGuard(uow.trx, row.destination_key);
+    if (guard?.locked_until && guard.locked_until > now) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
+
+    const early = outcomeBeforeCodeCheck(checkState(row), now);
+    if (early !== undefined) return { outcome: early, remainingAttempts: remainingAttempts(checkState(row)) };
+
+    return deps.protector.matches(row.id, code, row.code_hash)
+      ? approve(deps, uow, row, now)
+      : countWrongCode(deps, uow, row, now);
+  });
+}
+
+async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
+  const attempt = await latestReachingAttempt(uow.trx, row.id);
+  const approved = await approveIfPending(uow.trx, row.id, now, attempt?.id ?? null);
+  if (approved === undefined) return reread(uow, row, now);
+  await resetDestinationFailures(uow.trx, row.destination_key);
+  // The plan stops here: attempts not yet submitted are not sent.
+  await cancelQueued(uow.trx, row.id, now);
+  await recordEvent(
+    uow,
+    {
+      verificationId: row.id,
+      kind: "VERIFIED",
+      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, routeId: attempt.route_id } : {}),
+      traceId: row.trace_id,
+      occurredAt: now,
+    },
+    deps.onOutboxWritten,
+  );
+  return {
+    outcome: "APPROVED",
+    remainingAttempts: remainingAttempts(checkState(approved)),
+    ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel } : {}),
+  };
+}
+
+async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
+  const updated = await recordWrongCode(uow.trx, row.id, now);
+  if (updated === undefined) return reread(uow, row, now);
+  const guard = await addDestinationFailure(uow.trx, row.destination_key);
+  if (guard.consecutive_failures >= deps.limits.destinationFailureLock) {
+    await lockDestination(uow.trx, row.destination_key, new Date(now.getTime() + lockDurationMs(deps.limits, guard.lock_count)));
+  }
+  return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
+}
+
+/** A racing call changed the row first: answer from its state now. */
+async function reread(uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
+  const current = (await findVerification(uow.trx, row.id, row.caller_id)) ?? row;
+  const state = checkState(current);
+  return { outcome: outcomeBeforeCodeCheck(state, now) ?? "WRONG_CODE", remainingAttempts: remainingAttempts(state) };
+}
+
+function checkState(row: VerificationRow): VerificationCheckState {
+  return {
+    status: row.status as VerificationStatus,
+    expiresAt: row.expires_at,
+    failedAttempts: row.failed_attempts,
+    maxAttempts: row.max_attempts,
+  };
+}

@@ -1,0 +1,63 @@
+import { FINAL_EVENT_KINDS, type DeliveryEvent } from "../domain/delivery-event.js";
+import { NotFoundError } from "../domain/errors.js";
+import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
+import { findVerification } from "../store/repositories/verifications.js";
+import { AsyncQueue } from "../util/async-queue.js";
+import type { Caller, ServiceDeps } from "./deps.js";
+import { eventFromRow } from "./events.js";
+
+/** Live delivery events of one verification, as they are published. */
+export interface EventFeed {
+  /** Calls `listener` for each event of the verification until the returned function is called. */
+  subscribe(verificationId: string, listener: (event: DeliveryEvent) => void): () => void;
+}
+
+/**
+ * The verification's events after `afterSequence`, then live ones, each once and
+ * in sequence order, until a final event (verified, expired, canceled), or
+ * until the verification has ended otherwise (wrong-code limit) and expired.
+ *
+ * It subscribes before it reads the stored events, so nothing published in
+ * between is missed; a live event that skips ahead fills the gap from the store.
+ */
+export async function* watchDelivery(
+  deps: ServiceDeps,
+  feed: EventFeed,
+  caller: Caller,
+  verificationId: string,
+  afterSequence: number,
+  signal: AbortSignal,
+): AsyncGenerator<DeliveryEvent> {
+  const row = await findVerification(deps.db, verificationId, caller.id);
+  if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+  const live = new AsyncQueue<DeliveryEvent>();
+  const unsubscribe = feed.subscribe(verificationId, (event) => live.push(event));
+  let last = afterSequence;
+  try {
+    const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
+    for (const event of await stored()) {
+      last = event.sequence;
+      yield event;
+      if (FINAL_EVENT_KINDS.has(event.kind)) return;
+    }
+    while (!signal.aborted) {
+      const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
+      const event = await live.next(Math.max(untilExpiry, 1_000), signal);
+      if (event === undefined) {
+        if (signal.aborted) return;
+        const current = await findVerification(deps.db, verificationId, caller.id);
+        if (current?.status !== "PENDING") return;
+        continue;
+      }
+      if (event.sequence <= last) continue;
+      const batch = event.sequence === last + 1 ? [event] : await stored();
+      for (const next of batch) {
+        last = next.sequence;
+        yield next;
+        if (FINAL_EVENT_KINDS.has(next.kind)) return;
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+}

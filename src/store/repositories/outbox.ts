@@ -1,0 +1,52 @@
+import type { Trx } from "../database.js";
+import type { OutboxRow } from "../tables/outbox.js";
+
+export interface OutboxMessage {
+  readonly msgId: string;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export async function enqueueOutbox(trx: Trx, message: OutboxMessage, now: Date): Promise<void> {
+  await trx
+    .insertInto("outbox")
+    .values({
+      msg_id: message.msgId,
+      subject: message.subject,
+      payload: Buffer.from(message.payload).toString("base64"),
+      headers: JSON.stringify(message.headers ?? {}),
+      created_at: now,
+    })
+    .execute();
+}
+
+/**
+ * The oldest unpublished rows, locked for this relay. Other relays skip locked
+ * rows, so replicas share the backlog without publishing a row twice at once.
+ */
+export async function claimUnpublished(trx: Trx, limit: number): Promise<OutboxRow[]> {
+  return trx
+    .selectFrom("outbox")
+    .selectAll()
+    .where("published_at", "is", null)
+    .orderBy("id")
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+export async function markPublished(trx: Trx, ids: readonly number[], now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await trx.updateTable("outbox").set({ published_at: now }).where("id", "in", ids).execute();
+}
+
+export function decodeOutboxRow(row: OutboxRow): OutboxMessage {
+  return {
+    msgId: row.msg_id,
+    subject: row.subject,
+    payload: Buffer.from(row.payload, "base64"),
+    headers: row.headers as Record<string, string>,
+  };
+}

@@ -1,0 +1,94 @@
+import { sql } from "kysely";
+import type { Executor, Trx } from "../database.js";
+import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
+
+export async function insertVerification(trx: Trx, row: NewVerificationRow): Promise<void> {
+  await trx.insertInto("verifications").values(row).execute();
+}
+
+/** The caller's verification, or undefined for an unknown id or another caller's. */
+export async function findVerification(db: Executor, id: string, callerId: string): Promise<VerificationRow | undefined> {
+  return db.selectFrom("verifications").selectAll().where("id", "=", id).where("caller_id", "=", callerId).executeTakeFirst();
+}
+
+/**
+ * Approves a verification only if it is still pending, unexpired and under its
+ * wrong-code limit. The WHERE clause is the lock: of racing calls, one gets the row.
+ */
+export async function approveIfPending(
+  trx: Trx,
+  id: string,
+  now: Date,
+  attemptId: string | null,
+): Promise<VerificationRow | undefined> {
+  return trx
+    .updateTable("verifications")
+    .set({ status: "APPROVED", approved_at: now, ended_at: now, approved_attempt_id: attemptId })
+    .where("id", "=", id)
+    .where("status", "=", "PENDING")
+    .where("expires_at", ">", now)
+    .where(sql<boolean>`failed_attempts < max_attempts`)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/**
+ * Counts one wrong code on a pending verification; the last allowed one moves it
+ * to MAX_ATTEMPTS. Undefined when the verification was no longer pending.
+ */
+export async function recordWrongCode(trx: Trx, id: string, now: Date): Promise<VerificationRow | undefined> {
+  return trx
+    .updateTable("verifications")
+    .set({
+      failed_attempts: sql`failed_attempts + 1`,
+      status: sql`case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end`,
+      ended_at: sql`case when failed_attempts + 1 >= max_attempts then ${now}::timestamptz else ended_at end`,
+    })
+    .where("id", "=", id)
+    .where("status", "=", "PENDING")
+    .where("expires_at", ">", now)
+    .where(sql<boolean>`failed_attempts < max_attempts`)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Ends a pending verification with `status` (CANCELED or EXPIRED). */
+export async function endIfPending(
+  trx: Trx,
+  id: string,
+  status: "CANCELED" | "EXPIRED",
+  now: Date,
+): Promise<VerificationRow | undefined> {
+  return trx
+    .updateTable("verifications")
+    .set({ status, ended_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "PENDING")
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Pending verifications past their expiry, locked for this sweeper (other replicas skip them). */
+export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<Array<{ id: string; trace_id: string }>> {
+  return trx
+    .selectFrom("verifications")
+    .select(["id", "trace_id"])
+    .where("status", "=", "PENDING")
+    .where("expires_at", "<=", now)
+    .orderBy("expires_at")
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+/** Hands out the next event sequence of a verification; the row lock orders concurrent writers. */
+export async function nextEventSequence(trx: Trx, id: string): Promise<number> {
+  const row = await trx
+    .updateTable("verifications")
+    .set({ event_seq: sql`event_seq + 1` })
+    .where("id", "=", id)
+    .returning("event_seq")
+    .executeTakeFirstOrThrow();
+  return row.event_seq;
+}

@@ -1,0 +1,27 @@
+import type { Insertable, Selectable } from "kysely";
+
+export interface AttemptsTable {
+  id: string;
+  verification_id: string;
+  step_index: number;
+  channel: string;
+  route_id: string;
+  provider: string;
+  sender: string;
+  /** QUEUED | SUBMITTED | DELIVERED | UNDELIVERED | FAILED | EXPIRED | REJECTED | CANCELED */
+  status: string;
+  provider_message_id: string | null;
+  provider_error_code: string | null;
+  provider_error_reason: string | null;
+  currency: string;
+  price_micros: number;
+  trace_id: string;
+  /** W3C traceparent of the send, continued by dispatch and receipts. */
+  traceparent: string;
+  created_at: Date;
+  submitted_at: Date | null;
+  completed_at: Date | null;
+}
+
+export type AttemptRow = Selectable<AttemptsTable>;
+export type NewAttemptRow = Insertable<AttemptsTable>;

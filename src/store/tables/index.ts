@@ -1,0 +1,18 @@
+import type { AttemptsTable } from "./attempts.js";
+import type { DeliveryEventsTable } from "./delivery-events.js";
+import type { DestinationGuardsTable } from "./destination-guards.js";
+import type { IdempotencyKeysTable } from "./idempotency-keys.js";
+import type { OutboxTable } from "./outbox.js";
+import type { RateLimitCountersTable } from "./rate-limit-counters.js";
+import type { VerificationsTable } from "./verifications.js";
+
+/** The database as Kysely sees it: one interface per table. */
+export interface Database {
+  verifications: VerificationsTable;
+  attempts: AttemptsTable;
+  delivery_events: DeliveryEventsTable;
+  outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
+  rate_limit_counters: RateLimitCountersTable;
+  destination_guards: DestinationGuardsTable;
+}

@@ -1,0 +1,37 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+
+export interface VerificationsTable {
+  id: string;
+  caller_id: string;
+  /** PENDING | APPROVED | CANCELED | MAX_ATTEMPTS | EXPIRED */
+  status: string;
+  policy: string;
+  /** Destination addresses (JSON of domain Destination). */
+  destination: ColumnType<unknown, string, string>;
+  /** HMAC of the primary address: the key of rate limits and locks. */
+  destination_key: string;
+  /** HMAC-SHA-256 of the code; never the code itself. */
+  code_hash: string;
+  /** AES-256-GCM sealed code, opened only by workers to render the message. */
+  sealed_code: string;
+  /** Render options (brand, locale, origin domain, Android hash) as JSON. */
+  render: ColumnType<unknown, string, string>;
+  /** The planned steps as JSON. */
+  plan: ColumnType<unknown, string, string>;
+  failed_attempts: Generated<number>;
+  max_attempts: number;
+  /** Last delivery event sequence handed out; events are numbered without gaps. */
+  event_seq: Generated<number>;
+  client_reference: string;
+  metadata: ColumnType<unknown, string, string>;
+  trace_id: string;
+  created_at: Date;
+  expires_at: Date;
+  approved_at: Date | null;
+  approved_attempt_id: string | null;
+  ended_at: Date | null;
+}
+
+export type VerificationRow = Selectable<VerificationsTable>;
+export type NewVerificationRow = Insertable<VerificationsTable>;
+export type VerificationUpdate = Updateable<VerificationsTable>;

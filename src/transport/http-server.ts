@@ -1,0 +1,83 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
+import type { HealthRegistry } from "./health.js";
+import type { RunningServer } from "./grpc-server.js";
+
+/** A plain HTTP route (pages, JSON endpoints, webhooks). Returns false when it does not handle the request. */
+export type PageHandler = (request: PageArgs[0], response: PageArgs[1]) => boolean;
+type PageArgs = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>;
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly otp: ServiceImpl<typeof OtpService>;
+  readonly health: HealthRegistry;
+  readonly pages: readonly PageHandler[];
+  readonly shutdownSignal: AbortSignal;
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * The HTTP port: Connect, gRPC-Web and gRPC through connect-node, plus pages.
+ * One listener speaks both HTTP/1.1 and cleartext HTTP/2 (h2c with prior
+ * knowledge): it reads a connection's first bytes and hands it to the server
+ * for that protocol, which Node's http2 server does not do by itself for h2c.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
+  const connect = connectNodeAdapter({
+    routes: (router) => {
+      router.service(OtpService, options.otp);
+      router.service(Health, options.health.impl());
+    },
+    shutdownSignal: options.shutdownSignal,
+    fallback: (request, response) => {
+      for (const page of options.pages) if (page(request, response)) return;
+      response.writeHead(404, { "content-type": "text/plain" });
+      response.end("not found\n");
+    },
+  });
+  const h1 = http.createServer(connect);
+  const h2 = http2.createServer(connect);
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("readable", () => routeByPreface(socket, h1, h2));
+  });
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(options.port, options.host, resolve);
+  });
+  const port = (listener.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: async (graceMs) => {
+      listener.close();
+      h1.closeIdleConnections();
+      const force = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
+      await Promise.all([new Promise((r) => h1.close(r)), new Promise((r) => h2.close(r)), waitUntilEmpty(sockets)]);
+      clearTimeout(force);
+    },
+  };
+}
+
+function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  const head: Buffer | null = socket.read(Math.min(socket.readableLength, H2_PREFACE.length)) ?? socket.read();
+  if (head === null) {
+    socket.once("readable", () => routeByPreface(socket, h1, h2));
+    return;
+  }
+  socket.unshift(head);
+  const isH2 = head.length > 0 && H2_PREFACE.subarray(0, head.length).equals(head);
+  (isH2 ? h2 : h1).emit("connection", socket);
+}
+
+async function waitUntilEmpty(sockets: Set<net.Socket>): Promise<void> {
+  while (sockets.size > 0) await new Promise((r) => setTimeout(r, 20));
+}
