@@ -1,3 +1,4 @@
+import type { ServiceImpl } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { bearerTokenAuthentication, noAuthentication } from "./api/auth.js";
@@ -31,9 +32,24 @@ export interface AppOptions {
   readonly log?: Logger;
 }
 
+/** Everything `serve` runs except its listeners: enough to serve the API over any transport. */
+export interface Core {
+  readonly otp: ServiceImpl<typeof OtpService>;
+  readonly health: HealthRegistry;
+  readonly service: ServiceDeps;
+  /** What the sandbox providers delivered (codes included): exposed over HTTP only when `devInbox` is on. */
+  readonly inbox: DevInbox;
+  /** Aborted on stop: ends streams cleanly. */
+  readonly shutdownSignal: AbortSignal;
+  /** Health NOT_SERVING and streams ended; then `stop` once the listeners are closed. */
+  beginShutdown(): void;
+  stop(): Promise<void>;
+}
+
 export interface RunningApp {
   readonly httpPort: number;
   readonly grpcPort: number;
+  readonly core: Core;
   /** Health first goes NOT_SERVING, then RPCs finish, streams end, workers finish their messages. */
   stop(): Promise<void>;
 }
@@ -41,11 +57,10 @@ export interface RunningApp {
 const RELAY_BATCH = 256;
 
 /**
- * Wires the `serve` role (and `dev`, which is `serve` on embedded defaults):
- * database, bus, outbox relay, expiry sweep, in-process channel workers, and the
- * API on the gRPC and HTTP ports.
+ * Wires the database, bus, outbox relay, expiry sweep, in-process channel
+ * workers and the OtpService implementation.
  */
-export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
+export async function createCore(config: Config, options: AppOptions = {}): Promise<Core> {
   const log = options.log ?? jsonLogger(config.role);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
@@ -105,31 +120,53 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   health.set("", Serving.SERVING);
   health.set(OtpService.typeName, Serving.SERVING);
   const shutdown = new AbortController();
-  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, otp, health, shutdownSignal: shutdown.signal });
-  const httpServer = await startHttpServer({
-    host: config.host,
-    port: config.httpPort,
+  const beginShutdown = () => {
+    health.shutdown();
+    shutdown.abort();
+  };
+  return {
     otp,
     health,
-    pages: config.devInbox ? [devInboxPages(inbox)] : [],
+    service,
+    inbox,
     shutdownSignal: shutdown.signal,
-  });
-  log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: "in-process" });
-
-  return {
-    httpPort: httpServer.port,
-    grpcPort: grpcServer.port,
+    beginShutdown,
     stop: async () => {
-      health.shutdown();
-      // Ends WatchDelivery streams cleanly; unary calls in flight still complete.
-      shutdown.abort();
-      await Promise.all([grpcServer.close(config.shutdownGraceMs), httpServer.close(config.shutdownGraceMs)]);
+      beginShutdown();
       await stopWorkers();
       await relay.stop();
       await expiry.stop();
       hub.stop();
       await bus.close();
       await db.destroy();
+    },
+  };
+}
+
+/** The `serve` role (and `dev`, which is `serve` on embedded defaults): the core behind the gRPC and HTTP ports. */
+export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
+  const log = options.log ?? jsonLogger(config.role);
+  const core = await createCore(config, { ...options, log });
+  const { otp, health, shutdownSignal } = core;
+  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, otp, health, shutdownSignal });
+  const httpServer = await startHttpServer({
+    host: config.host,
+    port: config.httpPort,
+    otp,
+    health,
+    pages: config.devInbox ? [devInboxPages(core.inbox)] : [],
+    shutdownSignal,
+  });
+  log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: "in-process" });
+  return {
+    httpPort: httpServer.port,
+    grpcPort: grpcServer.port,
+    core,
+    stop: async () => {
+      // Probes see NOT_SERVING and streams end first; unary calls in flight still complete.
+      core.beginShutdown();
+      await Promise.all([grpcServer.close(config.shutdownGraceMs), httpServer.close(config.shutdownGraceMs)]);
+      await core.stop();
       log.info("stopped");
     },
   };

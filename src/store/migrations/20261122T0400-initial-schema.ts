@@ -107,9 +107,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("caller_id", "text", (c) => c.notNull())
     .addColumn("key", "text", (c) => c.notNull())
     .addColumn("request_hash", "text", (c) => c.notNull())
-    .addColumn("verification_id", "text", (c) => c.notNull().references("verifications.id"))
+    .addColumn("verification_id", "text", (c) => c.notNull())
     .addColumn("created_at", "timestamptz", (c) => c.notNull())
     .addPrimaryKeyConstraint("idempotency_keys_pk", ["caller_id", "key"])
+    // Deferred: SendOtp claims the key before it creates the verification the key points to.
+    .addForeignKeyConstraint("idempotency_keys_verification_fk", ["verification_id"], "verifications", ["id"], (fk) =>
+      fk.deferrable().initiallyDeferred(),
+    )
     .execute();
 
   await db.schema

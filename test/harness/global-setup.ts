@@ -1,0 +1,23 @@
+import type {} from "vitest";
+import type { TestProject } from "vitest/node";
+import { startNats } from "./nats.js";
+import { startPostgres } from "./postgres.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Superuser URL of the shared throwaway PostgreSQL server. */
+    pgAdminUrl: string;
+    /** URL of the shared throwaway nats-server (JetStream on). */
+    natsUrl: string;
+  }
+}
+
+/** One PostgreSQL and one nats-server for the whole run; each test file makes its own database. */
+export default async function setup(project: TestProject) {
+  const [postgres, nats] = await Promise.all([startPostgres(), startNats()]);
+  project.provide("pgAdminUrl", postgres.adminUrl);
+  project.provide("natsUrl", nats.url);
+  return async () => {
+    await Promise.all([postgres.stop(), nats.stop()]);
+  };
+}

@@ -1,0 +1,87 @@
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { freePort, waitFor } from "./free-port.js";
+
+export interface RunningPostgres {
+  /** Superuser URL of the "postgres" database. */
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<major>/bin. */
+function binDir(): string {
+  const root = "/usr/lib/postgresql";
+  const majors = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const major of majors) {
+    const dir = path.join(root, major, "bin");
+    if (existsSync(path.join(dir, "initdb"))) return dir;
+  }
+  throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql: install the postgresql package (.ci/run does)");
+}
+
+/**
+ * Starts a throwaway PostgreSQL server: initdb into a temp dir, listen on a free
+ * loopback port, durability off (tests do not need to survive power loss).
+ * PostgreSQL refuses to run as root, so as root it runs as the postgres user.
+ */
+export async function startPostgres(): Promise<RunningPostgres> {
+  const bin = binDir();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "otp-pg-"));
+  const asRoot = process.getuid?.() === 0;
+  const runAs = (command: string, args: string[]): [string, string[]] =>
+    asRoot ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
+  if (asRoot) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+    chownSync(dataDir, uid, gid);
+  }
+  const [initCmd, initArgs] = runAs(path.join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+  execFileSync(initCmd, initArgs, { stdio: "pipe" });
+  const port = await freePort();
+  const [cmd, args] = runAs(path.join(bin, "postgres"), [
+    "-D", dataDir, "-p", String(port), "-k", dataDir, "-c", "listen_addresses=127.0.0.1",
+    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+  ]);
+  const child: ChildProcess = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  try {
+    await waitFor("postgres to accept connections", async () => {
+      if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.end();
+      return true;
+    });
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return {
+    adminUrl,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGINT"); // fast shutdown
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh, empty database on the shared test server, for one test file. */
+export async function createTestDatabase(adminUrl: string): Promise<string> {
+  const name = `t_${Math.random().toString(36).slice(2, 12)}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -1,0 +1,49 @@
+import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import { CodeProtector } from "../../src/domain/code-protector.js";
+import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
+import { cryptoRandom, uuidIds } from "../../src/domain/ports.js";
+import type { ServiceDeps } from "../../src/service/deps.js";
+import type { SendOtpCommand } from "../../src/service/send-otp.js";
+import type { Db } from "../../src/store/database.js";
+import { continueOrStartTrace, type TraceContext } from "../../src/telemetry/trace-context.js";
+import { FakeClock } from "./fakes.js";
+
+export const TEST_KEYS = { hashKey: Buffer.alloc(32, 11), sealKey: Buffer.alloc(32, 22) };
+
+export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Partial<AbuseLimits> } = {}): ServiceDeps & { clock: FakeClock } {
+  return {
+    db,
+    clock: options.clock ?? new FakeClock(),
+    ids: uuidIds,
+    random: cryptoRandom,
+    protector: new CodeProtector(TEST_KEYS, cryptoRandom),
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    catalogue: { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES },
+    onOutboxWritten: () => {},
+  };
+}
+
+let phones = 0;
+/** A valid Dutch mobile number not used by another test in this process. */
+export function uniquePhone(): string {
+  phones += 1;
+  return `+3161${String(process.pid % 1000).padStart(3, "0")}${String(phones).padStart(4, "0")}`;
+}
+
+export function sendCommand(overrides: Partial<SendOtpCommand> = {}): SendOtpCommand {
+  return {
+    destination: { phone: uniquePhone() },
+    policy: "",
+    render: { brand: "Acme" },
+    codeLength: 6,
+    idempotencyKey: "",
+    ttlMs: 600_000,
+    clientReference: "",
+    metadata: {},
+    ...overrides,
+  };
+}
+
+export function newTrace(): TraceContext {
+  return continueOrStartTrace(undefined, cryptoRandom);
+}

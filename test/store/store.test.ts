@@ -1,0 +1,120 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "../../src/store/database.js";
+import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
+import { claimUnpublished, enqueueOutbox, markPublished } from "../../src/store/repositories/outbox.js";
+import { approveIfPending, insertVerification, nextEventSequence } from "../../src/store/repositories/verifications.js";
+import { incrementWindowCounter } from "../../src/store/repositories/abuse-counters.js";
+import { inTransaction } from "../../src/store/transaction.js";
+import { BACKENDS } from "../harness/databases.js";
+
+const now = new Date("2026-11-22T10:00:00Z");
+
+async function insertPending(db: Db, id: string): Promise<void> {
+  await inTransaction(db, ({ trx }) =>
+    insertVerification(trx, {
+      id,
+      caller_id: "c",
+      status: "PENDING",
+      policy: "default",
+      destination: JSON.stringify({ phone: "+31612345678" }),
+      destination_key: "k",
+      code_hash: "h",
+      sealed_code: "s",
+      render: "{}",
+      plan: "[]",
+      max_attempts: 5,
+      client_reference: "",
+      metadata: JSON.stringify({ a: "b" }),
+      trace_id: "t",
+      created_at: now,
+      expires_at: new Date(now.getTime() + 60_000),
+      approved_at: null,
+      approved_attempt_id: null,
+      ended_at: null,
+    }),
+  );
+}
+
+describe.each(BACKENDS)("store on $name", (backend) => {
+  let db: Db;
+  beforeAll(async () => {
+    db = await backend.open();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  it("returns the same JavaScript types: int8 and count(*) as numbers, timestamptz as Date, jsonb parsed", async () => {
+    await insertPending(db, "types");
+    const seq = await inTransaction(db, ({ trx }) => nextEventSequence(trx, "types"));
+    expect(seq).toBe(1);
+    const row = await db
+      .selectFrom("verifications")
+      .select(["event_seq", "created_at", "metadata", sql<number>`count(*) over ()`.as("total")])
+      .where("id", "=", "types")
+      .executeTakeFirstOrThrow();
+    expect(typeof row.event_seq).toBe("number");
+    expect(typeof row.total).toBe("number");
+    expect(row.created_at).toBeInstanceOf(Date);
+    expect(row.created_at.getTime()).toBe(now.getTime());
+    expect(row.metadata).toEqual({ a: "b" });
+  });
+
+  it("approves a pending verification once: concurrent conditional updates yield exactly one row", async () => {
+    await insertPending(db, "race");
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => inTransaction(db, ({ trx }) => approveIfPending(trx, "race", now, null))),
+    );
+    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+  });
+
+  it("gives an idempotency key to its first claimant only", async () => {
+    await insertPending(db, "idem-1");
+    const claim = (verificationId: string, requestHash: string) =>
+      inTransaction(db, ({ trx }) => claimIdempotencyKey(trx, { callerId: "c", key: "k1", requestHash, verificationId, now }));
+    expect(await claim("idem-1", "h1")).toBeUndefined();
+    expect(await claim("idem-2", "h2")).toMatchObject({ verification_id: "idem-1", request_hash: "h1" });
+  });
+
+  it("counts fixed windows atomically", async () => {
+    const counts = await Promise.all(Array.from({ length: 10 }, () => inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", now))));
+    expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("lets concurrent relays claim disjoint outbox rows, and hides published ones", async () => {
+    await inTransaction(db, async ({ trx }) => {
+      for (let i = 0; i < 6; i++) await enqueueOutbox(trx, { msgId: `m${i}`, subject: "otp.test", payload: Buffer.from(`p${i}`) }, now);
+    });
+    // Two transactions open at once. On Postgres the first holds its row locks
+    // until the second has claimed: without SKIP LOCKED the second would block
+    // on them forever. PGlite has one connection and runs them one after the other.
+    const holdLocks = backend.name === "postgres";
+    let claimed!: () => void;
+    const firstClaimed = new Promise<void>((r) => (claimed = r));
+    let release!: () => void;
+    const secondDone = new Promise<void>((r) => (release = r));
+    const claimBatch = () =>
+      inTransaction(db, async ({ trx }) => {
+        const rows = await claimUnpublished(trx, 3);
+        await markPublished(trx, rows.map((r) => r.id), now);
+        return rows;
+      });
+    const first = inTransaction(db, async ({ trx }) => {
+      const rows = await claimUnpublished(trx, 3);
+      await markPublished(trx, rows.map((r) => r.id), now);
+      claimed();
+      if (holdLocks) await secondDone;
+      return rows.map((r) => r.msg_id);
+    });
+    const second = (async () => {
+      await firstClaimed;
+      const rows = await claimBatch();
+      release();
+      return rows.map((r) => r.msg_id);
+    })();
+    const [a, b] = await Promise.all([first, second]);
+    expect([...a, ...b].sort()).toEqual(["m0", "m1", "m2", "m3", "m4", "m5"]);
+    expect(await inTransaction(db, ({ trx }) => claimUnpublished(trx, 10))).toEqual([]);
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/config.js";
+
+const key = Buffer.alloc(32, 7).toString("base64");
+const digest = "a".repeat(64);
+const serveEnv = {
+  OTP_DATABASE_URL: "postgres://localhost/otp",
+  OTP_CALLERS: `checkout:${digest}`,
+  OTP_CODE_HASH_KEY: key,
+  OTP_CODE_SEAL_KEY: key,
+};
+
+describe("loadConfig", () => {
+  it("runs dev on embedded defaults: PGlite in ./.data, ports 8080/9090, no auth", () => {
+    const config = loadConfig(["dev"], {});
+    expect(config).toMatchObject({ role: "dev", httpPort: 8080, grpcPort: 9090, host: "127.0.0.1", devInbox: true, migrateOnStart: true });
+    expect(config.database).toEqual({ kind: "pglite", dataDir: "./.data/pglite" });
+    expect(config.callers).toBeUndefined();
+  });
+
+  it("takes flags over environment variables", () => {
+    const config = loadConfig(["dev", "--http-port", "18080", "--data-dir", "/tmp/x"], { OTP_HTTP_PORT: "9999", OTP_GRPC_PORT: "19090" });
+    expect(config).toMatchObject({ httpPort: 18080, grpcPort: 19090, dataDir: "/tmp/x" });
+  });
+
+  it("returns a frozen object", () => {
+    expect(Object.isFrozen(loadConfig(["dev"], {}))).toBe(true);
+  });
+
+  it("configures serve from the environment", () => {
+    const config = loadConfig(["serve"], { ...serveEnv, OTP_SENDS_PER_DESTINATION: "3/1m" });
+    expect(config.database).toEqual({ kind: "postgres", url: "postgres://localhost/otp" });
+    expect(config.callers).toEqual([{ id: "checkout", tokenSha256: digest }]);
+    expect(config.limits.sendsPerDestination).toEqual({ max: 3, windowMs: 60_000 });
+    expect(config.host).toBe("0.0.0.0");
+  });
+
+  it.each([
+    [["serve"], { ...serveEnv, OTP_DATABASE_URL: "" }, "OTP_DATABASE_URL"],
+    [["serve"], { ...serveEnv, OTP_CALLERS: "" }, "OTP_CALLERS"],
+    [["serve"], { ...serveEnv, OTP_CALLERS: "checkout:short" }, "OTP_CALLERS"],
+    [["serve"], { ...serveEnv, OTP_CODE_SEAL_KEY: "" }, "OTP_CODE_SEAL_KEY"],
+    [["serve"], { ...serveEnv, OTP_CODE_HASH_KEY: "c2hvcnQ=" }, "OTP_CODE_HASH_KEY"],
+    [["dev"], { OTP_HTTP_PORT: "http" }, "OTP_HTTP_PORT"],
+    [["dev", "--grpc-port", "70000"], {}, "--grpc-port"],
+    [["dev"], { OTP_SENDS_PER_CALLER: "lots" }, "OTP_SENDS_PER_CALLER"],
+    [["dev"], { OTP_WORKER_CHANNELS: "sms,fax" }, "OTP_WORKER_CHANNELS"],
+    [["fly"], {}, "role"],
+  ])("fails fast naming the bad key: %j %j", (argv, env, named) => {
+    expect(() => loadConfig(argv, env)).toThrow(ConfigError);
+    expect(() => loadConfig(argv, env)).toThrow(named);
+  });
+});
