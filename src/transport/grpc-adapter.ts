@@ -83,14 +83,44 @@ function handlerFor(
       }) as grpc.handleServerStreamingCall<any, any>;
     case "bidi_streaming":
       return ((call: grpc.ServerDuplexStream<any, any>) => {
-        void writeAll(call, impl(call as AsyncIterable<unknown>, context(call)));
+        void writeAll(call, impl(incoming(call), context(call)));
       }) as grpc.handleBidiStreamingCall<any, any>;
     case "client_streaming":
       return ((call: grpc.ServerReadableStream<any, any>, callback: grpc.sendUnaryData<any>) => {
         Promise.resolve()
-          .then(() => impl(call as AsyncIterable<unknown>, context(call)))
+          .then(() => impl(incoming(call), context(call)))
           .then((response) => callback(null, response), (error) => callback(toGrpcError(error)));
       }) as grpc.handleClientStreamingCall<any, any>;
+  }
+}
+
+/**
+ * The request messages of a client- or bidi-streaming call. Not `for await`
+ * over the call itself: a finished stream iterator destroys its stream, which
+ * for a duplex call would also kill the response side before its status.
+ */
+async function* incoming(call: grpc.ServerReadableStream<any, any> | grpc.ServerDuplexStream<any, any>): AsyncGenerator<unknown> {
+  const queue: unknown[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  call.on("data", (message) => {
+    queue.push(message);
+    wake?.();
+  });
+  call.once("end", () => {
+    ended = true;
+    wake?.();
+  });
+  call.once("error", (error: Error) => {
+    failure = error;
+    wake?.();
+  });
+  for (;;) {
+    if (queue.length > 0) yield queue.shift();
+    else if (failure) throw failure;
+    else if (ended) return;
+    else await new Promise<void>((resolve) => (wake = resolve));
   }
 }
 

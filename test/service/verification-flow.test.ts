@@ -26,7 +26,7 @@ describe.each(BACKENDS)("verification flow on $name", (backend) => {
 
   it("writes the verification, its first attempt, its events and the dispatch message together, with no plaintext code", async () => {
     const deps = serviceDeps(db);
-    const result = await sendOtp(deps, caller, sendCommand({ destination: { phone: uniquePhone(), email: "jane@example.com" } }), newTrace());
+    const result = await sendOtp(deps, caller, sendCommand({ destination: { phone: uniquePhone(), email: "jane@example.com" }, codeLength: 8 }), newTrace());
     const id = result.verification.id;
     expect(result.firstAttempt).toMatchObject({ channel: "sms", status: "QUEUED", routeId: "sandbox-sms" });
     expect(result.verification.steps.map((s) => s.channel)).toEqual(["sms", "email", "voice"]);

@@ -1,0 +1,154 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { Channel, DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
+import { VerificationStatus, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
+import type { RunningApp } from "../../src/app.js";
+import { auth, codeFromInbox, otpClient, TRANSPORTS, type OtpClient } from "../harness/app-fixture.js";
+import { startTestApp } from "../harness/app-fixture.js";
+import { uniquePhone } from "../harness/service-fixture.js";
+
+/** The rejection of `call` as a ConnectError. */
+async function rejection(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail");
+}
+
+let app: RunningApp;
+beforeAll(async () => {
+  app = await startTestApp({ sendsPerDestination: { max: 3, windowMs: 600_000 } });
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+// One suite, every transport: auth, validation, error mapping and streaming must not differ between ports.
+describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
+  let client: OtpClient;
+  beforeAll(() => {
+    client = otpClient(make(app));
+  });
+
+  it("sends a code that VerifyOtp approves once", async () => {
+    const phone = uniquePhone();
+    const sent = await client.sendOtp({ destination: { phone }, brand: "Acme", originDomain: "example.com" }, auth("checkout"));
+    expect(sent.verificationId).toMatch(/^vrf_/);
+    expect(sent.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(sent.firstAttempt).toMatchObject({ channel: Channel.SMS, routeId: "sandbox-sms" });
+    expect(sent.steps[0]).toMatchObject({ destinationMasked: expect.stringContaining("*"), segments: 1 });
+    const code = await codeFromInbox(app, sent.verificationId);
+    const message = app.core.inbox.list(phone)[0]!;
+    expect(message.body.split("\n").at(-1)).toBe(`@example.com #${code}`);
+
+    const approved = await client.verifyOtp({ verificationId: sent.verificationId, code }, auth("checkout"));
+    expect(approved).toMatchObject({ status: VerifyStatus.APPROVED, attemptId: sent.firstAttempt!.attemptId, channel: Channel.SMS });
+    const again = await client.verifyOtp({ verificationId: sent.verificationId, code }, auth("checkout"));
+    expect(again.status).toBe(VerifyStatus.ALREADY_APPROVED);
+  });
+
+  it("answers a wrong code with WRONG_CODE and the attempts left", async () => {
+    const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
+    const code = await codeFromInbox(app, sent.verificationId);
+    const wrong = code === "000000" ? "111111" : "000000";
+    const result = await client.verifyOtp({ verificationId: sent.verificationId, code: wrong }, auth("checkout"));
+    expect(result).toMatchObject({ status: VerifyStatus.WRONG_CODE, remainingAttempts: 4 });
+  });
+
+  it("rejects invalid input with INVALID_ARGUMENT and one field violation per problem", async () => {
+    const error = await rejection(client.sendOtp({ destination: { phone: "0612345678", email: "nope" }, codeLength: 12 }, auth("checkout")));
+    expect(error.code).toBe(Code.InvalidArgument);
+    const [badRequest] = error.findDetails(BadRequestSchema);
+    expect(badRequest?.fieldViolations.map((v) => v.field).sort()).toEqual(["code_length", "destination.email", "destination.phone"]);
+    const verify = await rejection(client.verifyOtp({ verificationId: "", code: "12ab" }, auth("checkout")));
+    expect(verify.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["verification_id", "code"]);
+  });
+
+  it("requires a known bearer token", async () => {
+    expect((await rejection(client.listRoutes({}))).code).toBe(Code.Unauthenticated);
+    expect((await rejection(client.listRoutes({}, { headers: { authorization: "Bearer wrong" } }))).code).toBe(Code.Unauthenticated);
+  });
+
+  it("shows a caller only its own verifications", async () => {
+    const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
+    const error = await rejection(client.getVerification({ verificationId: sent.verificationId }, auth("billing")));
+    expect(error.code).toBe(Code.NotFound);
+    expect((await rejection(client.verifyOtp({ verificationId: sent.verificationId, code: "123456" }, auth("billing")))).code).toBe(Code.NotFound);
+  });
+
+  it("limits sends per destination with RESOURCE_EXHAUSTED", async () => {
+    const phone = uniquePhone();
+    for (let i = 0; i < 3; i++) await client.sendOtp({ destination: { phone } }, auth("checkout"));
+    expect((await rejection(client.sendOtp({ destination: { phone } }, auth("checkout")))).code).toBe(Code.ResourceExhausted);
+  });
+
+  it("returns the same verification for a repeated idempotency key, ALREADY_EXISTS for a different request", async () => {
+    const request = { idempotencyKey: `order-${Math.random()}`, destination: { phone: uniquePhone() } };
+    const first = await client.sendOtp(request, auth("checkout"));
+    expect((await client.sendOtp(request, auth("checkout"))).verificationId).toBe(first.verificationId);
+    const error = await rejection(client.sendOtp({ ...request, destination: { phone: uniquePhone() } }, auth("checkout")));
+    expect(error.code).toBe(Code.AlreadyExists);
+  });
+
+  it("streams every event in order and ends after VERIFIED; resumes after a sequence", async () => {
+    const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
+    const code = await codeFromInbox(app, sent.verificationId);
+    const kinds: DeliveryEventKind[] = [];
+    const sequences: bigint[] = [];
+    const stream = client.watchDelivery({ verificationId: sent.verificationId }, auth("checkout"));
+    let verified = false;
+    for await (const { event } of stream) {
+      kinds.push(event!.kind);
+      sequences.push(event!.sequence);
+      expect(event!.traceId).toBe(sent.traceId);
+      if (event!.kind === DeliveryEventKind.ATTEMPT_DELIVERED && !verified) {
+        verified = true;
+        await client.verifyOtp({ verificationId: sent.verificationId, code }, auth("checkout"));
+      }
+    }
+    expect(kinds).toEqual([
+      DeliveryEventKind.VERIFICATION_CREATED,
+      DeliveryEventKind.ATTEMPT_QUEUED,
+      DeliveryEventKind.ATTEMPT_SUBMITTED,
+      DeliveryEventKind.ATTEMPT_DELIVERED,
+      DeliveryEventKind.VERIFIED,
+    ]);
+    expect(sequences).toEqual([1n, 2n, 3n, 4n, 5n]);
+    const resumed = [];
+    for await (const { event } of client.watchDelivery({ verificationId: sent.verificationId, afterSequence: 3n }, auth("checkout"))) {
+      resumed.push(event!.sequence);
+    }
+    expect(resumed).toEqual([4n, 5n]);
+  });
+
+  it("cancels a verification: its code is then refused with CANCELED", async () => {
+    const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
+    const code = await codeFromInbox(app, sent.verificationId);
+    const canceled = await client.cancelOtp({ verificationId: sent.verificationId }, auth("checkout"));
+    expect(canceled.verification?.status).toBe(VerificationStatus.CANCELED);
+    expect((await client.verifyOtp({ verificationId: sent.verificationId, code }, auth("checkout"))).status).toBe(VerifyStatus.CANCELED);
+    const details = await client.getVerification({ verificationId: sent.verificationId }, auth("checkout"));
+    expect(details.events.at(-1)?.kind).toBe(DeliveryEventKind.CANCELED);
+  });
+
+  it("continues the caller's W3C trace", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const sent = await client.sendOtp(
+      { destination: { phone: uniquePhone() } },
+      { headers: { ...auth("checkout").headers, traceparent: `00-${traceId}-00f067aa0ba902b7-01` } },
+    );
+    expect(sent.traceId).toBe(traceId);
+  });
+
+  it("lists routes and estimates a plan", async () => {
+    const routes = await client.listRoutes({}, auth("checkout"));
+    expect(routes.routes.map((r) => r.routeId).sort()).toEqual(["sandbox-email", "sandbox-push", "sandbox-sms", "sandbox-voice"]);
+    expect((await client.listRoutes({ channel: Channel.EMAIL }, auth("checkout"))).routes.map((r) => r.routeId)).toEqual(["sandbox-email"]);
+    const estimate = await client.estimateOtp({ destination: { phone: uniquePhone(), email: "a@example.com" } }, auth("checkout"));
+    expect(estimate.steps.map((s) => s.channel)).toEqual([Channel.SMS, Channel.EMAIL, Channel.VOICE]);
+    expect(estimate.worstCaseTotal?.currencyCode).toBe("EUR");
+  });
+});

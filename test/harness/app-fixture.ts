@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createClient, createRouterTransport, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { inject } from "vitest";
+import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
+import { startApp, type RunningApp } from "../../src/app.js";
+import type { Config } from "../../src/config/config.js";
+import { CHANNELS } from "../../src/domain/channel.js";
+import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
+import { silentLogger } from "../../src/telemetry/logger.js";
+import { waitFor } from "./free-port.js";
+import { createTestDatabase } from "./postgres.js";
+import { TEST_KEYS } from "./service-fixture.js";
+
+export const TOKENS = { checkout: "checkout-secret-token", billing: "billing-secret-token" } as const;
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** `serve` on a fresh Postgres database, on free loopback ports, tokens for two callers. */
+export async function startTestApp(limits: Partial<AbuseLimits> = {}): Promise<RunningApp> {
+  const config: Config = {
+    role: "serve",
+    host: "127.0.0.1",
+    httpPort: 0,
+    grpcPort: 0,
+    database: { kind: "postgres", url: await createTestDatabase(inject("pgAdminUrl")) },
+    dataDir: mkdtempSync(path.join(tmpdir(), "otp-app-")),
+    codeHashKey: TEST_KEYS.hashKey,
+    codeSealKey: TEST_KEYS.sealKey,
+    callers: Object.entries(TOKENS).map(([id, token]) => ({ id, tokenSha256: sha256(token) })),
+    workerChannels: [...CHANNELS],
+    workerConcurrency: 4,
+    devInbox: true,
+    migrateOnStart: true,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    shutdownGraceMs: 2_000,
+  };
+  return startApp(config, { log: silentLogger });
+}
+
+/** Every way a client reaches the one OtpService implementation. */
+export const TRANSPORTS: ReadonlyArray<{ name: string; make: (app: RunningApp) => Transport }> = [
+  { name: "in-memory router", make: (app) => createRouterTransport((router) => router.service(OtpService, app.core.otp)) },
+  { name: "gRPC on the grpc-js port", make: (app) => createGrpcTransport({ baseUrl: `http://127.0.0.1:${app.grpcPort}` }) },
+  { name: "Connect over HTTP/1.1 on the HTTP port", make: (app) => createConnectTransport({ baseUrl: `http://127.0.0.1:${app.httpPort}`, httpVersion: "1.1" }) },
+  { name: "gRPC-Web over h2c on the HTTP port", make: (app) => createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${app.httpPort}`, httpVersion: "2" }) },
+  { name: "gRPC over h2c on the HTTP port", make: (app) => createGrpcTransport({ baseUrl: `http://127.0.0.1:${app.httpPort}` }) },
+];
+
+export type OtpClient = Client<typeof OtpService>;
+
+export function otpClient(transport: Transport): OtpClient {
+  return createClient(OtpService, transport);
+}
+
+export function auth(caller: keyof typeof TOKENS) {
+  return { headers: { authorization: `Bearer ${TOKENS[caller]}` } };
+}
+
+/** The code from the newest dev inbox message of a verification, once it has arrived. */
+export async function codeFromInbox(app: RunningApp, verificationId: string): Promise<string> {
+  let code: string | undefined;
+  await waitFor(
+    `a message for ${verificationId}`,
+    async () => {
+      const message = app.core.inbox.list().find((m) => m.verificationId === verificationId);
+      code = message?.body.match(/^(\d{4,10}) /)?.[1];
+      return code !== undefined;
+    },
+    10_000,
+    20,
+  );
+  return code!;
+}

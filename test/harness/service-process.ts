@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { waitFor } from "./free-port.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+export interface ServiceProcess {
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  /** Everything the process wrote so far (stdout and stderr). */
+  output(): string;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts the real binary (`bin/otp-orchestrator.js <role>`) as a child process,
+ * on ports 0, and waits for its "listening" log line to learn the ports.
+ */
+export async function startServiceProcess(args: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/otp-orchestrator.js"), ...args, "--http-port", "0", "--grpc-port", "0"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  let ports: { httpPort: number; grpcPort: number } | undefined;
+  try {
+    await waitFor(
+      "the service to listen",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output}`);
+        const line = output.split("\n").find((l) => l.includes('"message":"listening"'));
+        if (line) ports = JSON.parse(line) as { httpPort: number; grpcPort: number };
+        return ports !== undefined;
+      },
+      60_000,
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return {
+    httpPort: ports!.httpPort,
+    grpcPort: ports!.grpcPort,
+    output: () => output,
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      child.kill(signal);
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import * as grpc from "@grpc/grpc-js";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
+import { sha256 } from "../harness/app-fixture.js";
+import { waitFor } from "../harness/free-port.js";
+import { createTestDatabase } from "../harness/postgres.js";
+import { TEST_KEYS } from "../harness/service-fixture.js";
+import { startServiceProcess, type ServiceProcess } from "../harness/service-process.js";
+import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
+
+const TOKEN = "mesh-caller-token";
+
+/** `serve` as a real process on real PostgreSQL, with bearer-token callers, over both ports. */
+describe("serve role as a process on PostgreSQL", () => {
+  let service: ServiceProcess;
+  let databaseUrl: string;
+  let clients: ReturnType<typeof stockGrpcClients>;
+  const codes: string[] = [];
+
+  beforeAll(async () => {
+    databaseUrl = await createTestDatabase(inject("pgAdminUrl"));
+    service = await startServiceProcess(["serve"], {
+      OTP_DATABASE_URL: databaseUrl,
+      OTP_CALLERS: `checkout:${sha256(TOKEN)}`,
+      OTP_CODE_HASH_KEY: TEST_KEYS.hashKey.toString("base64"),
+      OTP_CODE_SEAL_KEY: TEST_KEYS.sealKey.toString("base64"),
+      OTP_MIGRATE_ON_START: "true",
+      OTP_DEV_INBOX: "true",
+      OTP_HOST: "127.0.0.1",
+    });
+    clients = stockGrpcClients(service.grpcPort);
+  });
+  afterAll(async () => {
+    clients?.close();
+    await service?.stop("SIGKILL");
+  });
+
+  const bearer = () => {
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    return metadata;
+  };
+
+  async function codeFor(verificationId: string): Promise<string> {
+    let code = "";
+    await waitFor("the code in the dev inbox", async () => {
+      const response = await fetch(`http://127.0.0.1:${service.httpPort}/dev/inbox.json`);
+      const { messages } = (await response.json()) as { messages: Array<{ body: string; verification_id: string }> };
+      code = messages.find((m) => m.verification_id === verificationId)?.body.match(/^(\d+) /)?.[1] ?? "";
+      return code !== "";
+    });
+    codes.push(code);
+    return code;
+  }
+
+  it("refuses a call without a token over gRPC", async () => {
+    const error = await unary(clients.otp, "ListRoutes", {}).catch((e: grpc.ServiceError) => e);
+    expect((error as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it("sends over gRPC and verifies over Connect, for the same caller", async () => {
+    const sent = await unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone: "+31612345600" }, code_length: 8 }, bearer());
+    const code = await codeFor(sent.verification_id);
+    const connect = createClient(OtpService, createConnectTransport({ baseUrl: `http://127.0.0.1:${service.httpPort}`, httpVersion: "1.1" }));
+    const result = await connect.verifyOtp({ verificationId: sent.verification_id, code }, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(result.status).toBe(VerifyStatus.APPROVED);
+  });
+
+  it("on SIGTERM ends open streams cleanly and exits 0; no code in its log or its database", async () => {
+    const sent = await unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone: "+31612345601" }, code_length: 8 }, bearer());
+    await codeFor(sent.verification_id);
+    const stream = clients.otp.WatchDelivery({ verification_id: sent.verification_id }, bearer());
+    const events: unknown[] = [];
+    stream.on("data", (e: unknown) => events.push(e));
+    const status = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve));
+    stream.on("error", () => {});
+    await waitFor("the replayed events", async () => events.length >= 4, 10_000);
+    expect(await service.stop("SIGTERM")).toBe(0);
+    expect((await status).code).toBe(grpc.status.OK);
+
+    for (const code of codes) expect(service.output()).not.toContain(code);
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const tables = ["verifications", "attempts", "delivery_events", "outbox", "idempotency_keys"];
+      const dump = (await Promise.all(tables.map((t) => client.query(`select * from ${t}`)))).map((r) => JSON.stringify(r.rows)).join("\n");
+      const payloads = (await client.query("select payload from outbox")).rows.map((r: { payload: string }) => Buffer.from(r.payload, "base64").toString("latin1"));
+      expect(dump).toContain("+31612345600");
+      for (const code of codes) {
+        expect(dump).not.toContain(code);
+        for (const payload of payloads) expect(payload).not.toContain(code);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+});
