@@ -37,24 +37,30 @@ export class HealthRegistry {
   }
 
   private async *watch(service: string, signal: AbortSignal) {
-    let last: Status | undefined;
-    let changed: (() => void) | undefined;
-    const notify = () => changed?.();
+    // A change that lands while the consumer holds the last status must not be
+    // lost: `dirty` records it, and the loop only sleeps when nothing changed.
+    let dirty = true;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      dirty = true;
+      wake?.();
+    };
     this.watchers.add(notify);
-    const onAbort = () => changed?.();
-    signal.addEventListener("abort", onAbort);
+    signal.addEventListener("abort", notify);
+    let last: Status | undefined;
     try {
       while (!signal.aborted) {
+        if (!dirty) await new Promise<void>((resolve) => (wake = resolve));
+        dirty = false;
         const status = this.get(service) ?? Status.SERVICE_UNKNOWN;
-        if (status !== last) {
+        if (status !== last && !signal.aborted) {
           last = status;
           yield { status };
         }
-        await new Promise<void>((resolve) => (changed = resolve));
       }
     } finally {
       this.watchers.delete(notify);
-      signal.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", notify);
     }
   }
 }

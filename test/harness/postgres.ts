@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -64,10 +64,14 @@ export async function startPostgres(): Promise<RunningPostgres> {
   return {
     adminUrl,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGINT"); // fast shutdown
-        await exited;
+      // Signal the postmaster itself: runuser does not forward signals to it.
+      const postmasterPid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
+      process.kill(postmasterPid, "SIGQUIT"); // immediate shutdown: the data is thrown away anyway
+      const stopped = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+      if (!stopped) {
+        process.kill(postmasterPid, "SIGKILL");
+        child.kill("SIGKILL");
       }
       rmSync(dataDir, { recursive: true, force: true });
     },
