@@ -14,7 +14,15 @@ export class EventHub implements EventFeed {
 
   static async start(bus: Bus): Promise<EventHub> {
     const hub = new EventHub();
-    hub.unsubscribe = await bus.subscribe(EVENTS_SUBJECTS, (message) => hub.dispatch(decodeDeliveryEvent(message.data)));
+    hub.unsubscribe = await bus.subscribe(EVENTS_SUBJECTS, (message) => {
+      let event: DeliveryEvent;
+      try {
+        event = decodeDeliveryEvent(message.data);
+      } catch {
+        return; // not an event of ours: watchers read the store on gaps, so nothing is lost
+      }
+      hub.dispatch(event);
+    });
     return hub;
   }
 

@@ -86,7 +86,8 @@ describe("serve role as a process on PostgreSQL", () => {
     await client.connect();
     try {
       const tables = ["verifications", "attempts", "delivery_events", "outbox", "idempotency_keys"];
-      const dump = (await Promise.all(tables.map((t) => client.query(`select * from ${t}`)))).map((r) => JSON.stringify(r.rows)).join("\n");
+      let dump = "";
+      for (const table of tables) dump += JSON.stringify((await client.query(`select * from ${table}`)).rows);
       const payloads = (await client.query("select payload from outbox")).rows.map((r: { payload: string }) => Buffer.from(r.payload, "base64").toString("latin1"));
       expect(dump).toContain("+31612345600");
       for (const code of codes) {

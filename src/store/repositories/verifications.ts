@@ -1,5 +1,6 @@
-import { sql } from "kysely";
+import { sql, type ExpressionBuilder } from "kysely";
 import type { Executor, Trx } from "../database.js";
+import type { Database } from "../tables/index.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 
 export async function insertVerification(trx: Trx, row: NewVerificationRow): Promise<void> {
@@ -9,6 +10,12 @@ export async function insertVerification(trx: Trx, row: NewVerificationRow): Pro
 /** The caller's verification, or undefined for an unknown id or another caller's. */
 export async function findVerification(db: Executor, id: string, callerId: string): Promise<VerificationRow | undefined> {
   return db.selectFrom("verifications").selectAll().where("id", "=", id).where("caller_id", "=", callerId).executeTakeFirst();
+}
+
+/** The verification can still take a code: pending, unexpired, under its wrong-code limit. */
+function openForCode(id: string, now: Date) {
+  return (eb: ExpressionBuilder<Database, "verifications">) =>
+    eb.and([eb("id", "=", id), eb("status", "=", "PENDING"), eb("expires_at", ">", now), sql<boolean>`failed_attempts < max_attempts`]);
 }
 
 /**
@@ -24,10 +31,7 @@ export async function approveIfPending(
   return trx
     .updateTable("verifications")
     .set({ status: "APPROVED", approved_at: now, ended_at: now, approved_attempt_id: attemptId })
-    .where("id", "=", id)
-    .where("status", "=", "PENDING")
-    .where("expires_at", ">", now)
-    .where(sql<boolean>`failed_attempts < max_attempts`)
+    .where(openForCode(id, now))
     .returningAll()
     .executeTakeFirst();
 }
@@ -44,10 +48,7 @@ export async function recordWrongCode(trx: Trx, id: string, now: Date): Promise<
       status: sql`case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end`,
       ended_at: sql`case when failed_attempts + 1 >= max_attempts then ${now}::timestamptz else ended_at end`,
     })
-    .where("id", "=", id)
-    .where("status", "=", "PENDING")
-    .where("expires_at", ">", now)
-    .where(sql<boolean>`failed_attempts < max_attempts`)
+    .where(openForCode(id, now))
     .returningAll()
     .executeTakeFirst();
 }
