@@ -1,0 +1,152 @@
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
+import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { redeliveryDelayMs, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type MessageHandler, type PublishOptions } from "./bus.js";
+import { DISPATCH_SUBJECTS, EVENTS_SUBJECTS } from "./subjects.js";
+
+export interface JetStreamBusOptions {
+  readonly servers: string;
+  /** Work-queue stream of otp.dispatch.>. */
+  readonly dispatchStream?: string;
+  /** Limits stream of otp.events.>, kept for `eventsMaxAgeMs`. */
+  readonly eventsStream?: string;
+  readonly eventsMaxAgeMs?: number;
+  /** Window in which a repeated Nats-Msg-Id is dropped. */
+  readonly dedupWindowMs?: number;
+  /** A message not acknowledged within this time is delivered again. */
+  readonly ackWaitMs?: number;
+}
+
+/**
+ * The Bus on NATS JetStream. Streams are created or updated at connect, so a
+ * fresh server and an upgraded one both end up with the configuration here.
+ * Publishes carry Nats-Msg-Id (de-duplication); work-queue consumers are durable
+ * pull consumers with explicit ack; broadcast subscriptions are core NATS
+ * subscriptions on the same subjects.
+ */
+export class JetStreamBus implements Bus {
+  private readonly consumers = new Set<Consumer>();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: Required<JetStreamBusOptions>,
+  ) {}
+
+  static async connect(options: JetStreamBusOptions): Promise<JetStreamBus> {
+    const resolved: Required<JetStreamBusOptions> = {
+      dispatchStream: "OTP_DISPATCH",
+      eventsStream: "OTP_EVENTS",
+      eventsMaxAgeMs: 6 * 3_600_000,
+      dedupWindowMs: 120_000,
+      ackWaitMs: 30_000,
+      ...options,
+    };
+    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator" });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await ensureStream(jsm, {
+        name: resolved.dispatchStream,
+        subjects: [DISPATCH_SUBJECTS],
+        retention: RetentionPolicy.Workqueue,
+        duplicate_window: nanos(resolved.dedupWindowMs),
+      });
+      await ensureStream(jsm, {
+        name: resolved.eventsStream,
+        subjects: [EVENTS_SUBJECTS],
+        retention: RetentionPolicy.Limits,
+        max_age: nanos(resolved.eventsMaxAgeMs),
+        duplicate_window: nanos(resolved.dedupWindowMs),
+      });
+      return new JetStreamBus(nc, jetstream(nc), jsm, resolved);
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<void> {
+    const h = natsHeaders();
+    for (const [key, value] of Object.entries(options.headers ?? {})) h.set(key, value);
+    await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
+  }
+
+  async consume(options: ConsumeOptions, handler: MessageHandler): Promise<Consumer> {
+    const stream = options.subjects.every((s) => s.startsWith("otp.dispatch.")) ? this.options.dispatchStream : this.options.eventsStream;
+    const config = {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      // nats-server 2.9 (Debian 12) knows only the single filter; several need 2.10.
+      ...(options.subjects.length === 1 ? { filter_subject: options.subjects[0] } : { filter_subjects: [...options.subjects] }),
+      max_deliver: options.maxDeliver,
+      ack_wait: nanos(this.options.ackWaitMs),
+    };
+    const exists = await this.jsm.consumers.info(stream, options.durable).then(
+      () => true,
+      () => false,
+    );
+    if (exists) await this.jsm.consumers.update(stream, options.durable, config);
+    else await this.jsm.consumers.add(stream, config);
+    const messages = await (await this.js.consumers.get(stream, options.durable)).consume({ max_messages: options.maxInFlight });
+    const inFlight = new Set<Promise<void>>();
+    const run = async (m: JsMsg) => {
+      let settlement;
+      try {
+        settlement = await handler(toBusMessage(m.subject, m.data, m.headers, m.info.deliveryCount));
+      } catch {
+        settlement = { kind: "nak", delayMs: redeliveryDelayMs(m.info.deliveryCount) } as const;
+      }
+      if (settlement.kind === "ack") m.ack();
+      else if (settlement.kind === "nak") m.nak(settlement.delayMs);
+      else m.term();
+    };
+    const loop = (async () => {
+      for await (const m of messages) {
+        // Bounded concurrency: the next message waits for a free slot (back-pressure on the stream).
+        while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
+        const task = run(m).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+    })();
+    const consumer: Consumer = {
+      stop: async () => {
+        messages.stop();
+        await loop;
+        await Promise.all(inFlight);
+        this.consumers.delete(consumer);
+      },
+    };
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async subscribe(subject: string, listener: (message: BusMessage) => void): Promise<() => void> {
+    const subscription = this.nc.subscribe(subject, {
+      callback: (error, m) => {
+        if (error === null) listener(toBusMessage(m.subject, m.data, m.headers, 1));
+      },
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await this.nc.drain();
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch {
+    await jsm.streams.add(config);
+    return;
+  }
+  await jsm.streams.update(config.name, config);
+}
+
+function toBusMessage(subject: string, data: Uint8Array, h: MsgHdrs | undefined, deliveryCount: number): BusMessage {
+  const headers: Record<string, string> = {};
+  for (const key of h?.keys() ?? []) if (!key.startsWith("Nats-")) headers[key] = h!.get(key);
+  return { subject, data, headers, deliveryCount };
+}
