@@ -4,11 +4,13 @@ import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { bearerTokenAuthentication, noAuthentication } from "./api/auth.js";
 import { createOtpService } from "./api/otp-service.js";
 import { EventHub } from "./bus/event-hub.js";
+import type { Bus } from "./bus/bus.js";
+import { JetStreamBus } from "./bus/jetstream-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { DISPATCH_SUBJECTS } from "./bus/subjects.js";
 import { startChannelWorkers } from "./channels/channel-worker.js";
 import { SandboxProvider } from "./channels/providers/sandbox/sandbox-provider.js";
-import { ConfigError, type Config } from "./config/config.js";
+import type { Config } from "./config/config.js";
 import { loadOrCreateDevKeys } from "./config/dev-keys.js";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
@@ -64,9 +66,6 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
   const log = options.log ?? jsonLogger(config.role);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
-  if (config.natsUrl) {
-    throw new ConfigError("OTP_NATS_URL: the JetStream bus is not built yet; leave it unset to use the in-process bus");
-  }
   const keys =
     config.codeHashKey && config.codeSealKey
       ? { hashKey: config.codeHashKey, sealKey: config.codeSealKey }
@@ -75,7 +74,9 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
 
   const db = await openDatabase(config.database);
   if (config.migrateOnStart) await migrateToLatest(db);
-  const bus = new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
+  const bus: Bus = config.natsUrl
+    ? await JetStreamBus.connect({ servers: config.natsUrl })
+    : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
   const hub = await EventHub.start(bus);
 
   const relay = new PeriodicLoop(
@@ -157,7 +158,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     pages: config.devInbox ? [devInboxPages(core.inbox)] : [],
     shutdownSignal,
   });
-  log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: "in-process" });
+  log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: config.natsUrl ? "jetstream" : "in-process" });
   return {
     httpPort: httpServer.port,
     grpcPort: grpcServer.port,

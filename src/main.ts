@@ -20,7 +20,7 @@ async function main(): Promise<void> {
       return;
     }
     case "worker":
-      throw new ConfigError("role worker: standalone workers need the JetStream bus, which is not built yet; serve and dev run workers in process");
+      throw new ConfigError("role worker: standalone workers are not built yet; serve and dev run the channel workers in process");
     case "serve":
     case "dev": {
       const app = await startApp(config, { log });

@@ -42,7 +42,8 @@ export class JetStreamBus implements Bus {
       ackWaitMs: 30_000,
       ...options,
     };
-    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator" });
+    // Reconnect forever: while NATS is away the outbox holds what must be published.
+    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator", maxReconnectAttempts: -1, reconnectTimeWait: 500 });
     try {
       const jsm = await jetstreamManager(nc);
       await ensureStream(jsm, {
