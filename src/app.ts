@@ -57,6 +57,7 @@ export interface RunningApp {
 }
 
 const RELAY_BATCH = 256;
+const WORKER_MAX_DELIVER = 5;
 
 /**
  * Wires the database, bus, outbox relay, expiry sweep, in-process channel
@@ -110,8 +111,9 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
       log,
       onOutboxWritten: () => relay.wake(),
       submitTimeoutMs: 10_000,
+      maxDeliver: WORKER_MAX_DELIVER,
     },
-    { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: 5 },
+    { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: WORKER_MAX_DELIVER },
   );
 
   if (config.callers === undefined) log.warn("authentication is OFF: every call runs as caller \"dev\" (dev role only)");

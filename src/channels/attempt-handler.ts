@@ -22,6 +22,8 @@ export interface AttemptHandlerDeps {
   readonly onOutboxWritten: () => void;
   /** Time one provider call may take. */
   readonly submitTimeoutMs: number;
+  /** The bus's delivery limit: on the last delivery a retryable failure fails the attempt instead of vanishing. */
+  readonly maxDeliver: number;
 }
 
 /**
@@ -49,9 +51,13 @@ export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMes
     } catch (error) {
       const retryable = !(error instanceof ProviderError) || error.retryable;
       deps.log.warn("provider submit failed", { attemptId: attempt.id, provider: provider.name, retryable, ...errorFields(error) });
-      if (retryable) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
-      await finish(deps, attempt, "REJECTED", { code: (error as ProviderError).code, reason: (error as Error).message });
-      return { kind: "ack" };
+      if (!retryable) {
+        await finish(deps, attempt, "REJECTED", { code: (error as ProviderError).code, reason: (error as Error).message });
+        return { kind: "ack" };
+      }
+      if (message.deliveryCount < deps.maxDeliver) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
+      await finish(deps, attempt, "FAILED", { code: "retries_exhausted", reason: `${message.deliveryCount} tries failed: ${(error as Error).message}` });
+      return { kind: "term" };
     }
     await recordSubmitted(deps, attempt, result);
     return { kind: "ack" };
