@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { sha256 } from "./app-fixture.js";
 import { waitFor } from "./free-port.js";
+import { TEST_KEYS } from "./service-fixture.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -53,4 +55,24 @@ export async function startServiceProcess(args: string[], env: Record<string, st
       return exited;
     },
   };
+}
+
+/** `serve` as tests run it: migrations on start, the dev inbox on, one caller with `token`. */
+export async function startServeProcess(options: { databaseUrl: string; token: string; natsUrl?: string }): Promise<ServiceProcess> {
+  return startServiceProcess(["serve"], {
+    OTP_DATABASE_URL: options.databaseUrl,
+    ...(options.natsUrl ? { OTP_NATS_URL: options.natsUrl } : {}),
+    OTP_CALLERS: `checkout:${sha256(options.token)}`,
+    OTP_CODE_HASH_KEY: TEST_KEYS.hashKey.toString("base64"),
+    OTP_CODE_SEAL_KEY: TEST_KEYS.sealKey.toString("base64"),
+    OTP_MIGRATE_ON_START: "true",
+    OTP_DEV_INBOX: "true",
+    OTP_HOST: "127.0.0.1",
+  });
+}
+
+/** The dev inbox of a running process, newest first. */
+export async function inboxMessages(httpPort: number): Promise<Array<{ body: string; verification_id: string; channel: string }>> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/dev/inbox.json`);
+  return ((await response.json()) as { messages: Array<{ body: string; verification_id: string; channel: string }> }).messages;
 }

@@ -1,11 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { sha256 } from "../harness/app-fixture.js";
 import { waitFor } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
-import { TEST_KEYS } from "../harness/service-fixture.js";
-import { startServiceProcess, type ServiceProcess } from "../harness/service-process.js";
+import { inboxMessages, startServeProcess, type ServiceProcess } from "../harness/service-process.js";
 import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
 
 const TOKEN = "nats-test-token";
@@ -18,16 +16,7 @@ describe("serve with JetStream as a process", () => {
 
   beforeAll(async () => {
     nats = await startNats();
-    service = await startServiceProcess(["serve"], {
-      OTP_DATABASE_URL: await createTestDatabase(inject("pgAdminUrl")),
-      OTP_NATS_URL: nats.url,
-      OTP_CALLERS: `checkout:${sha256(TOKEN)}`,
-      OTP_CODE_HASH_KEY: TEST_KEYS.hashKey.toString("base64"),
-      OTP_CODE_SEAL_KEY: TEST_KEYS.sealKey.toString("base64"),
-      OTP_MIGRATE_ON_START: "true",
-      OTP_DEV_INBOX: "true",
-      OTP_HOST: "127.0.0.1",
-    });
+    service = await startServeProcess({ databaseUrl: await createTestDatabase(inject("pgAdminUrl")), token: TOKEN, natsUrl: nats.url });
     clients = stockGrpcClients(service.grpcPort);
   });
   afterAll(async () => {
@@ -42,10 +31,7 @@ describe("serve with JetStream as a process", () => {
     return metadata;
   };
   const send = (phone: string) => unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone } }, bearer());
-  const inbox = async () => {
-    const response = await fetch(`http://127.0.0.1:${service.httpPort}/dev/inbox.json`);
-    return ((await response.json()) as { messages: Array<{ body: string; verification_id: string }> }).messages;
-  };
+  const inbox = () => inboxMessages(service.httpPort);
 
   it("sends through JetStream and approves the delivered code", async () => {
     const { verification_id } = await send("+31612340001");

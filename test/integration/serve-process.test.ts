@@ -4,11 +4,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
-import { sha256 } from "../harness/app-fixture.js";
 import { waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
-import { TEST_KEYS } from "../harness/service-fixture.js";
-import { startServiceProcess, type ServiceProcess } from "../harness/service-process.js";
+import { inboxMessages, startServeProcess, type ServiceProcess } from "../harness/service-process.js";
 import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
 
 const TOKEN = "mesh-caller-token";
@@ -22,15 +20,7 @@ describe("serve role as a process on PostgreSQL", () => {
 
   beforeAll(async () => {
     databaseUrl = await createTestDatabase(inject("pgAdminUrl"));
-    service = await startServiceProcess(["serve"], {
-      OTP_DATABASE_URL: databaseUrl,
-      OTP_CALLERS: `checkout:${sha256(TOKEN)}`,
-      OTP_CODE_HASH_KEY: TEST_KEYS.hashKey.toString("base64"),
-      OTP_CODE_SEAL_KEY: TEST_KEYS.sealKey.toString("base64"),
-      OTP_MIGRATE_ON_START: "true",
-      OTP_DEV_INBOX: "true",
-      OTP_HOST: "127.0.0.1",
-    });
+    service = await startServeProcess({ databaseUrl, token: TOKEN });
     clients = stockGrpcClients(service.grpcPort);
   });
   afterAll(async () => {
@@ -47,8 +37,7 @@ describe("serve role as a process on PostgreSQL", () => {
   async function codeFor(verificationId: string): Promise<string> {
     let code = "";
     await waitFor("the code in the dev inbox", async () => {
-      const response = await fetch(`http://127.0.0.1:${service.httpPort}/dev/inbox.json`);
-      const { messages } = (await response.json()) as { messages: Array<{ body: string; verification_id: string }> };
+      const messages = await inboxMessages(service.httpPort);
       code = messages.find((m) => m.verification_id === verificationId)?.body.match(/^(\d+) /)?.[1] ?? "";
       return code !== "";
     });
