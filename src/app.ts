@@ -4,35 +4,26 @@ import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { bearerTokenAuthentication, noAuthentication } from "./api/auth.js";
 import { createOtpService } from "./api/otp-service.js";
 import { EventHub } from "./bus/event-hub.js";
-import type { Bus } from "./bus/bus.js";
-import { JetStreamBus } from "./bus/jetstream-bus.js";
-import { MemoryBus } from "./bus/memory-bus.js";
-import { DISPATCH_SUBJECTS } from "./bus/subjects.js";
-import { startChannelWorkers } from "./channels/channel-worker.js";
-import { SandboxProvider } from "./channels/providers/sandbox/sandbox-provider.js";
+import { createReceiptSources } from "./channels/providers/registry.js";
 import type { Config } from "./config/config.js";
-import { loadOrCreateDevKeys } from "./config/dev-keys.js";
-import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "./config/sandbox-catalogue.js";
+import { DEFAULT_POLICIES } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
 import { devInboxPages } from "./dev/inbox-pages.js";
-import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
-import { CodeProtector } from "./domain/code-protector.js";
-import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
+import { dropUnmatchedReceipts } from "./receipts/parked-sweep.js";
+import { pollDueReceipts } from "./receipts/receipt-poller.js";
+import { dlrWebhook } from "./receipts/webhook.js";
+import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { expireDue } from "./service/end-verification.js";
 import type { ServiceDeps } from "./service/deps.js";
-import { migrateToLatest, openDatabase } from "./store/database.js";
-import { jsonLogger, type Logger } from "./telemetry/logger.js";
+import { jsonLogger } from "./telemetry/logger.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { HealthRegistry } from "./transport/health.js";
-import { startHttpServer } from "./transport/http-server.js";
+import { startHttpServer, type PageHandler } from "./transport/http-server.js";
 import { PeriodicLoop } from "./util/periodic-loop.js";
 
-export interface AppOptions {
-  readonly clock?: Clock;
-  readonly random?: RandomSource;
-  readonly ids?: IdGenerator;
-  readonly log?: Logger;
-}
+export type { AppOptions };
+
+const POLL_BATCH = 64;
 
 /** Everything `serve` runs except its listeners: enough to serve the API over any transport. */
 export interface Core {
@@ -41,6 +32,8 @@ export interface Core {
   readonly service: ServiceDeps;
   /** What the sandbox providers delivered (codes included): exposed over HTTP only when `devInbox` is on. */
   readonly inbox: DevInbox;
+  /** Plain HTTP routes on the HTTP port: receipt webhooks, and the dev inbox when enabled. */
+  readonly pages: readonly PageHandler[];
   /** Aborted on stop: ends streams cleanly. */
   readonly shutdownSignal: AbortSignal;
   /** Health NOT_SERVING and streams ended; then `stop` once the listeners are closed. */
@@ -56,65 +49,36 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-const RELAY_BATCH = 256;
-const WORKER_MAX_DELIVER = 5;
-
 /**
- * Wires the database, bus, outbox relay, expiry sweep, in-process channel
- * workers and the OtpService implementation.
+ * Wires the runtime, expiry sweep, receipt webhooks and polling, the
+ * OtpService implementation and, on the in-process bus, the channel workers
+ * (with JetStream they run as separate `worker` processes).
  */
 export async function createCore(config: Config, options: AppOptions = {}): Promise<Core> {
-  const log = options.log ?? jsonLogger(config.role);
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? cryptoRandom;
-  const keys =
-    config.codeHashKey && config.codeSealKey
-      ? { hashKey: config.codeHashKey, sealKey: config.codeSealKey }
-      : await loadOrCreateDevKeys(config.dataDir);
-  const protector = new CodeProtector(keys, random);
-
-  const db = await openDatabase(config.database);
-  if (config.migrateOnStart) await migrateToLatest(db);
-  const bus: Bus = config.natsUrl
-    ? await JetStreamBus.connect({ servers: config.natsUrl })
-    : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
-  const hub = await EventHub.start(bus);
-
-  const relay = new PeriodicLoop(
-    "outbox relay",
-    async () => ({ more: (await relayOutboxBatch(db, bus, clock, RELAY_BATCH)) === RELAY_BATCH }),
-    500,
-    log,
-  );
+  const runtime = await openRuntime(config, options);
+  const { db, clock, log, relay } = runtime;
   const service: ServiceDeps = {
     db,
     clock,
-    ids: options.ids ?? uuidIds,
-    random,
-    protector,
+    ids: runtime.ids,
+    random: runtime.random,
+    protector: runtime.protector,
     limits: config.limits,
-    catalogue: { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES },
+    catalogue: { routes: config.routing.routes, policies: DEFAULT_POLICIES },
     onOutboxWritten: () => relay.wake(),
   };
-  const expiry = new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 }), 1_000, log);
-  relay.start();
-  expiry.start();
+  const hub = await EventHub.start(runtime.bus);
+  const outcomes = { db, clock, onOutboxWritten: () => relay.wake() };
+  const receipts = createReceiptSources(config.routing.providers);
+  const loops = [
+    new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 }), 1_000, log),
+    new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
+    new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
+  ];
+  loops.forEach((loop) => loop.start());
 
   const inbox = new DevInbox();
-  const stopWorkers = await startChannelWorkers(
-    bus,
-    {
-      db,
-      clock,
-      protector,
-      providers: new Map([["sandbox", new SandboxProvider(inbox)]]),
-      log,
-      onOutboxWritten: () => relay.wake(),
-      submitTimeoutMs: 10_000,
-      maxDeliver: WORKER_MAX_DELIVER,
-    },
-    { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: WORKER_MAX_DELIVER },
-  );
+  const stopWorkers = config.natsUrl ? async () => {} : await startWorkers(runtime, config, inbox);
 
   if (config.callers === undefined) log.warn("authentication is OFF: every call runs as caller \"dev\" (dev role only)");
   const authenticator = config.callers ? bearerTokenAuthentication(config.callers) : noAuthentication();
@@ -132,16 +96,15 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     health,
     service,
     inbox,
+    pages: [dlrWebhook(receipts.webhooks, outcomes, log), ...(config.devInbox ? [devInboxPages(inbox)] : [])],
     shutdownSignal: shutdown.signal,
     beginShutdown,
     stop: async () => {
       beginShutdown();
       await stopWorkers();
-      await relay.stop();
-      await expiry.stop();
+      await Promise.all(loops.map((loop) => loop.stop()));
       hub.stop();
-      await bus.close();
-      await db.destroy();
+      await runtime.close();
     },
   };
 }
@@ -157,7 +120,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     port: config.httpPort,
     otp,
     health,
-    pages: config.devInbox ? [devInboxPages(core.inbox)] : [],
+    pages: core.pages,
     shutdownSignal,
   });
   log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: config.natsUrl ? "jetstream" : "in-process" });

@@ -6,7 +6,8 @@
 import { startApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { migrateToLatest, openDatabase } from "./store/database.js";
-import { errorFields, jsonLogger } from "./telemetry/logger.js";
+import { errorFields, jsonLogger, type Logger } from "./telemetry/logger.js";
+import { startWorker } from "./worker.js";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
@@ -20,19 +21,22 @@ async function main(): Promise<void> {
       return;
     }
     case "worker":
-      throw new ConfigError("role worker: standalone workers are not built yet; serve and dev run the channel workers in process");
+      stopOnSignal(await startWorker(config, { log }), log);
+      return;
     case "serve":
-    case "dev": {
-      const app = await startApp(config, { log });
-      const stop = async (signal: string) => {
-        log.info("shutting down", { signal });
-        await app.stop();
-        process.exit(0);
-      };
-      process.once("SIGTERM", () => void stop("SIGTERM"));
-      process.once("SIGINT", () => void stop("SIGINT"));
-    }
+    case "dev":
+      stopOnSignal(await startApp(config, { log }), log);
   }
+}
+
+function stopOnSignal(running: { stop(): Promise<void> }, log: Logger): void {
+  const stop = async (signal: string) => {
+    log.info("shutting down", { signal });
+    await running.stop();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
 }
 
 main().catch((error: unknown) => {

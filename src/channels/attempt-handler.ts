@@ -1,35 +1,37 @@
 import type { BusMessage, Settlement } from "../bus/bus.js";
 import { redeliveryDelayMs } from "../bus/bus.js";
-import { decodeDispatch, type DispatchMessage } from "../bus/dispatch-message.js";
+import { decodeDispatch } from "../bus/dispatch-message.js";
 import type { CodeProtector } from "../domain/code-protector.js";
-import type { Channel } from "../domain/channel.js";
-import type { Clock } from "../domain/ports.js";
-import type { Db } from "../store/database.js";
-import { findAttempt, markFinished, markSubmitted } from "../store/repositories/attempts.js";
+import type { Route } from "../domain/route.js";
+import { recordAttemptFailure, recordSubmitted, type OutcomeDeps } from "../service/attempt-outcomes.js";
+import { clearSubmitIntent, findAttempt, lockQueuedAttempt, markSubmitStarted } from "../store/repositories/attempts.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import { inTransaction } from "../store/transaction.js";
-import { recordEvent } from "../service/events.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
+import { decideSend, type SendDecision } from "./send-intent.js";
 
-export interface AttemptHandlerDeps {
-  readonly db: Db;
-  readonly clock: Clock;
+export interface AttemptHandlerDeps extends OutcomeDeps {
   readonly protector: CodeProtector;
+  /** Configured providers by name. */
   readonly providers: ReadonlyMap<string, Provider>;
+  /** Configured routes by id: the provider's name for each. */
+  readonly routes: ReadonlyMap<string, Route>;
   readonly log: Logger;
-  readonly onOutboxWritten: () => void;
-  /** Time one provider call may take. */
-  readonly submitTimeoutMs: number;
   /** The bus's delivery limit: on the last delivery a retryable failure fails the attempt instead of vanishing. */
   readonly maxDeliver: number;
 }
 
 /**
  * Sends one attempt: renders, submits to the attempt's provider, records the
- * outcome. Only a QUEUED attempt is sent, so a redelivered message whose
- * attempt was already submitted (or canceled) is acknowledged without a send.
+ * outcome, then settles the message.
+ *
+ * Never twice: only a QUEUED attempt is sent, and the intent to call the
+ * provider is committed before the call. A redelivery that finds an earlier
+ * intent (the worker died mid-call, or the call timed out) sends again only to
+ * a provider that de-duplicates by attempt id; otherwise the attempt fails as
+ * `outcome_unknown` rather than risk a second message.
  */
 export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMessage) => Promise<Settlement> {
   return async (message) => {
@@ -37,84 +39,74 @@ export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMes
     const attempt = await findAttempt(deps.db, dispatch.attemptId);
     if (attempt === undefined || attempt.status !== "QUEUED") return { kind: "ack" };
     if (deps.clock.now() >= new Date(dispatch.expiresAt)) {
-      await finish(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" });
+      await recordAttemptFailure(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" });
       return { kind: "ack" };
     }
     const provider = deps.providers.get(dispatch.provider);
-    if (provider === undefined) {
-      await finish(deps, attempt, "FAILED", { code: "no_provider", reason: `provider ${dispatch.provider} is not configured on this worker` });
+    const route = deps.routes.get(dispatch.routeId);
+    if (provider === undefined || route === undefined) {
+      const missing = provider === undefined ? `provider ${dispatch.provider}` : `route ${dispatch.routeId}`;
+      await recordAttemptFailure(deps, attempt, "FAILED", { code: "not_configured", reason: `${missing} is not configured on this worker` });
       return { kind: "term" };
     }
+
+    const decision = await claimSend(deps, attempt.id, provider);
+    if (decision === undefined) return { kind: "ack" };
+    if (decision.kind === "wait") return { kind: "nak", delayMs: decision.delayMs };
+    if (decision.kind === "give-up") {
+      await recordAttemptFailure(deps, attempt, "FAILED", {
+        code: "outcome_unknown",
+        reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
+      });
+      return { kind: "ack" };
+    }
+
     let result: SubmitResult;
     try {
-      result = await submit(deps, provider, dispatch);
+      const code = deps.protector.unseal(dispatch.verificationId, dispatch.sealedCode);
+      const traceparent = message.headers.traceparent ?? attempt.traceparent;
+      result = await provider.submit(renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }), AbortSignal.timeout(provider.timeoutMs));
     } catch (error) {
-      const retryable = !(error instanceof ProviderError) || error.retryable;
-      deps.log.warn("provider submit failed", { attemptId: attempt.id, provider: provider.name, retryable, ...errorFields(error) });
-      if (!retryable) {
-        await finish(deps, attempt, "REJECTED", { code: (error as ProviderError).code, reason: (error as Error).message });
-        return { kind: "ack" };
-      }
-      if (message.deliveryCount < deps.maxDeliver) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
-      await finish(deps, attempt, "FAILED", { code: "retries_exhausted", reason: `${message.deliveryCount} tries failed: ${(error as Error).message}` });
-      return { kind: "term" };
+      return settleFailure(deps, attempt, provider, message, error);
     }
-    await recordSubmitted(deps, attempt, result);
+    const now = deps.clock.now();
+    const firstPollAt = provider.firstPollAfterMs === undefined ? null : new Date(now.getTime() + provider.firstPollAfterMs);
+    await recordSubmitted(deps, attempt, { providerMessageId: result.providerMessageId, delivered: result.delivered, firstPollAt });
     return { kind: "ack" };
   };
 }
 
-async function submit(deps: AttemptHandlerDeps, provider: Provider, dispatch: DispatchMessage): Promise<SubmitResult> {
-  const code = deps.protector.unseal(dispatch.verificationId, dispatch.sealedCode);
-  return provider.submit(renderOutbound(dispatch, code), AbortSignal.timeout(deps.submitTimeoutMs));
-}
-
-async function recordSubmitted(deps: AttemptHandlerDeps, attempt: AttemptRow, result: SubmitResult): Promise<void> {
-  await inTransaction(deps.db, async (uow) => {
+/** Commits the intent to call the provider, or says why not; undefined when the attempt is no longer QUEUED. */
+async function claimSend(deps: AttemptHandlerDeps, attemptId: string, provider: Provider): Promise<SendDecision | undefined> {
+  return inTransaction(deps.db, async (uow) => {
+    const queued = await lockQueuedAttempt(uow.trx, attemptId);
+    if (queued === undefined) return undefined;
     const now = deps.clock.now();
-    const submitted = await markSubmitted(uow.trx, attempt.id, result.providerMessageId, now);
-    if (submitted === undefined) return;
-    const common = {
-      verificationId: attempt.verification_id,
-      attemptId: attempt.id,
-      channel: attempt.channel as Channel,
-      routeId: attempt.route_id,
-      providerMessageId: result.providerMessageId,
-      traceId: attempt.trace_id,
-      occurredAt: now,
-    };
-    await recordEvent(uow, { ...common, kind: "ATTEMPT_SUBMITTED", status: "SUBMITTED", currency: attempt.currency, priceMicros: attempt.price_micros }, deps.onOutboxWritten);
-    if (result.delivered) {
-      await markFinished(uow.trx, attempt.id, "DELIVERED", now);
-      await recordEvent(uow, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs: 0 }, deps.onOutboxWritten);
+    const decision = decideSend(queued.submit_started_at, now, provider.timeoutMs, provider.idempotent);
+    if (decision.kind === "send") await markSubmitStarted(uow.trx, attemptId, now);
+    if (queued.submit_started_at !== null && decision.kind === "send") {
+      deps.log.info("repeating a send that may have reached the provider; it de-duplicates by attempt id", { attemptId, provider: provider.name });
     }
+    return decision;
   });
 }
 
-async function finish(
-  deps: AttemptHandlerDeps,
-  attempt: AttemptRow,
-  status: "FAILED" | "EXPIRED" | "REJECTED",
-  error: { code: string; reason: string },
-): Promise<void> {
-  await inTransaction(deps.db, async (uow) => {
-    const now = deps.clock.now();
-    if ((await markFinished(uow.trx, attempt.id, status, now, error)) === undefined) return;
-    await recordEvent(
-      uow,
-      {
-        verificationId: attempt.verification_id,
-        attemptId: attempt.id,
-        channel: attempt.channel as Channel,
-        routeId: attempt.route_id,
-        kind: "ATTEMPT_FAILED",
-        status,
-        providerErrorCode: error.code,
-        providerErrorReason: error.reason,
-        traceId: attempt.trace_id,
-        occurredAt: now,
-      },
-      deps.onOutboxWritten,
-    );
+async function settleFailure(deps: AttemptHandlerDeps, attempt: AttemptRow, provider: Provider, message: BusMessage, error: unknown): Promise<Settlement> {
+  const classified = error instanceof ProviderError ? error : new ProviderError((error as Error).message, true, "internal", true);
+  deps.log.warn("provider submit failed", {
+    attemptId: attempt.id,
+    provider: provider.name,
+    retryable: classified.retryable,
+    ambiguous: classified.ambiguous,
+    ...errorFields(classified),
   });
+  if (!classified.ambiguous) await clearSubmitIntent(deps.db, attempt.id);
+  if (!classified.retryable) {
+    await recordAttemptFailure(deps, attempt, "REJECTED", { code: classified.code, reason: classified.message });
+    return { kind: "ack" };
+  }
+  if (message.deliveryCount < deps.maxDeliver) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
+  await recordAttemptFailure(deps, attempt, "FAILED", { code: "retries_exhausted", reason: `${message.deliveryCount} tries failed: ${classified.message}` });
+  return { kind: "term" };
 }
+

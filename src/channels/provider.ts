@@ -3,7 +3,10 @@ import type { Channel } from "../domain/channel.js";
 /** A rendered message on its way to a provider: the only place a plaintext code exists. */
 export interface OutboundMessage {
   readonly attemptId: string;
+  readonly verificationId: string;
   readonly channel: Channel;
+  /** The route's name in the provider's API. */
+  readonly providerRoute: string;
   readonly to: string;
   readonly sender: string;
   /** SMS text, voice script, or push body. */
@@ -11,7 +14,8 @@ export interface OutboundMessage {
   /** Email subject or push title. */
   readonly subject?: string;
   readonly html?: string;
-  readonly verificationId: string;
+  /** W3C trace context of the send, passed on to providers that accept it. */
+  readonly traceparent?: string;
 }
 
 export interface SubmitResult {
@@ -22,17 +26,32 @@ export interface SubmitResult {
 
 /** A provider failure, classified: retryable ones are retried with backoff, permanent ones fail the attempt. */
 export class ProviderError extends Error {
+  override readonly name = "ProviderError";
+
   constructor(
     message: string,
     readonly retryable: boolean,
+    /** Short machine-readable cause, e.g. "http_503", "timeout", "smtp_550". */
     readonly code: string,
+    /** The request may have reached the provider (a timeout after sending): it may have been sent. */
+    readonly ambiguous = false,
   ) {
     super(message);
   }
 }
 
 export interface Provider {
+  /** The configured provider name (what attempts and receipts refer to). */
   readonly name: string;
-  /** Submits one message. `attemptId` is the provider idempotency key where the provider has one. */
+  /**
+   * The provider drops a repeated submit with the same attempt id (an idempotency key), so
+   * a call repeated after a crash cannot send twice. Without it, a call that may have
+   * reached the provider is never repeated.
+   */
+  readonly idempotent: boolean;
+  /** How long one submit may take before it is abandoned (and counted as possibly sent). */
+  readonly timeoutMs: number;
+  /** When receipts are polled, the poller first asks this long after submit; undefined when they are pushed or absent. */
+  readonly firstPollAfterMs?: number;
   submit(message: OutboundMessage, signal: AbortSignal): Promise<SubmitResult>;
 }

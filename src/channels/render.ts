@@ -3,13 +3,15 @@ import { renderEmail, renderPush, renderSms, renderVoice } from "../domain/messa
 import type { OutboundMessage } from "./provider.js";
 
 /** Renders the attempt's message for its channel with the opened code. */
-export function renderOutbound(dispatch: DispatchMessage, code: string): OutboundMessage {
+export function renderOutbound(dispatch: DispatchMessage, code: string, route: { providerRoute: string; traceparent?: string }): OutboundMessage {
   const base = {
     attemptId: dispatch.attemptId,
     verificationId: dispatch.verificationId,
     channel: dispatch.channel,
+    providerRoute: route.providerRoute,
     to: dispatch.to,
     sender: dispatch.sender,
+    ...(route.traceparent ? { traceparent: route.traceparent } : {}),
   };
   switch (dispatch.channel) {
     case "sms":

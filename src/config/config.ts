@@ -3,6 +3,9 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import type { DatabaseOptions } from "../store/database.js";
+import { parseDuration } from "./durations.js";
+import { loadRoutingFile, RoutingFileError, type RoutingConfig } from "./routing-file.js";
+import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
 
 export const ROLES = ["serve", "worker", "migrate", "dev"] as const;
 export type Role = (typeof ROLES)[number];
@@ -22,8 +25,14 @@ export interface Config {
   readonly codeSealKey?: Buffer;
   /** Undefined: no authentication (`dev` only). */
   readonly callers?: readonly CallerConfig[];
+  /** Routes and providers: from the OTP_CONFIG file, else the built-in sandbox catalogue. */
+  readonly routing: RoutingConfig;
   readonly workerChannels: readonly Channel[];
   readonly workerConcurrency: number;
+  /** A dispatch message not acknowledged within this time is delivered again (JetStream AckWait). */
+  readonly workerAckWaitMs: number;
+  /** How long a receipt for an unknown provider message id is kept for its attempt. */
+  readonly receiptGraceMs: number;
   readonly devInbox: boolean;
   readonly migrateOnStart: boolean;
   readonly limits: AbuseLimits;
@@ -54,6 +63,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
       "database-url": { type: "string" },
       "nats-url": { type: "string" },
       channels: { type: "string" },
+      config: { type: "string" },
     },
   });
   const role = positionals[0];
@@ -76,6 +86,15 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
   if (role === "serve" && (callers === undefined || callers.length === 0)) {
     throw new ConfigError("OTP_CALLERS: at least one caller (id:sha256-of-token) is required to serve");
   }
+  if (role === "worker" && !natsUrl) {
+    throw new ConfigError("OTP_NATS_URL (--nats-url): required for the worker role, which consumes dispatch messages from JetStream");
+  }
+  const routing = loadRouting(...setting("config", "OTP_CONFIG"));
+  const workerAckWaitMs = parseDurationSetting("OTP_WORKER_ACK_WAIT", env.OTP_WORKER_ACK_WAIT, 30_000);
+  const slow = routing.providers.find((p) => "timeoutMs" in p && p.timeoutMs >= workerAckWaitMs);
+  if (slow) {
+    throw new ConfigError(`OTP_WORKER_ACK_WAIT: must be longer than provider ${slow.name}'s timeout, or a slow send is redelivered while it runs`);
+  }
   const codeHashKey = parseKey("OTP_CODE_HASH_KEY", env.OTP_CODE_HASH_KEY);
   const codeSealKey = parseKey("OTP_CODE_SEAL_KEY", env.OTP_CODE_SEAL_KEY);
   if (!isDev && role !== "migrate" && (codeHashKey === undefined || codeSealKey === undefined)) {
@@ -93,8 +112,11 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     ...(codeHashKey ? { codeHashKey } : {}),
     ...(codeSealKey ? { codeSealKey } : {}),
     ...(callers ? { callers } : {}),
+    routing,
     workerChannels: parseChannels(...setting("channels", "OTP_WORKER_CHANNELS")),
     workerConcurrency: parseInteger("OTP_WORKER_CONCURRENCY", env.OTP_WORKER_CONCURRENCY, 16, 1, 1024),
+    workerAckWaitMs,
+    receiptGraceMs: parseDurationSetting("OTP_RECEIPT_GRACE", env.OTP_RECEIPT_GRACE, 600_000),
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits: {
@@ -120,6 +142,24 @@ function parseInteger(name: string, value: string | undefined, fallback: number,
   return n;
 }
 
+function parseDurationSetting(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 1) throw new ConfigError(`${name}: expected a duration such as 500ms, 30s, 10m, got "${value}"`);
+  return ms;
+}
+
+/** The routing file when one is named; otherwise one sandbox route per channel. */
+function loadRouting(name: string, file: string | undefined): RoutingConfig {
+  if (file === undefined || file === "") return SANDBOX_ROUTING;
+  try {
+    return loadRoutingFile(file);
+  } catch (error) {
+    if (error instanceof RoutingFileError) throw new ConfigError(`${name} ${error.message}`);
+    throw error;
+  }
+}
+
 function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === "") return fallback;
   if (value === "true" || value === "1") return true;
@@ -134,19 +174,16 @@ function parseKey(name: string, value: string | undefined): Buffer | undefined {
   return key;
 }
 
-const DURATION = /^(\d+)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-
 /** "5/10m" → at most 5 per 10 minutes. */
 function parseWindow(name: string, value: string | undefined, fallback: WindowLimit): WindowLimit {
   if (value === undefined || value === "") return fallback;
   const [max, window] = value.split("/");
-  const d = window ? DURATION.exec(window) : null;
+  const windowMs = window ? parseDuration(window) : undefined;
   const n = Number(max);
-  if (!Number.isInteger(n) || n < 1 || d === null || Number(d[1]) < 1) {
+  if (!Number.isInteger(n) || n < 1 || windowMs === undefined || windowMs < 1) {
     throw new ConfigError(`${name}: expected "<count>/<duration>", e.g. "5/10m", got "${value}"`);
   }
-  return { max: n, windowMs: Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS] };
+  return { max: n, windowMs };
 }
 
 function parseChannels(name: string, value: string | undefined): Channel[] {

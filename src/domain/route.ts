@@ -6,8 +6,10 @@ export type TrafficClass = "otp" | "transactional" | "marketing";
 export interface Route {
   readonly id: string;
   readonly channel: Channel;
-  /** Provider implementation name, e.g. "sandbox", "http-route", "smtp". */
+  /** The configured provider it goes out through. */
   readonly provider: string;
+  /** The route's name in the provider's own API (e.g. BridgeXAPI's route_id); our id when the same. */
+  readonly providerRoute: string;
   readonly trafficClass: TrafficClass;
   /** SMS sender id, caller number, or from address. */
   readonly sender: string;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Settlement } from "../../src/bus/bus.js";
 import { createAttemptHandler } from "../../src/channels/attempt-handler.js";
 import { ProviderError, type OutboundMessage, type Provider } from "../../src/channels/provider.js";
+import { SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import { getVerification } from "../../src/service/end-verification.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -10,17 +11,30 @@ import { BACKENDS } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 
 const caller = { id: "checkout" };
+const TIMEOUT_MS = 5_000;
 
-/** A provider that answers from a script: "ok", "retry" (retryable error) or "reject" (permanent). */
+type Step = "ok" | "retry" | "unreachable" | "timeout" | "reject";
+
+/**
+ * A provider that answers from a script: "ok"; "retry" (a 503: not sent);
+ * "unreachable" (connection refused: not sent); "timeout" (no answer: it may
+ * have been sent); "reject" (permanent).
+ */
 class ScriptedProvider implements Provider {
   readonly name = "sandbox";
-  readonly submitted: OutboundMessage[] = [];
-  constructor(private readonly script: Array<"ok" | "retry" | "reject">) {}
+  readonly timeoutMs = TIMEOUT_MS;
+  readonly calls: OutboundMessage[] = [];
+  constructor(
+    private readonly script: Step[],
+    readonly idempotent = true,
+  ) {}
   async submit(message: OutboundMessage) {
+    this.calls.push(message);
     const next = this.script.shift() ?? "ok";
-    if (next === "retry") throw new ProviderError("gateway timeout", true, "504");
+    if (next === "retry") throw new ProviderError("provider answered 503", true, "http_503");
+    if (next === "unreachable") throw new ProviderError("cannot reach provider (ECONNREFUSED)", true, "unreachable");
+    if (next === "timeout") throw new ProviderError("provider did not answer in time", true, "timeout", true);
     if (next === "reject") throw new ProviderError("number blocked", false, "blocked");
-    this.submitted.push(message);
     return { providerMessageId: `p-${message.attemptId}`, delivered: false };
   }
 }
@@ -46,14 +60,14 @@ describe("channel worker: one attempt", () => {
         clock: deps.clock,
         protector: deps.protector,
         providers: new Map([["sandbox", provider]]),
+        routes: new Map(SANDBOX_ROUTES.map((r) => [r.id, r])),
         log: silentLogger,
         onOutboxWritten: () => {},
-        submitTimeoutMs: 1_000,
         maxDeliver: 3,
       })({ subject: "otp.dispatch.sms", data, headers: {}, deliveryCount });
     const attempt = async () => (await getVerification(deps, caller, sent.verification.id)).attempts[0]!;
     const events = async () => (await getVerification(deps, caller, sent.verification.id)).events;
-    return { handle, attempt, events };
+    return { handle, attempt, events, clock: deps.clock };
   }
 
   it("submits once, records the provider id, and acknowledges a redelivery without sending again", async () => {
@@ -61,18 +75,21 @@ describe("channel worker: one attempt", () => {
     const provider = new ScriptedProvider(["ok", "ok"]);
     expect(await handle(provider, 1)).toEqual({ kind: "ack" });
     expect(await handle(provider, 2)).toEqual({ kind: "ack" });
-    expect(provider.submitted).toHaveLength(1);
-    expect(provider.submitted[0]!.text).toMatch(/^\d{6} is your Acme verification code\.$/);
-    expect(await attempt()).toMatchObject({ status: "SUBMITTED", providerMessageId: `p-${provider.submitted[0]!.attemptId}` });
+    expect(provider.calls).toHaveLength(1);
+    expect(provider.calls[0]!.text).toMatch(/^\d{6} is your Acme verification code\.$/);
+    expect(provider.calls[0]!.providerRoute).toBe("sandbox-sms");
+    expect(await attempt()).toMatchObject({ status: "SUBMITTED", providerMessageId: `p-${provider.calls[0]!.attemptId}` });
   });
 
-  it("retries a retryable failure, then fails the attempt on the last delivery instead of dropping it", async () => {
+  it("retries a failure that certainly did not send at once, then fails the attempt on the last delivery instead of dropping it", async () => {
     const { handle, attempt, events } = await queued();
-    const provider = new ScriptedProvider(["retry", "retry", "retry"]);
+    const provider = new ScriptedProvider(["retry", "unreachable", "retry"], false);
     expect((await handle(provider, 1)).kind).toBe("nak");
     expect((await attempt()).status).toBe("QUEUED");
+    // Not sent for certain, so even a provider without idempotency is called again right away.
     expect((await handle(provider, 2)).kind).toBe("nak");
     expect(await handle(provider, 3)).toEqual({ kind: "term" });
+    expect(provider.calls).toHaveLength(3);
     expect(await attempt()).toMatchObject({ status: "FAILED", providerErrorCode: "retries_exhausted" });
     expect((await events()).at(-1)).toMatchObject({ kind: "ATTEMPT_FAILED", status: "FAILED" });
   });
@@ -81,5 +98,30 @@ describe("channel worker: one attempt", () => {
     const { handle, attempt } = await queued();
     expect(await handle(new ScriptedProvider(["reject"]), 1)).toEqual({ kind: "ack" });
     expect(await attempt()).toMatchObject({ status: "REJECTED", providerErrorCode: "blocked", providerErrorReason: "number blocked" });
+  });
+
+  it("repeats a call that may have been sent only to a provider that de-duplicates by attempt id, once the first call is surely over", async () => {
+    const { handle, attempt, clock } = await queued();
+    const provider = new ScriptedProvider(["timeout", "ok"], true);
+    expect((await handle(provider, 1)).kind).toBe("nak");
+    // Redelivered before the first call's timeout has surely passed: another worker may still be in it.
+    const early = await handle(provider, 2);
+    expect(early.kind).toBe("nak");
+    expect(provider.calls).toHaveLength(1);
+    clock.advance(TIMEOUT_MS + 1_000);
+    expect(await handle(provider, 2)).toEqual({ kind: "ack" });
+    expect(provider.calls.map((c) => c.attemptId)).toEqual([provider.calls[0]!.attemptId, provider.calls[0]!.attemptId]);
+    expect((await attempt()).status).toBe("SUBMITTED");
+  });
+
+  it("fails the attempt as outcome_unknown instead of calling a provider without idempotency a second time", async () => {
+    const { handle, attempt, events, clock } = await queued();
+    const provider = new ScriptedProvider(["timeout", "ok"], false);
+    expect((await handle(provider, 1)).kind).toBe("nak");
+    clock.advance(TIMEOUT_MS + 1_000);
+    expect(await handle(provider, 2)).toEqual({ kind: "ack" });
+    expect(provider.calls).toHaveLength(1);
+    expect(await attempt()).toMatchObject({ status: "FAILED", providerErrorCode: "outcome_unknown" });
+    expect((await events()).at(-1)).toMatchObject({ kind: "ATTEMPT_FAILED", providerErrorCode: "outcome_unknown" });
   });
 });

@@ -8,6 +8,7 @@ import { inject } from "vitest";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { startApp, type RunningApp } from "../../src/app.js";
 import type { Config } from "../../src/config/config.js";
+import { SANDBOX_ROUTING } from "../../src/config/sandbox-catalogue.js";
 import { CHANNELS } from "../../src/domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
@@ -33,8 +34,11 @@ export async function startTestApp(limits: Partial<AbuseLimits> = {}): Promise<R
     codeHashKey: TEST_KEYS.hashKey,
     codeSealKey: TEST_KEYS.sealKey,
     callers: Object.entries(TOKENS).map(([id, token]) => ({ id, tokenSha256: sha256(token) })),
+    routing: SANDBOX_ROUTING,
     workerChannels: [...CHANNELS],
     workerConcurrency: 4,
+    workerAckWaitMs: 30_000,
+    receiptGraceMs: 600_000,
     devInbox: true,
     migrateOnStart: true,
     limits: { ...DEFAULT_LIMITS, ...limits },

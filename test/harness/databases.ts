@@ -30,7 +30,7 @@ export const BACKENDS: readonly Backend[] = [
 
 /** Every text value in every table, for "the code is nowhere" assertions. */
 export async function dumpAllText(db: Db): Promise<string> {
-  const tables = ["verifications", "attempts", "delivery_events", "outbox", "idempotency_keys", "rate_limit_counters", "destination_guards"] as const;
+  const tables = ["verifications", "attempts", "delivery_events", "outbox", "idempotency_keys", "rate_limit_counters", "destination_guards", "parked_receipts"] as const;
   const parts: string[] = [];
   for (const table of tables) {
     const rows = await db.selectFrom(table).selectAll().execute();

@@ -13,16 +13,42 @@ export async function listAttempts(db: Executor, verificationId: string): Promis
   return db.selectFrom("attempts").selectAll().where("verification_id", "=", verificationId).orderBy("step_index").execute();
 }
 
+/** Locks a QUEUED attempt for the rest of the transaction; undefined if it is not QUEUED. */
+export async function lockQueuedAttempt(trx: Trx, id: string): Promise<Pick<AttemptRow, "submit_started_at"> | undefined> {
+  return trx
+    .selectFrom("attempts")
+    .select("submit_started_at")
+    .where("id", "=", id)
+    .where("status", "=", "QUEUED")
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** Records, before a provider call starts, that it is starting. */
+export async function markSubmitStarted(trx: Trx, id: string, now: Date): Promise<void> {
+  await trx
+    .updateTable("attempts")
+    .set((eb) => ({ submit_started_at: now, submit_tries: eb("submit_tries", "+", 1) }))
+    .where("id", "=", id)
+    .execute();
+}
+
+/** Forgets the intent after a call that certainly did not reach the provider. */
+export async function clearSubmitIntent(db: Executor, id: string): Promise<void> {
+  await db.updateTable("attempts").set({ submit_started_at: null }).where("id", "=", id).where("status", "=", "QUEUED").execute();
+}
+
 /** Moves a QUEUED attempt to SUBMITTED; undefined if it was not QUEUED (already handled or canceled). */
 export async function markSubmitted(
   trx: Trx,
   id: string,
   providerMessageId: string,
   now: Date,
+  nextPollAt: Date | null,
 ): Promise<AttemptRow | undefined> {
   return trx
     .updateTable("attempts")
-    .set({ status: "SUBMITTED", provider_message_id: providerMessageId, submitted_at: now })
+    .set({ status: "SUBMITTED", provider_message_id: providerMessageId, submitted_at: now, next_poll_at: nextPollAt })
     .where("id", "=", id)
     .where("status", "=", "QUEUED")
     .returningAll()
@@ -52,6 +78,53 @@ export async function markFinished(
     .where("status", "in", ["QUEUED", "SUBMITTED"])
     .returningAll()
     .executeTakeFirst();
+}
+
+export async function findByProviderMessage(trx: Trx, provider: string, providerMessageId: string): Promise<AttemptRow | undefined> {
+  return trx
+    .selectFrom("attempts")
+    .selectAll()
+    .where("provider", "=", provider)
+    .where("provider_message_id", "=", providerMessageId)
+    .executeTakeFirst();
+}
+
+/**
+ * Claims submitted attempts of the given providers whose receipt poll is due,
+ * pushing their next poll to `nextPollAt`. Replicas skip each other's claims.
+ */
+export async function claimDuePolls(
+  trx: Trx,
+  providers: readonly string[],
+  now: Date,
+  submittedAfter: Date,
+  nextPollAt: Date,
+  limit: number,
+): Promise<AttemptRow[]> {
+  if (providers.length === 0) return [];
+  const due = await trx
+    .selectFrom("attempts")
+    .select("id")
+    .where("status", "=", "SUBMITTED")
+    .where("provider", "in", [...providers])
+    .where("next_poll_at", "<=", now)
+    .where("submitted_at", ">", submittedAfter)
+    .orderBy("next_poll_at")
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  if (due.length === 0) return [];
+  return trx
+    .updateTable("attempts")
+    .set({ next_poll_at: nextPollAt })
+    .where(
+      "id",
+      "in",
+      due.map((d) => d.id),
+    )
+    .returningAll()
+    .execute();
 }
 
 /** Cancels a verification's attempts that were never submitted. */

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from "kysely";
+import type { Generated, Insertable, Selectable } from "kysely";
 
 export interface AttemptsTable {
   id: string;
@@ -21,6 +21,10 @@ export interface AttemptsTable {
   created_at: Date;
   submitted_at: Date | null;
   completed_at: Date | null;
+  /** Set while a provider call may be in flight; cleared when it failed for certain. */
+  submit_started_at: Generated<Date | null>;
+  submit_tries: Generated<number>;
+  next_poll_at: Generated<Date | null>;
 }
 
 export type AttemptRow = Selectable<AttemptsTable>;

@@ -3,6 +3,7 @@ import type { DeliveryEventsTable } from "./delivery-events.js";
 import type { DestinationGuardsTable } from "./destination-guards.js";
 import type { IdempotencyKeysTable } from "./idempotency-keys.js";
 import type { OutboxTable } from "./outbox.js";
+import type { ParkedReceiptsTable } from "./parked-receipts.js";
 import type { RateLimitCountersTable } from "./rate-limit-counters.js";
 import type { VerificationsTable } from "./verifications.js";
 
@@ -15,4 +16,5 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   rate_limit_counters: RateLimitCountersTable;
   destination_guards: DestinationGuardsTable;
+  parked_receipts: ParkedReceiptsTable;
 }

@@ -1,0 +1,66 @@
+import { ProviderError } from "../provider.js";
+
+export interface JsonRequest {
+  readonly method: "GET" | "POST";
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: unknown;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One JSON call to a provider's HTTP API, failures classified: no connection
+ * → retryable (not sent); timeout or a dropped connection → retryable and
+ * ambiguous (it may have been sent); 429 and 5xx → retryable; 401/403 →
+ * permanent "auth"; other 4xx → permanent. The error message carries the
+ * provider's own error text, never our request (which holds the code).
+ */
+export async function callJson(request: JsonRequest): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: request.method,
+      headers: { accept: "application/json", ...(request.body !== undefined ? { "content-type": "application/json" } : {}), ...request.headers },
+      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+      signal: request.signal,
+    });
+  } catch (error) {
+    throw classifyNetworkError(error, request.signal);
+  }
+  const text = await response.text().catch(() => "");
+  if (response.ok) {
+    try {
+      return text === "" ? {} : JSON.parse(text);
+    } catch {
+      throw new ProviderError(`provider answered ${response.status} with a body that is not JSON`, true, "bad_response", true);
+    }
+  }
+  const detail = providerErrorText(text);
+  const status = response.status;
+  if (status === 429 || status >= 500) throw new ProviderError(`provider answered ${status}${detail}`, true, `http_${status}`);
+  if (status === 401 || status === 403) throw new ProviderError(`provider refused our credentials (${status})${detail}`, false, "auth");
+  throw new ProviderError(`provider rejected the request (${status})${detail}`, false, `http_${status}`);
+}
+
+function classifyNetworkError(error: unknown, signal: AbortSignal): ProviderError {
+  if (signal.aborted) return new ProviderError("provider did not answer in time", true, "timeout", true);
+  const cause = (error as { cause?: { code?: string } }).cause;
+  const code = cause?.code ?? "network";
+  // Refused or unresolvable: the request never left; anything else may have been received.
+  const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN";
+  return new ProviderError(`cannot reach provider (${code})`, true, notSent ? "unreachable" : "network", !notSent);
+}
+
+/** The provider's error text, short: `{"error": "..."}` or `{"message": "..."}`, else the first line. */
+function providerErrorText(body: string): string {
+  let text = body;
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown; detail?: unknown };
+    const value = parsed.error ?? parsed.message ?? parsed.detail;
+    if (typeof value === "string") text = value;
+  } catch {
+    // not JSON: keep the text
+  }
+  const line = text.split("\n")[0]!.trim().slice(0, 200);
+  return line ? `: ${line}` : "";
+}

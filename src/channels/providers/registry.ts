@@ -1,0 +1,48 @@
+import type { ProviderSettings } from "../../config/routing-file.js";
+import type { DevInbox } from "../../dev/dev-inbox.js";
+import type { ReceiptPoller, WebhookReceiver } from "../../receipts/receipt-source.js";
+import type { Provider } from "../provider.js";
+import { HttpRouteProvider } from "./http-route/http-route-provider.js";
+import { httpRoutePoller, httpRouteWebhook } from "./http-route/http-route-receipts.js";
+import { SandboxProvider } from "./sandbox/sandbox-provider.js";
+import { SmtpProvider } from "./smtp/smtp-provider.js";
+
+/** The configured providers, by name, ready to submit. `close` releases their connections. */
+export function createProviders(settings: readonly ProviderSettings[], inbox: DevInbox): { providers: Map<string, Provider>; close: () => void } {
+  const providers = new Map<string, Provider>();
+  const closers: Array<() => void> = [];
+  for (const s of settings) {
+    switch (s.type) {
+      case "sandbox":
+        providers.set(s.name, new SandboxProvider(s.name, inbox));
+        break;
+      case "http-route":
+        providers.set(s.name, new HttpRouteProvider(s));
+        break;
+      case "smtp": {
+        const smtp = new SmtpProvider(s);
+        closers.push(() => smtp.close());
+        providers.set(s.name, smtp);
+        break;
+      }
+    }
+  }
+  return { providers, close: () => closers.forEach((close) => close()) };
+}
+
+/** Where receipts come from: webhooks by provider name, and pollers. */
+export function createReceiptSources(settings: readonly ProviderSettings[]): {
+  webhooks: Map<string, WebhookReceiver>;
+  pollers: Map<string, ReceiptPoller>;
+} {
+  const webhooks = new Map<string, WebhookReceiver>();
+  const pollers = new Map<string, ReceiptPoller>();
+  for (const s of settings) {
+    if (s.type !== "http-route") continue;
+    const webhook = httpRouteWebhook(s);
+    const poller = httpRoutePoller(s);
+    if (webhook) webhooks.set(s.name, webhook);
+    if (poller) pollers.set(s.name, poller);
+  }
+  return { webhooks, pollers };
+}

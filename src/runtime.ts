@@ -1,0 +1,108 @@
+import type { Bus } from "./bus/bus.js";
+import { JetStreamBus } from "./bus/jetstream-bus.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { DISPATCH_SUBJECTS } from "./bus/subjects.js";
+import { startChannelWorkers } from "./channels/channel-worker.js";
+import { createProviders } from "./channels/providers/registry.js";
+import type { Config } from "./config/config.js";
+import { loadOrCreateDevKeys } from "./config/dev-keys.js";
+import { DevInbox } from "./dev/dev-inbox.js";
+import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
+import { CodeProtector } from "./domain/code-protector.js";
+import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
+import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
+import { jsonLogger, type Logger } from "./telemetry/logger.js";
+import { PeriodicLoop } from "./util/periodic-loop.js";
+
+export interface AppOptions {
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+  readonly ids?: IdGenerator;
+  readonly log?: Logger;
+}
+
+/** What every long-running role shares: keys, database, bus, and the outbox relay that feeds the bus. */
+export interface Runtime {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly ids: IdGenerator;
+  readonly protector: CodeProtector;
+  readonly db: Db;
+  readonly bus: Bus;
+  /** Publishes outbox rows; `wake()` after a commit that wrote some. */
+  readonly relay: PeriodicLoop;
+  close(): Promise<void>;
+}
+
+const RELAY_BATCH = 256;
+export const WORKER_MAX_DELIVER = 5;
+
+/**
+ * Opens the runtime: JetStream when a NATS URL is configured, else the
+ * in-process bus. Relays run in every role that writes events (serve and
+ * worker); with several replicas they share rows with SKIP LOCKED.
+ */
+export async function openRuntime(config: Config, options: AppOptions = {}): Promise<Runtime> {
+  const log = options.log ?? jsonLogger(config.role);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandom;
+  const keys =
+    config.codeHashKey && config.codeSealKey
+      ? { hashKey: config.codeHashKey, sealKey: config.codeSealKey }
+      : await loadOrCreateDevKeys(config.dataDir);
+  const db = await openDatabase(config.database);
+  if (config.migrateOnStart) await migrateToLatest(db);
+  const bus: Bus = config.natsUrl
+    ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs })
+    : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
+  const relay = new PeriodicLoop(
+    "outbox relay",
+    async () => ({ more: (await relayOutboxBatch(db, bus, clock, RELAY_BATCH)) === RELAY_BATCH }),
+    500,
+    log,
+  );
+  relay.start();
+  return {
+    log,
+    clock,
+    random,
+    ids: options.ids ?? uuidIds,
+    protector: new CodeProtector(keys, random),
+    db,
+    bus,
+    relay,
+    close: async () => {
+      await relay.stop();
+      await bus.close();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Consumes dispatch messages of the configured channels and sends them through
+ * the configured providers. Returns the function that stops consuming, lets
+ * sends in flight finish, and closes provider connections.
+ */
+export async function startWorkers(runtime: Runtime, config: Config, inbox: DevInbox): Promise<() => Promise<void>> {
+  const { providers, close } = createProviders(config.routing.providers, inbox);
+  const stop = await startChannelWorkers(
+    runtime.bus,
+    {
+      db: runtime.db,
+      clock: runtime.clock,
+      protector: runtime.protector,
+      providers,
+      routes: new Map(config.routing.routes.map((r) => [r.id, r])),
+      log: runtime.log,
+      onOutboxWritten: () => runtime.relay.wake(),
+      maxDeliver: WORKER_MAX_DELIVER,
+    },
+    { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: WORKER_MAX_DELIVER },
+  );
+  return async () => {
+    await stop();
+    close();
+  };
+}

@@ -1,0 +1,54 @@
+import { sql } from "kysely";
+import type { DeliveryReceipt, ReceiptStatus } from "../../domain/receipt.js";
+import type { Executor, Trx } from "../database.js";
+
+/**
+ * Serializes everything that concerns one provider message id for the rest of
+ * the transaction: a receipt looking for its attempt and the worker recording
+ * that id cannot miss each other (one of them sees the other's commit).
+ */
+export async function lockProviderMessage(trx: Trx, provider: string, providerMessageId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`${provider}:${providerMessageId}`}, 0))`.execute(trx);
+}
+
+/** Keeps a receipt for an id no attempt carries yet; a repeated receipt is kept once. */
+export async function parkReceipt(trx: Trx, receipt: DeliveryReceipt, now: Date): Promise<void> {
+  await trx
+    .insertInto("parked_receipts")
+    .values({
+      provider: receipt.provider,
+      provider_message_id: receipt.providerMessageId,
+      status: receipt.status,
+      error_code: receipt.errorCode ?? null,
+      error_reason: receipt.errorReason ?? null,
+      occurred_at: receipt.occurredAt,
+      received_at: now,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+/** Removes and returns the receipts parked for a provider message id, oldest first. */
+export async function takeParkedReceipts(trx: Trx, provider: string, providerMessageId: string): Promise<DeliveryReceipt[]> {
+  const rows = await trx
+    .deleteFrom("parked_receipts")
+    .where("provider", "=", provider)
+    .where("provider_message_id", "=", providerMessageId)
+    .returningAll()
+    .execute();
+  return rows
+    .sort((a, b) => a.occurred_at.getTime() - b.occurred_at.getTime())
+    .map((row) => ({
+      provider: row.provider,
+      providerMessageId: row.provider_message_id,
+      status: row.status as ReceiptStatus,
+      ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
+      ...(row.error_reason !== null ? { errorReason: row.error_reason } : {}),
+      occurredAt: row.occurred_at,
+    }));
+}
+
+/** Drops receipts parked before `before` (no attempt ever claimed them); returns them for counting. */
+export async function dropStaleParkedReceipts(db: Executor, before: Date): Promise<Array<{ provider: string }>> {
+  return db.deleteFrom("parked_receipts").where("received_at", "<", before).returning("provider").execute();
+}
