@@ -17,9 +17,9 @@ export interface ServiceProcess {
 
 /**
  * Starts the real binary (`bin/otp-orchestrator.js <role>`) as a child process,
- * on ports 0, and waits for its "listening" log line to learn the ports.
+ * on ports 0, and waits for its `ready` log line ("listening" carries the ports).
  */
-export async function startServiceProcess(args: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(args: string[], env: Record<string, string> = {}, ready = "listening"): Promise<ServiceProcess> {
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/otp-orchestrator.js"), ...args, "--http-port", "0", "--grpc-port", "0"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
@@ -34,8 +34,8 @@ export async function startServiceProcess(args: string[], env: Record<string, st
       "the service to listen",
       async () => {
         if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output}`);
-        const line = output.split("\n").find((l) => l.includes('"message":"listening"'));
-        if (line) ports = JSON.parse(line) as { httpPort: number; grpcPort: number };
+        const line = output.split("\n").find((l) => l.includes(`"message":"${ready}"`));
+        if (line) ports = { httpPort: 0, grpcPort: 0, ...(JSON.parse(line) as object) };
         return ports !== undefined;
       },
       60_000,
@@ -57,18 +57,39 @@ export async function startServiceProcess(args: string[], env: Record<string, st
   };
 }
 
-/** `serve` as tests run it: migrations on start, the dev inbox on, one caller with `token`. */
-export async function startServeProcess(options: { databaseUrl: string; token: string; natsUrl?: string }): Promise<ServiceProcess> {
-  return startServiceProcess(["serve"], {
+export interface ProcessOptions {
+  readonly databaseUrl: string;
+  readonly natsUrl?: string;
+  /** A routing file (OTP_CONFIG); the sandbox catalogue when unset. */
+  readonly configFile?: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+function commonEnv(options: ProcessOptions): Record<string, string> {
+  return {
     OTP_DATABASE_URL: options.databaseUrl,
     ...(options.natsUrl ? { OTP_NATS_URL: options.natsUrl } : {}),
-    OTP_CALLERS: `checkout:${sha256(options.token)}`,
+    ...(options.configFile ? { OTP_CONFIG: options.configFile } : {}),
     OTP_CODE_HASH_KEY: TEST_KEYS.hashKey.toString("base64"),
     OTP_CODE_SEAL_KEY: TEST_KEYS.sealKey.toString("base64"),
+    ...options.env,
+  };
+}
+
+/** `serve` as tests run it: migrations on start, the dev inbox on, one caller with `token`. */
+export async function startServeProcess(options: ProcessOptions & { token: string }): Promise<ServiceProcess> {
+  return startServiceProcess(["serve"], {
+    OTP_CALLERS: `checkout:${sha256(options.token)}`,
     OTP_MIGRATE_ON_START: "true",
     OTP_DEV_INBOX: "true",
     OTP_HOST: "127.0.0.1",
+    ...commonEnv(options),
   });
+}
+
+/** A `worker` process on JetStream; ready once it consumes. */
+export async function startWorkerProcess(options: ProcessOptions & { natsUrl: string; channels?: string }): Promise<ServiceProcess> {
+  return startServiceProcess(["worker", "--channels", options.channels ?? "sms,email,voice,push"], commonEnv(options), "consuming");
 }
 
 /** The dev inbox of a running process, newest first. */

@@ -48,8 +48,8 @@ export interface HttpRoutePeerOptions {
 export class HttpRoutePeer {
   /** Messages taken, each once (what phones would receive). */
   readonly sends: PeerSend[] = [];
-  /** Every send_sms request, repeats included. */
-  requests = 0;
+  /** Every send_sms request's first number, repeats included. */
+  readonly requests: string[] = [];
   webhookUrl: string | undefined;
   /** Receipt posts the webhook answered, by HTTP status. */
   readonly webhookAnswers: number[] = [];
@@ -140,8 +140,8 @@ export class HttpRoutePeer {
   }
 
   private async sendSms(req: http.IncomingMessage, res: http.ServerResponse, body: Record<string, unknown>): Promise<void> {
-    this.requests++;
     const numbers = body.numbers;
+    this.requests.push(Array.isArray(numbers) ? String(numbers[0]) : "");
     if (typeof body.message !== "string" || !Array.isArray(numbers) || numbers.length === 0 || body.route_id === undefined || !body.caller_id) {
       return json(res, 400, { error: "route_id, caller_id, numbers and message are required" });
     }

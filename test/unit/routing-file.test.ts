@@ -1,0 +1,106 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { inspect } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/config.js";
+import { loadRoutingFile, parseRouting } from "../../src/config/routing-file.js";
+
+const example = `
+providers:
+  bridgex:
+    type: http-route
+    base_url: https://api.bridgex.example/
+    api_key_file: secrets/bridgex-key
+    webhook_secret: dlr-shared-secret
+    idempotency_key: true
+    timeout: 5s
+  mail:
+    type: smtp
+    host: smtp.example
+    port: 465
+    secure: true
+    username: otp
+    password: hunter2
+routes:
+  - id: sms-nl-otp
+    channel: sms
+    provider: bridgex
+    provider_route: 3
+    traffic_class: otp
+    sender: ACME
+    countries: [NL, BE]
+    currency: EUR
+    prices: { NL: 0.072, "*": 0.09 }
+  - id: email-otp
+    channel: email
+    provider: mail
+    traffic_class: otp
+    sender: "Acme <no-reply@acme.example>"
+`;
+
+function writeConfig(text: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "otp-config-"));
+  writeFileSync(path.join(dir, "otp.yaml"), text);
+  return path.join(dir, "otp.yaml");
+}
+
+describe("routing file", () => {
+  it("reads providers and routes, prices in micros, secrets from files relative to it", () => {
+    const file = writeConfig(example);
+    mkdirSync(path.join(path.dirname(file), "secrets"));
+    writeFileSync(path.join(path.dirname(file), "secrets/bridgex-key"), "key-from-file\n");
+    const routing = loadRoutingFile(file);
+    expect(routing.routes[0]).toEqual({
+      id: "sms-nl-otp",
+      channel: "sms",
+      provider: "bridgex",
+      providerRoute: "3",
+      trafficClass: "otp",
+      sender: "ACME",
+      countries: ["NL", "BE"],
+      currency: "EUR",
+      pricesMicros: { NL: 72_000, "*": 90_000 },
+    });
+    expect(routing.routes[1]).toMatchObject({ providerRoute: "email-otp", countries: ["*"], pricesMicros: { "*": 0 } });
+    const bridgex = routing.providers.find((p) => p.name === "bridgex")!;
+    expect(bridgex).toMatchObject({ type: "http-route", baseUrl: "https://api.bridgex.example", receipts: "webhook", idempotencyKey: true, timeoutMs: 5_000 });
+    expect(bridgex.type === "http-route" && bridgex.apiKey.reveal()).toBe("key-from-file");
+  });
+
+  it("never prints a secret: logging, JSON and inspect show [redacted]", () => {
+    const routing = parseRouting({ providers: { mail: { type: "smtp", host: "h", password: "hunter2" } } }, "/");
+    expect(JSON.stringify(routing)).not.toContain("hunter2");
+    expect(inspect(routing, { depth: 10 })).not.toContain("hunter2");
+    expect(`${(routing.providers[0] as { password: unknown }).password}`).toBe("[redacted]");
+  });
+
+  it.each([
+    [{ routes: [{ id: "r", channel: "fax", provider: "p", traffic_class: "otp", sender: "S" }], providers: { p: { type: "sandbox" } } }, "routes[0].channel"],
+    [{ routes: [{ id: "r", channel: "sms", provider: "nope", traffic_class: "otp", sender: "S" }] }, 'routes[0].provider: no provider named "nope"'],
+    [{ routes: [{ id: "r", channel: "sms", provider: "p", traffic_class: "promo", sender: "S" }], providers: { p: { type: "sandbox" } } }, "routes[0].traffic_class"],
+    [{ routes: [{ id: "r", channel: "sms", provider: "p", traffic_class: "otp", sender: "S", prices: { NL: -1 } }], providers: { p: { type: "sandbox" } } }, "routes[0].prices.NL"],
+    [{ routes: [{ id: "r", channel: "sms", provider: "p", traffic_class: "otp", sender: "S", countries: ["nl"] }], providers: { p: { type: "sandbox" } } }, "routes[0].countries"],
+    [{ providers: { b: { type: "http-route", base_url: "ftp://x", api_key: "k", webhook_secret: "s" } } }, "providers.b.base_url"],
+    [{ providers: { b: { type: "http-route", base_url: "http://x", api_key: "k" } } }, "providers.b.webhook_secret"],
+    [{ providers: { b: { type: "http-route", base_url: "http://x", webhook_secret: "s" } } }, "providers.b.api_key"],
+    [{ providers: { b: { type: "carrier-pigeon" } } }, "providers.b.type"],
+    [{ policies: {} }, "policies: unknown key"],
+  ])("names the key at fault: %j", (document, expected) => {
+    expect(() => parseRouting(document, "/")).toThrow(expected);
+  });
+
+  it("is read through OTP_CONFIG (or --config), its errors named after it", () => {
+    const config = loadConfig(["dev"], { OTP_CONFIG: writeConfig("providers: { s: { type: sandbox } }\nroutes: [{ id: r1, channel: sms, provider: s, traffic_class: otp, sender: X }]\n") });
+    expect(config.routing.routes.map((r) => r.id)).toEqual(["r1"]);
+    expect(loadConfig(["dev"], {}).routing.routes.map((r) => r.id)).toEqual(["sandbox-sms", "sandbox-email", "sandbox-voice", "sandbox-push"]);
+    const bad = writeConfig("routes: 7\n");
+    expect(() => loadConfig(["dev", "--config", bad], {})).toThrow(new ConfigError(`--config routes: expected a list`));
+  });
+
+  it("refuses an ack wait that a slow provider call could outlast", () => {
+    const file = writeConfig("providers: { b: { type: http-route, base_url: 'http://x', api_key: k, receipts: poll, timeout: 30s } }\n");
+    expect(() => loadConfig(["dev"], { OTP_CONFIG: file })).toThrow("OTP_WORKER_ACK_WAIT");
+    expect(loadConfig(["dev"], { OTP_CONFIG: file, OTP_WORKER_ACK_WAIT: "45s" }).workerAckWaitMs).toBe(45_000);
+  });
+});
