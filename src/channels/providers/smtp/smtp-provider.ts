@@ -4,8 +4,8 @@ import { ProviderError, type OutboundMessage, type Provider, type SubmitResult }
 
 export type SmtpSettings = Extract<ProviderSettings, { type: "smtp" }>;
 
-/** Network failures where the server may already have taken the message. */
-const AMBIGUOUS_CODES = new Set(["ETIMEDOUT", "ESOCKET"]);
+/** SMTP commands before the message itself is transferred: a failure there sent nothing. */
+const BEFORE_DATA = /^(CONN|EHLO|HELO|LHLO|STARTTLS|AUTH|MAIL FROM|RCPT TO)/;
 
 /**
  * Email over SMTP (nodemailer, pooled connections). The relay's acceptance is
@@ -63,14 +63,16 @@ export class SmtpProvider implements Provider {
 
 function classify(error: unknown): ProviderError {
   if (error instanceof ProviderError) return error;
-  const e = error as { responseCode?: number; code?: string; response?: string; message?: string };
+  const e = error as { responseCode?: number; code?: string; command?: string; response?: string };
   if (typeof e.responseCode === "number") {
     const reply = (e.response ?? "").split("\n")[0]!.slice(0, 200);
     const permanent = e.responseCode >= 500;
     return new ProviderError(`SMTP server replied ${reply || e.responseCode}`, !permanent, `smtp_${e.responseCode}`);
   }
+  // A dropped connection during or after DATA may have left the message with the server.
   const code = e.code ?? "network";
-  return new ProviderError(`SMTP failed (${code})`, true, code.toLowerCase(), AMBIGUOUS_CODES.has(code));
+  const sentNothing = BEFORE_DATA.test(e.command ?? "");
+  return new ProviderError(`SMTP failed (${code}${e.command ? ` at ${e.command}` : ""})`, true, code.toLowerCase(), !sentNothing);
 }
 
 async function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
