@@ -32,6 +32,8 @@ export interface Core {
   readonly service: ServiceDeps;
   /** What the sandbox providers delivered (codes included): exposed over HTTP only when `devInbox` is on. */
   readonly inbox: DevInbox;
+  /** The process's one subscription to delivery events, fanned out to watchers. */
+  readonly events: EventHub;
   /** Plain HTTP routes on the HTTP port: receipt webhooks, and the dev inbox when enabled. */
   readonly pages: readonly PageHandler[];
   /** Aborted on stop: ends streams cleanly. */
@@ -82,7 +84,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
 
   if (config.callers === undefined) log.warn("authentication is OFF: every call runs as caller \"dev\" (dev role only)");
   const authenticator = config.callers ? bearerTokenAuthentication(config.callers) : noAuthentication();
-  const otp = createOtpService({ service, feed: hub, authenticator, log });
+  const otp = createOtpService({ service, feed: hub, authenticator, log, watchKeepAliveMs: config.watchKeepAliveMs });
   const health = new HealthRegistry();
   health.set("", Serving.SERVING);
   health.set(OtpService.typeName, Serving.SERVING);
@@ -96,6 +98,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     health,
     service,
     inbox,
+    events: hub,
     pages: [dlrWebhook(receipts.webhooks, outcomes, log), ...(config.devInbox ? [devInboxPages(inbox)] : [])],
     shutdownSignal: shutdown.signal,
     beginShutdown,

@@ -11,6 +11,8 @@ export interface ApiDeps {
   readonly feed: EventFeed;
   readonly authenticator: Authenticator;
   readonly log: Logger;
+  /** WatchDelivery sends a keep-alive after this long without an event. */
+  readonly watchKeepAliveMs: number;
 }
 
 /**

@@ -36,6 +36,13 @@ export class EventHub implements EventFeed {
     };
   }
 
+  /** Watchers currently listening, across all verifications. */
+  get watcherCount(): number {
+    let count = 0;
+    for (const set of this.listeners.values()) count += set.size;
+    return count;
+  }
+
   stop(): void {
     this.unsubscribe?.();
   }

@@ -33,6 +33,8 @@ export interface Config {
   readonly workerAckWaitMs: number;
   /** How long a receipt for an unknown provider message id is kept for its attempt. */
   readonly receiptGraceMs: number;
+  /** WatchDelivery sends a keep-alive after this long without an event. */
+  readonly watchKeepAliveMs: number;
   readonly devInbox: boolean;
   readonly migrateOnStart: boolean;
   readonly limits: AbuseLimits;
@@ -117,6 +119,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     workerConcurrency: parseInteger("OTP_WORKER_CONCURRENCY", env.OTP_WORKER_CONCURRENCY, 16, 1, 1024),
     workerAckWaitMs,
     receiptGraceMs: parseDurationSetting("OTP_RECEIPT_GRACE", env.OTP_RECEIPT_GRACE, 600_000),
+    watchKeepAliveMs: parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000),
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits: {

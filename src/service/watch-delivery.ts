@@ -12,10 +12,14 @@ export interface EventFeed {
   subscribe(verificationId: string, listener: (event: DeliveryEvent) => void): () => void;
 }
 
+/** What a watcher receives: an event, or a keep-alive after `keepAliveMs` without one. */
+export type WatchItem = { readonly kind: "event"; readonly event: DeliveryEvent } | { readonly kind: "keep-alive"; readonly at: Date };
+
 /**
  * The verification's events after `afterSequence`, then live ones, each once and
  * in sequence order, until a final event (verified, expired, canceled), or
  * until the verification has ended otherwise (wrong-code limit) and expired.
+ * An idle stream gets a keep-alive every `keepAliveMs`.
  *
  * It subscribes before it reads the stored events, so nothing published in
  * between is missed; a live event that skips ahead fills the gap from the store.
@@ -27,7 +31,8 @@ export async function* watchDelivery(
   verificationId: string,
   afterSequence: number,
   signal: AbortSignal,
-): AsyncGenerator<DeliveryEvent> {
+  keepAliveMs: number,
+): AsyncGenerator<WatchItem> {
   const row = await findVerification(deps.db, verificationId, caller.id);
   if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
   const live = new AsyncQueue<DeliveryEvent>();
@@ -37,23 +42,27 @@ export async function* watchDelivery(
     const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
     for (const event of await stored()) {
       last = event.sequence;
-      yield event;
+      yield { kind: "event", event };
       if (FINAL_EVENT_KINDS.has(event.kind)) return;
     }
     while (!signal.aborted) {
       const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
-      const event = await live.next(Math.max(untilExpiry, 1_000), signal);
+      const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAliveMs), signal);
       if (event === undefined) {
         if (signal.aborted) return;
-        const current = await findVerification(deps.db, verificationId, caller.id);
-        if (current?.status !== "PENDING") return;
+        if (deps.clock.now() >= row.expires_at) {
+          // Past expiry with no final event: the stream ends once the verification has.
+          const current = await findVerification(deps.db, verificationId, caller.id);
+          if (current?.status !== "PENDING") return;
+        }
+        yield { kind: "keep-alive", at: deps.clock.now() };
         continue;
       }
       if (event.sequence <= last) continue;
       const batch = event.sequence === last + 1 ? [event] : await stored();
       for (const next of batch) {
         last = next.sequence;
-        yield next;
+        yield { kind: "event", event: next };
         if (FINAL_EVENT_KINDS.has(next.kind)) return;
       }
     }

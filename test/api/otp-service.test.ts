@@ -18,9 +18,10 @@ async function rejection(call: Promise<unknown>): Promise<ConnectError> {
   throw new Error("expected the call to fail");
 }
 
+const KEEP_ALIVE_MS = 300;
 let app: RunningApp;
 beforeAll(async () => {
-  app = await startTestApp({ sendsPerDestination: { max: 3, windowMs: 600_000 } });
+  app = await startTestApp({ limits: { sendsPerDestination: { max: 3, windowMs: 600_000 } }, watchKeepAliveMs: KEEP_ALIVE_MS });
 });
 afterAll(async () => {
   await app?.stop();
@@ -101,6 +102,7 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
     const stream = client.watchDelivery({ verificationId: sent.verificationId }, auth("checkout"));
     let verified = false;
     for await (const { event } of stream) {
+      if (event === undefined) continue; // a keep-alive
       kinds.push(event!.kind);
       sequences.push(event!.sequence);
       expect(event!.traceId).toBe(sent.traceId);
@@ -119,9 +121,26 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
     expect(sequences).toEqual([1n, 2n, 3n, 4n, 5n]);
     const resumed = [];
     for await (const { event } of client.watchDelivery({ verificationId: sent.verificationId, afterSequence: 3n }, auth("checkout"))) {
-      resumed.push(event!.sequence);
+      if (event) resumed.push(event.sequence);
     }
     expect(resumed).toEqual([4n, 5n]);
+  });
+
+  it("keeps an idle stream alive with keep-alive messages, then ends it on the final event", async () => {
+    const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
+    let keepAlives = 0;
+    const last: DeliveryEventKind[] = [];
+    for await (const response of client.watchDelivery({ verificationId: sent.verificationId }, auth("checkout"))) {
+      if (response.event) {
+        last.push(response.event.kind);
+        continue;
+      }
+      expect(response.keepAliveAt).toBeDefined();
+      // After two keep-alives on a quiet stream, end the verification: the stream must end with it.
+      if (++keepAlives === 2) await client.cancelOtp({ verificationId: sent.verificationId }, auth("checkout"));
+    }
+    expect(keepAlives).toBeGreaterThanOrEqual(2);
+    expect(last.at(-1)).toBe(DeliveryEventKind.CANCELED);
   });
 
   it("cancels a verification: its code is then refused with CANCELED", async () => {

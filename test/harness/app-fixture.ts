@@ -23,7 +23,7 @@ export function sha256(text: string): string {
 }
 
 /** `serve` on a fresh Postgres database, on free loopback ports, tokens for two callers. */
-export async function startTestApp(limits: Partial<AbuseLimits> = {}): Promise<RunningApp> {
+export async function startTestApp(options: { limits?: Partial<AbuseLimits>; watchKeepAliveMs?: number } = {}): Promise<RunningApp> {
   const config: Config = {
     role: "serve",
     host: "127.0.0.1",
@@ -39,9 +39,10 @@ export async function startTestApp(limits: Partial<AbuseLimits> = {}): Promise<R
     workerConcurrency: 4,
     workerAckWaitMs: 30_000,
     receiptGraceMs: 600_000,
+    watchKeepAliveMs: options.watchKeepAliveMs ?? 15_000,
     devInbox: true,
     migrateOnStart: true,
-    limits: { ...DEFAULT_LIMITS, ...limits },
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     shutdownGraceMs: 2_000,
   };
   return startApp(config, { log: silentLogger });

@@ -167,14 +167,14 @@ export class HttpRoutePeer {
     this.events.emit("send");
 
     const receipt = this.receiptBehaviour.get(number) ?? { status: "DELIVERED" };
-    if (receipt.status !== "never" && receipt.beforeAnswer) await this.deliverReceipt(bxMessageId, receipt);
+    if (receipt.status !== "never" && receipt.beforeAnswer) await this.report(bxMessageId, receipt);
     if (behaviour.kind === "hold") {
       this.held.add(res);
       return;
     }
     if (behaviour.kind === "slow") await this.delay(behaviour.ms);
     json(res, 200, answer(bxMessageId, number));
-    if (receipt.status !== "never" && !receipt.beforeAnswer) this.later(receipt.afterMs ?? 0, () => this.deliverReceipt(bxMessageId, receipt));
+    if (receipt.status !== "never" && !receipt.beforeAnswer) this.later(receipt.afterMs ?? 0, () => this.report(bxMessageId, receipt));
   }
 
   private estimate(res: http.ServerResponse, body: Record<string, unknown>): void {
@@ -184,7 +184,8 @@ export class HttpRoutePeer {
     json(res, 200, { estimated_cost: cost, currency: "EUR", balance, sufficient_balance: balance >= cost });
   }
 
-  private async deliverReceipt(bxMessageId: string, receipt: Exclude<ReceiptBehaviour, { status: "never" }>): Promise<void> {
+  /** The network reports a final status for a message: visible to polls, and pushed unless `push: false`. */
+  async report(bxMessageId: string, receipt: Exclude<ReceiptBehaviour, { status: "never" }>): Promise<void> {
     this.status.set(bxMessageId, { status: receipt.status, ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}), at: new Date().toISOString() });
     if (receipt.push === false || this.webhookUrl === undefined) return;
     await this.pushReceipt(bxMessageId, receipt.status, receipt.errorCode ? { errorCode: receipt.errorCode } : {}).catch(() => {

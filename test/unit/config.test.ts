@@ -35,6 +35,11 @@ describe("loadConfig", () => {
     expect(config.host).toBe("0.0.0.0");
   });
 
+  it("configures a worker: NATS, channels, ack wait; no callers needed", () => {
+    const config = loadConfig(["worker", "--channels", "sms,email"], { ...serveEnv, OTP_CALLERS: "", OTP_NATS_URL: "nats://127.0.0.1:4222", OTP_WORKER_ACK_WAIT: "20s" });
+    expect(config).toMatchObject({ role: "worker", natsUrl: "nats://127.0.0.1:4222", workerChannels: ["sms", "email"], workerAckWaitMs: 20_000 });
+  });
+
   it.each([
     [["serve"], { ...serveEnv, OTP_DATABASE_URL: "" }, "OTP_DATABASE_URL"],
     [["serve"], { ...serveEnv, OTP_CALLERS: "" }, "OTP_CALLERS"],
@@ -46,6 +51,10 @@ describe("loadConfig", () => {
     [["dev"], { OTP_SENDS_PER_CALLER: "lots" }, "OTP_SENDS_PER_CALLER"],
     [["dev"], { OTP_WORKER_CHANNELS: "sms,fax" }, "OTP_WORKER_CHANNELS"],
     [["fly"], {}, "role"],
+    [["worker"], { ...serveEnv }, "OTP_NATS_URL"],
+    [["dev"], { OTP_WATCH_KEEPALIVE: "soon" }, "OTP_WATCH_KEEPALIVE"],
+    [["dev"], { OTP_RECEIPT_GRACE: "0s" }, "OTP_RECEIPT_GRACE"],
+    [["dev"], { OTP_CONFIG: "/nonexistent/otp.yaml" }, "OTP_CONFIG /nonexistent/otp.yaml: cannot read"],
   ])("fails fast naming the bad key: %j %j", (argv, env, named) => {
     expect(() => loadConfig(argv, env)).toThrow(ConfigError);
     expect(() => loadConfig(argv, env)).toThrow(named);

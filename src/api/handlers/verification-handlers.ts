@@ -1,3 +1,4 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { deliveryEventToProto } from "../../contract/delivery-event.js";
@@ -32,8 +33,10 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
     watchDelivery: (request, context) =>
       streamAsCaller(deps, context, async function* (caller) {
         const id = requireVerificationId(request.verificationId);
-        const events = watchDelivery(deps.service, deps.feed, caller, id, Number(request.afterSequence), context.signal);
-        for await (const event of events) yield { event: deliveryEventToProto(event) };
+        const items = watchDelivery(deps.service, deps.feed, caller, id, Number(request.afterSequence), context.signal, deps.watchKeepAliveMs);
+        for await (const item of items) {
+          yield item.kind === "event" ? { event: deliveryEventToProto(item.event) } : { keepAliveAt: timestampFromDate(item.at) };
+        }
       }),
 
     listRoutes: (request, context) =>
