@@ -45,7 +45,7 @@ const CODE = /^\d+$/;
 /** Fields that SendOtp and EstimateOtp share. */
 type PlanFields = Pick<
   SendOtpRequest,
-  "destination" | "policy" | "channels" | "overrides" | "locale" | "brand" | "originDomain" | "androidAppHash" | "codeLength" | "ttl" | "clientIp" | "deviceId"
+  "destination" | "policy" | "channels" | "overrides" | "locale" | "brand" | "originDomain" | "embeddedOriginDomain" | "androidAppHash" | "codeLength" | "ttl" | "clientIp" | "deviceId"
 >;
 
 export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
@@ -120,6 +120,11 @@ function planInput(request: PlanFields, v: Violations): PlanInput {
   v.maxLength("brand", request.brand, 64);
   if (CONTROL.test(request.brand)) v.add("brand", "must not contain line breaks or control characters");
   if (request.originDomain !== "" && !HOSTNAME.test(request.originDomain)) v.add("origin_domain", "must be a lowercase host name, e.g. example.com");
+  if (request.embeddedOriginDomain !== "" && !HOSTNAME.test(request.embeddedOriginDomain)) {
+    v.add("embedded_origin_domain", "must be a lowercase host name, e.g. pay.example.com");
+  } else if (request.embeddedOriginDomain !== "" && request.originDomain === "") {
+    v.add("embedded_origin_domain", "needs origin_domain: the embedding page's domain comes first on the line");
+  }
   if (request.androidAppHash !== "" && !ANDROID_APP_HASH.test(request.androidAppHash)) {
     v.add("android_app_hash", "must be the 11-character SMS Retriever hash");
   }
@@ -141,6 +146,7 @@ function planInput(request: PlanFields, v: Violations): PlanInput {
       ...(request.brand ? { brand: request.brand } : {}),
       ...(request.locale ? { locale: request.locale } : {}),
       ...(request.originDomain ? { originDomain: request.originDomain } : {}),
+      ...(request.embeddedOriginDomain ? { embeddedOriginDomain: request.embeddedOriginDomain } : {}),
       ...(request.androidAppHash ? { androidAppHash: request.androidAppHash } : {}),
     },
     codeLength: request.codeLength || DEFAULT_CODE_LENGTH,

@@ -6,6 +6,8 @@ export interface RenderOptions {
   readonly locale?: string;
   /** Domain for the WICG origin-bound code line "@domain #code". */
   readonly originDomain?: string;
+  /** Domain of a page embedded in the origin's page: "@domain #code @embedded". */
+  readonly embeddedOriginDomain?: string;
   /** Android SMS Retriever app hash (11 characters). */
   readonly androidAppHash?: string;
 }
@@ -23,7 +25,8 @@ const MAX_BRAND_LENGTH = 30;
 /**
  * The SMS body: "{code} is your {brand} verification code.", then the Android
  * hash line when given, then, as the very last line, "@{origin_domain} #{code}"
- * (WICG origin-bound one-time codes: single spaces, nothing after it).
+ * (WICG origin-bound one-time codes: single spaces, nothing after it; an
+ * embedded page's domain as a third part, "@top.example #code @embedded.example").
  * The brand is shortened when the message would not fit one segment.
  */
 export function renderSms(code: string, options: RenderOptions): RenderedSms {
@@ -41,13 +44,19 @@ export function renderSms(code: string, options: RenderOptions): RenderedSms {
     size = smsSize(text);
     if (size.segments === 1) warnings.push(`brand shortened to "${brand}" to fit one SMS segment`);
   }
+  if (size.segments > 1) {
+    const retriever = options.androidAppHash ? "; Android's SMS Retriever ignores messages over 140 bytes" : "";
+    warnings.push(`the message needs ${size.segments} SMS segments even without a brand${retriever}`);
+  }
   return { text, encoding: size.encoding, segments: size.segments, warnings };
 }
 
 function composeSms(code: string, brand: string, options: RenderOptions): string {
   const lines = [brand ? `${code} is your ${brand} verification code.` : `${code} is your verification code.`];
   if (options.androidAppHash) lines.push(options.androidAppHash);
-  if (options.originDomain) lines.push(`@${options.originDomain} #${code}`);
+  if (options.originDomain) {
+    lines.push(`@${options.originDomain} #${code}${options.embeddedOriginDomain ? ` @${options.embeddedOriginDomain}` : ""}`);
+  }
   return lines.join("\n");
 }
 

@@ -60,10 +60,12 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
   });
 
   it("rejects invalid input with INVALID_ARGUMENT and one field violation per problem", async () => {
-    const error = await rejection(client.sendOtp({ destination: { phone: "0612345678", email: "nope" }, codeLength: 12 }, auth("checkout")));
+    const error = await rejection(
+      client.sendOtp({ destination: { phone: "0612345678", email: "nope" }, codeLength: 12, embeddedOriginDomain: "pay.example" }, auth("checkout")),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     const [badRequest] = error.findDetails(BadRequestSchema);
-    expect(badRequest?.fieldViolations.map((v) => v.field).sort()).toEqual(["code_length", "destination.email", "destination.phone"]);
+    expect(badRequest?.fieldViolations.map((v) => v.field).sort()).toEqual(["code_length", "destination.email", "destination.phone", "embedded_origin_domain"]);
     const verify = await rejection(client.verifyOtp({ verificationId: "", code: "12ab" }, auth("checkout")));
     expect(verify.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["verification_id", "code"]);
   });

@@ -36,6 +36,27 @@ describe("renderSms", () => {
   });
 });
 
+describe("SMS for phones", () => {
+  it("names an embedded page's origin as the third part of the last line", () => {
+    const sms = renderSms("747723", { originDomain: "example.com", embeddedOriginDomain: "pay.example" });
+    expect(sms.text.split("\n").at(-1)).toBe("@example.com #747723 @pay.example");
+  });
+
+  it("keeps a message with the Android hash within one segment, 140 bytes, by shortening the brand", () => {
+    const sms = renderSms("48213907", { brand: "A Very Long Brand Name Indeed", originDomain: "accounts.example-company.com", androidAppHash: "FA+9qCX9VSu" });
+    expect(sms.segments).toBe(1);
+    expect(sms.encoding).toBe("GSM7");
+    expect(Buffer.byteLength(sms.text, "utf8")).toBeLessThanOrEqual(140);
+    expect(sms.text.split("\n")).toEqual([expect.stringMatching(/^48213907 is your .* verification code\.$/), "FA+9qCX9VSu", "@accounts.example-company.com #48213907"]);
+  });
+
+  it("warns when even without a brand the message needs two segments, naming the SMS Retriever limit", () => {
+    const sms = renderSms("123456", { originDomain: `${"x".repeat(60)}.${"y".repeat(60)}.example.com`, androidAppHash: "FA+9qCX9VSu" });
+    expect(sms.segments).toBe(2);
+    expect(sms.warnings.at(-1)).toContain("140 bytes");
+  });
+});
+
 describe("other channels", () => {
   it("groups digits for reading", () => {
     expect(groupDigits("123456")).toBe("123 456");
