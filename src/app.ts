@@ -6,7 +6,7 @@ import { createOtpService } from "./api/otp-service.js";
 import { EventHub } from "./bus/event-hub.js";
 import { createReceiptSources } from "./channels/providers/registry.js";
 import type { Config } from "./config/config.js";
-import { DEFAULT_POLICIES } from "./config/sandbox-catalogue.js";
+import { DEFAULT_POLICIES, SANDBOX_ROUTING } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
 import { devInboxPages } from "./dev/inbox-pages.js";
 import { dropUnmatchedReceipts } from "./receipts/parked-sweep.js";
@@ -79,6 +79,9 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
   ];
   loops.forEach((loop) => loop.start());
 
+  if (config.role !== "dev" && config.routing === SANDBOX_ROUTING) {
+    log.warn("no routing file (OTP_CONFIG): only sandbox routes, which send nothing outside this process");
+  }
   const inbox = new DevInbox();
   const stopWorkers = config.natsUrl ? async () => {} : await startWorkers(runtime, config, inbox);
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { inspect } from "node:util";
@@ -66,6 +66,17 @@ describe("routing file", () => {
     const bridgex = routing.providers.find((p) => p.name === "bridgex")!;
     expect(bridgex).toMatchObject({ type: "http-route", baseUrl: "https://api.bridgex.example", receipts: "webhook", idempotencyKey: true, timeoutMs: 5_000 });
     expect(bridgex.type === "http-route" && bridgex.apiKey.reveal()).toBe("key-from-file");
+  });
+
+  it("reads the example in the README, key by key as documented", () => {
+    const readme = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
+    const yaml = /## Routing file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
+    for (const name of ["bridgex-api-key", "bridgex-dlr-secret", "smtp-password"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
+    const routing = loadRoutingFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
+    expect(routing.providers.map((p) => [p.name, p.type])).toEqual([["bridgex", "http-route"], ["mail", "smtp"], ["sandbox", "sandbox"]]);
+    expect(routing.routes.map((r) => [r.id, r.channel, r.provider, r.providerRoute])).toEqual([["sms-nl-otp", "sms", "bridgex", "3"], ["email-otp", "email", "mail", "email-otp"]]);
+    expect(routing.routes[0]!.pricesMicros).toEqual({ NL: 72_000, BE: 81_000 });
   });
 
   it("never prints a secret: logging, JSON and inspect show [redacted]", () => {
