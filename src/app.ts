@@ -6,7 +6,7 @@ import { createOtpService } from "./api/otp-service.js";
 import { EventHub } from "./bus/event-hub.js";
 import { createReceiptSources } from "./channels/providers/registry.js";
 import type { Config } from "./config/config.js";
-import { DEFAULT_POLICIES, SANDBOX_ROUTING } from "./config/sandbox-catalogue.js";
+import { SANDBOX_ROUTING } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
 import { devInboxPages } from "./dev/inbox-pages.js";
 import { dropUnmatchedReceipts } from "./receipts/parked-sweep.js";
@@ -66,7 +66,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     random: runtime.random,
     protector: runtime.protector,
     limits: config.limits,
-    catalogue: { routes: config.routing.routes, policies: DEFAULT_POLICIES },
+    catalogue: { routes: config.routing.routes, policies: config.routing.policies },
     onOutboxWritten: () => relay.wake(),
   };
   const hub = await EventHub.start(runtime.bus);

@@ -8,6 +8,10 @@ export interface CallerConfig {
   readonly id: string;
   readonly tokenSha256: string;
   readonly channels?: readonly Channel[];
+  readonly countries?: readonly string[];
+  readonly routes?: readonly string[];
+  /** Opening balance of a metered caller; callers without one are not metered. */
+  readonly credit?: { readonly currency: string; readonly micros: number };
 }
 
 /** Identifies the caller of an RPC from its request headers. */
@@ -37,7 +41,12 @@ export function bearerTokenAuthentication(callers: readonly CallerConfig[]): Aut
         if (digest.length === presented.length && timingSafeEqual(digest, presented)) found = caller;
       }
       if (found === undefined) throw new UnauthenticatedError("unknown bearer token");
-      return { id: found.id, ...(found.channels ? { channels: found.channels } : {}) };
+      return {
+        id: found.id,
+        ...(found.channels ? { channels: found.channels } : {}),
+        ...(found.countries ? { countries: found.countries } : {}),
+        ...(found.routes ? { routes: found.routes } : {}),
+      };
     },
   };
 }

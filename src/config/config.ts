@@ -4,7 +4,7 @@ import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import type { DatabaseOptions } from "../store/database.js";
 import { parseDuration } from "./durations.js";
-import { loadRoutingFile, RoutingFileError, type RoutingConfig } from "./routing-file.js";
+import { ConfigFileError, loadConfigFile, type ConfigFile, type RoutingConfig } from "./config-file.js";
 import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
 
 export const ROLES = ["serve", "worker", "migrate", "dev"] as const;
@@ -84,14 +84,15 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     throw new ConfigError("OTP_DATABASE_URL (--database-url): required for the serve and worker roles");
   }
   const natsUrl = setting("nats-url", "OTP_NATS_URL")[1] || undefined;
-  const callers = isDev ? undefined : parseCallers(env.OTP_CALLERS);
+  const file = loadFile(...setting("config", "OTP_CONFIG"));
+  const routing = file.routing;
+  const callers = isDev && file.callers === undefined ? undefined : mergeCallers(file.callers, parseCallers(env.OTP_CALLERS));
   if (role === "serve" && (callers === undefined || callers.length === 0)) {
     throw new ConfigError("OTP_CALLERS: at least one caller (id:sha256-of-token) is required to serve");
   }
   if (role === "worker" && !natsUrl) {
     throw new ConfigError("OTP_NATS_URL (--nats-url): required for the worker role, which consumes dispatch messages from JetStream");
   }
-  const routing = loadRouting(...setting("config", "OTP_CONFIG"));
   const workerAckWaitMs = parseDurationSetting("OTP_WORKER_ACK_WAIT", env.OTP_WORKER_ACK_WAIT, 30_000);
   const slow = routing.providers.find((p) => "timeoutMs" in p && p.timeoutMs >= workerAckWaitMs);
   if (slow) {
@@ -152,13 +153,13 @@ function parseDurationSetting(name: string, value: string | undefined, fallback:
   return ms;
 }
 
-/** The routing file when one is named; otherwise one sandbox route per channel. */
-function loadRouting(name: string, file: string | undefined): RoutingConfig {
-  if (file === undefined || file === "") return SANDBOX_ROUTING;
+/** The configuration file when one is named; otherwise one sandbox route per channel and the default policy. */
+function loadFile(name: string, file: string | undefined): ConfigFile {
+  if (file === undefined || file === "") return { routing: SANDBOX_ROUTING };
   try {
-    return loadRoutingFile(file);
+    return loadConfigFile(file);
   } catch (error) {
-    if (error instanceof RoutingFileError) throw new ConfigError(`${name} ${error.message}`);
+    if (error instanceof ConfigFileError) throw new ConfigError(`${name} ${error.message}`);
     throw error;
   }
 }
@@ -195,6 +196,15 @@ function parseChannels(name: string, value: string | undefined): Channel[] {
   const bad = channels.find((c) => !isChannel(c));
   if (bad !== undefined) throw new ConfigError(`${name}: unknown channel "${bad}" (expected ${CHANNELS.join(", ")})`);
   return channels as Channel[];
+}
+
+/** Callers from the file and from OTP_CALLERS together; one id may appear in only one of them. */
+function mergeCallers(fromFile: readonly CallerConfig[] | undefined, fromEnv: readonly CallerConfig[] | undefined): CallerConfig[] | undefined {
+  if (fromFile === undefined && fromEnv === undefined) return undefined;
+  const all = [...(fromFile ?? []), ...(fromEnv ?? [])];
+  const twice = all.find((c, i) => all.findIndex((o) => o.id === c.id) !== i);
+  if (twice) throw new ConfigError(`OTP_CALLERS: caller "${twice.id}" is also configured in the configuration file`);
+  return all;
 }
 
 /** "checkout:<sha256 hex>,billing:<sha256 hex>" */

@@ -1,7 +1,7 @@
-import { DEFAULT_POLICY, type Policy } from "../domain/plan.js";
 import type { Route } from "../domain/route.js";
 import { CHANNELS } from "../domain/channel.js";
-import type { RoutingConfig } from "./routing-file.js";
+import type { RoutingConfig } from "./config-file.js";
+import { DEFAULT_POLICIES } from "./default-policy.js";
 
 /**
  * The built-in catalogue: one sandbox route per channel, every country, free,
@@ -20,7 +20,7 @@ export const SANDBOX_ROUTES: readonly Route[] = CHANNELS.map((channel) => ({
   pricesMicros: { "*": 0 },
 }));
 
-/** Routing when no configuration file is given: the sandbox routes on the one sandbox provider. */
-export const SANDBOX_ROUTING: RoutingConfig = { providers: [{ name: "sandbox", type: "sandbox" }], routes: SANDBOX_ROUTES };
+/** Routing when no configuration file is given: the sandbox routes on the one sandbox provider, the default policy. */
+export const SANDBOX_ROUTING: RoutingConfig = { providers: [{ name: "sandbox", type: "sandbox" }], routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES };
 
-export const DEFAULT_POLICIES: ReadonlyMap<string, Policy> = new Map([[DEFAULT_POLICY.name, DEFAULT_POLICY]]);
+export { DEFAULT_POLICIES };

@@ -26,6 +26,22 @@ export function phoneCountry(phone: string): string | undefined {
   return parsePhoneNumberFromString(phone)?.country;
 }
 
+const REFUSED_NUMBER_TYPES: Readonly<Record<string, string>> = {
+  PREMIUM_RATE: "premium-rate",
+  SHARED_COST: "shared-cost",
+  VOIP: "VoIP",
+};
+
+/**
+ * Why a phone number must not get an SMS or call, if it must not: premium-rate and
+ * shared-cost numbers earn their owner money per message or call (the SMS-pumping
+ * fraud), VoIP numbers are throwaway. Told by libphonenumber's full metadata.
+ */
+export function refusedNumberKind(phone: string): string | undefined {
+  const type = parsePhoneNumberFromString(phone)?.getType();
+  return type === undefined ? undefined : REFUSED_NUMBER_TYPES[type];
+}
+
 /** The address used on a channel, or undefined when the destination has none for it. */
 export function addressFor(destination: Destination, channel: Channel): string | undefined {
   switch (channel) {

@@ -2,7 +2,7 @@ import type { Channel } from "./channel.js";
 import { addressFor, maskAddress, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
 import { renderSms, type RenderOptions } from "./message.js";
-import { servesCountry, unitPriceMicros, type Route } from "./route.js";
+import { chooseRoute, servesCountry, unitPriceMicros, type Route, type RouteHealth } from "./route.js";
 import type { SmsEncoding } from "./sms-text.js";
 
 export type EscalateWhen = "undelivered" | "unverified";
@@ -13,12 +13,21 @@ export interface PolicyStep {
   /** How long to wait for the escalation condition before the next step. */
   readonly deadlineMs: number;
   readonly escalateWhen: EscalateWhen;
+  /** The route this step uses; any OTP route of the channel serving the country when unset. */
+  readonly routeId?: string;
+  /** A later step on a channel already used in this verification waits this long after that send, or is skipped. */
+  readonly cooldownMs?: number;
 }
 
 export interface Policy {
   readonly name: string;
   readonly steps: readonly PolicyStep[];
+  /** Steps that replace `steps` for destinations in a country (ISO 3166-1 alpha-2 of the phone number). */
+  readonly countrySteps?: ReadonlyMap<string, readonly PolicyStep[]>;
 }
+
+/** When a channel may be used again in the same verification: one send per channel unless a step says otherwise. */
+export const DEFAULT_COOLDOWN_MS = 60_000;
 
 /** SMS first; the next channel when SMS is not delivered in 15 s, or the code is not used in 30 s. */
 export const DEFAULT_POLICY: Policy = {
@@ -42,6 +51,7 @@ export interface PlannedStep {
   readonly addressMasked: string;
   readonly deadlineMs: number;
   readonly escalateWhen: EscalateWhen;
+  readonly cooldownMs: number;
   readonly encoding?: SmsEncoding;
   readonly segments: number;
   readonly currency: string;
@@ -56,6 +66,9 @@ export interface PlanRequest {
   readonly channelOrder?: readonly Channel[];
   readonly overrides?: ReadonlyMap<Channel, { readonly routeId?: string; readonly sender?: string }>;
   readonly routes: readonly Route[];
+  /** Route ids the caller may use; every route when undefined. */
+  readonly allowedRoutes?: readonly string[];
+  readonly health?: (routeId: string) => RouteHealth | undefined;
   readonly render: RenderOptions;
   readonly codeLength: number;
 }
@@ -73,18 +86,17 @@ export interface Plan {
 export function planVerification(request: PlanRequest): Plan {
   const warnings: string[] = [];
   const steps: PlannedStep[] = [];
-  for (const policyStep of orderedSteps(request.policy, request.channelOrder)) {
+  const phoneCountryCode = request.destination.phone ? phoneCountry(request.destination.phone) : undefined;
+  const policySteps = (phoneCountryCode && request.policy.countrySteps?.get(phoneCountryCode)) || request.policy.steps;
+  for (const policyStep of orderedSteps(policySteps, request.channelOrder)) {
     const address = addressFor(request.destination, policyStep.channel);
     if (address === undefined) continue;
     const country = policyStep.channel === "sms" || policyStep.channel === "voice" ? phoneCountry(address) : undefined;
     const override = request.overrides?.get(policyStep.channel);
     const route = override?.routeId
-      ? pinnedRoute(request.routes, override.routeId, policyStep.channel, country)
-      : request.routes.find((r) => r.channel === policyStep.channel && r.trafficClass === "otp" && servesCountry(r, country));
-    if (route === undefined) {
-      warnings.push(`no OTP route serves ${policyStep.channel}${country ? ` to ${country}` : ""}; step skipped`);
-      continue;
-    }
+      ? pinnedRoute(request, override.routeId, policyStep.channel, country)
+      : policyRoute(request, policyStep, country, warnings);
+    if (route === undefined) continue;
     const unit = unitPriceMicros(route, country);
     if (unit === undefined) {
       warnings.push(`route ${route.id} has no price for ${country ?? "this destination"}; step skipped`);
@@ -108,6 +120,7 @@ export function planVerification(request: PlanRequest): Plan {
       addressMasked: maskAddress(address),
       deadlineMs: policyStep.deadlineMs,
       escalateWhen: policyStep.escalateWhen,
+      cooldownMs: policyStep.cooldownMs ?? DEFAULT_COOLDOWN_MS,
       ...(encoding ? { encoding } : {}),
       segments,
       currency: route.currency,
@@ -118,21 +131,53 @@ export function planVerification(request: PlanRequest): Plan {
   return { steps, warnings };
 }
 
-function orderedSteps(policy: Policy, channelOrder: readonly Channel[] | undefined): PolicyStep[] {
-  if (!channelOrder?.length) return [...policy.steps];
-  return channelOrder.map(
-    (channel) =>
-      policy.steps.find((s) => s.channel === channel) ?? { channel, deadlineMs: 30_000, escalateWhen: "unverified" },
+function usable(request: PlanRequest, route: Route, channel: Channel, country: string | undefined): boolean {
+  return (
+    route.channel === channel &&
+    route.trafficClass === "otp" &&
+    servesCountry(route, country) &&
+    (request.allowedRoutes === undefined || request.allowedRoutes.includes(route.id))
   );
 }
 
-function pinnedRoute(routes: readonly Route[], routeId: string, channel: Channel, country: string | undefined): Route {
-  const route = routes.find((r) => r.id === routeId);
+/** The policy step's own route, or the healthiest OTP route for the channel and country. */
+function policyRoute(request: PlanRequest, step: PolicyStep, country: string | undefined, warnings: string[]): Route | undefined {
+  const where = `${step.channel}${country ? ` to ${country}` : ""}`;
+  if (step.routeId !== undefined) {
+    const route = request.routes.find((r) => r.id === step.routeId);
+    if (route !== undefined && usable(request, route, step.channel, country)) return route;
+    warnings.push(`the policy's route ${step.routeId} cannot carry ${where} for this caller; step skipped`);
+    return undefined;
+  }
+  const chosen = chooseRoute(
+    request.routes.filter((r) => usable(request, r, step.channel, country)),
+    request.health ?? (() => undefined),
+  );
+  if (chosen === undefined) {
+    warnings.push(`no OTP route serves ${where}; step skipped`);
+    return undefined;
+  }
+  if (chosen.unhealthy) warnings.push(`every route for ${where} is below its delivery-rate threshold; using ${chosen.route.id}`);
+  return chosen.route;
+}
+
+function orderedSteps(steps: readonly PolicyStep[], channelOrder: readonly Channel[] | undefined): PolicyStep[] {
+  if (!channelOrder?.length) return [...steps];
+  return channelOrder.map(
+    (channel) => steps.find((s) => s.channel === channel) ?? { channel, deadlineMs: 30_000, escalateWhen: "unverified" },
+  );
+}
+
+function pinnedRoute(request: PlanRequest, routeId: string, channel: Channel, country: string | undefined): Route {
+  const route = request.routes.find((r) => r.id === routeId);
   if (route === undefined) throw new PreconditionError(`route ${routeId} does not exist`);
   if (route.channel !== channel) throw new PreconditionError(`route ${routeId} is a ${route.channel} route, not ${channel}`);
   if (route.trafficClass !== "otp") {
     throw new PreconditionError(`route ${routeId} carries ${route.trafficClass} traffic; OTP needs an otp route`);
   }
   if (!servesCountry(route, country)) throw new PreconditionError(`route ${routeId} does not serve ${country ?? "this destination"}`);
+  if (request.allowedRoutes !== undefined && !request.allowedRoutes.includes(routeId)) {
+    throw new PreconditionError(`route ${routeId} is not allowed for this caller`);
+  }
   return route;
 }

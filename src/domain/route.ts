@@ -28,3 +28,26 @@ export function servesCountry(route: Route, country: string | undefined): boolea
 export function unitPriceMicros(route: Route, country: string | undefined): number | undefined {
   return (country !== undefined ? route.pricesMicros[country] : undefined) ?? route.pricesMicros["*"];
 }
+
+/** A route's recent delivery record, as the health tracker sees it. */
+export interface RouteHealth {
+  /** Delivered ÷ finished attempts in the window; 1 when nothing finished yet. */
+  readonly deliveryRate: number;
+  /** Finished attempts the rate is computed from. */
+  readonly samples: number;
+  /** False when enough samples show a delivery rate under the threshold. */
+  readonly healthy: boolean;
+}
+
+/**
+ * The first healthy candidate, in configuration order; when none is healthy,
+ * the first candidate anyway (a weak route beats no route), flagged.
+ */
+export function chooseRoute(
+  candidates: readonly Route[],
+  health: (routeId: string) => RouteHealth | undefined,
+): { route: Route; unhealthy: boolean } | undefined {
+  if (candidates.length === 0) return undefined;
+  const healthy = candidates.find((r) => health(r.id)?.healthy !== false);
+  return healthy ? { route: healthy, unhealthy: false } : { route: candidates[0]!, unhealthy: true };
+}

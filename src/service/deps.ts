@@ -30,4 +30,8 @@ export interface Caller {
   readonly id: string;
   /** Channels this caller may use; all when undefined. */
   readonly channels?: readonly Channel[];
+  /** Destination countries (ISO 3166-1 alpha-2) this caller may send to; all when undefined. */
+  readonly countries?: readonly string[];
+  /** Route ids this caller may use; all when undefined. */
+  readonly routes?: readonly string[];
 }

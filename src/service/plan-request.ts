@@ -1,9 +1,19 @@
 import type { Channel } from "../domain/channel.js";
-import type { Destination } from "../domain/destination.js";
+import { maskAddress, phoneCountry, refusedNumberKind, type Destination } from "../domain/destination.js";
 import { PreconditionError } from "../domain/errors.js";
 import type { RenderOptions } from "../domain/message.js";
 import { planVerification, type Plan } from "../domain/plan.js";
+import type { RouteHealth } from "../domain/route.js";
 import type { Caller, Catalogue } from "./deps.js";
+
+function checkPhone(caller: Caller, phone: string): void {
+  const kind = refusedNumberKind(phone);
+  if (kind !== undefined) throw new PreconditionError(`${maskAddress(phone)} is a ${kind} number: codes are not sent to premium-rate, shared-cost or VoIP numbers`);
+  const country = phoneCountry(phone);
+  if (caller.countries !== undefined && (country === undefined || !caller.countries.includes(country))) {
+    throw new PreconditionError(`sending to ${country ?? "this number's country"} is not allowed for caller ${caller.id}`);
+  }
+}
 
 /** What EstimateOtp and SendOtp both plan from. */
 export interface PlanInput {
@@ -16,16 +26,25 @@ export interface PlanInput {
   readonly codeLength: number;
 }
 
-/** Plans with the named policy, limited to the channels the caller may use. */
-export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput): Plan {
+/**
+ * Plans with the named policy, limited to the channels and routes the caller
+ * may use. Refuses phone numbers in countries the caller may not send to, and
+ * premium-rate, shared-cost and VoIP numbers.
+ */
+export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput, health?: (routeId: string) => RouteHealth | undefined): Plan {
   const policy = catalogue.policies.get(input.policy || "default");
   if (policy === undefined) throw new PreconditionError(`policy "${input.policy}" does not exist`);
+  for (const phone of new Set([input.destination.phone, input.destination.voicePhone])) {
+    if (phone) checkPhone(caller, phone);
+  }
   const plan = planVerification({
     destination: input.destination,
     policy,
     ...(input.channels ? { channelOrder: input.channels } : {}),
     ...(input.overrides ? { overrides: input.overrides } : {}),
     routes: catalogue.routes,
+    ...(caller.routes ? { allowedRoutes: caller.routes } : {}),
+    ...(health ? { health } : {}),
     render: input.render,
     codeLength: input.codeLength,
   });

@@ -50,12 +50,51 @@ describe("planVerification", () => {
   });
 });
 
+describe("route choice", () => {
+  const second: Route = { ...dutchOnly, id: "nl-sms-2", pricesMicros: { NL: 80_000 } };
+  const health = (unhealthy: string[]) => (id: string) => ({ deliveryRate: unhealthy.includes(id) ? 0.2 : 0.95, samples: 100, healthy: !unhealthy.includes(id) });
+
+  it("skips a route below its delivery-rate threshold while a healthier one exists, and says when none is healthy", () => {
+    const input = { ...base, routes: [dutchOnly, second, ...SANDBOX_ROUTES], destination: { phone: "+31612345678" } };
+    expect(planVerification({ ...input, health: health(["nl-sms"]) }).steps[0]?.routeId).toBe("nl-sms-2");
+    const allBad = planVerification({ ...input, routes: [dutchOnly, second], health: health(["nl-sms", "nl-sms-2"]) });
+    expect(allBad.steps[0]?.routeId).toBe("nl-sms");
+    expect(allBad.warnings.join()).toContain("below its delivery-rate threshold");
+  });
+
+  it("uses per-country steps and a policy step's own route", () => {
+    const policy = {
+      ...DEFAULT_POLICY,
+      countrySteps: new Map([["NL", [{ channel: "sms" as const, deadlineMs: 5_000, escalateWhen: "undelivered" as const, routeId: "nl-sms-2" }]]]),
+    };
+    const nl = planVerification({ ...base, policy, routes: [dutchOnly, second, ...SANDBOX_ROUTES], destination: { phone: "+31612345678", email: "a@example.com" } });
+    expect(nl.steps.map((s) => [s.channel, s.routeId, s.deadlineMs])).toEqual([["sms", "nl-sms-2", 5_000]]);
+    const us = planVerification({ ...base, policy, destination: { phone: "+12025550123", email: "a@example.com" } });
+    expect(us.steps.map((s) => s.channel)).toEqual(["sms", "email", "voice"]);
+  });
+
+  it("keeps to the caller's allowed routes: others are not chosen, and a pin to one is refused", () => {
+    const plan = planVerification({ ...base, allowedRoutes: ["sandbox-sms", "sandbox-email"], destination: { phone: "+31612345678", email: "a@example.com" } });
+    expect(plan.steps.map((s) => s.routeId)).toEqual(["sandbox-sms", "sandbox-email"]);
+    const overrides = new Map([["sms" as const, { routeId: "nl-sms" }]]);
+    expect(() => planVerification({ ...base, allowedRoutes: ["sandbox-sms"], overrides, destination: { phone: "+31612345678" } })).toThrow("not allowed for this caller");
+  });
+});
+
 describe("planFor", () => {
   const catalogue = { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES };
 
   it("keeps only the channels the caller may use", () => {
     const plan = planFor(catalogue, { id: "c", channels: ["email"] }, { destination: { phone: "+31612345678", email: "a@example.com" }, policy: "", render: {}, codeLength: 6 });
     expect(plan.steps.map((s) => [s.index, s.channel])).toEqual([[0, "email"]]);
+  });
+
+  it("refuses premium-rate and VoIP numbers, and countries the caller may not send to, naming them", () => {
+    const input = (phone: string) => ({ destination: { phone }, policy: "", render: {}, codeLength: 6 });
+    expect(() => planFor(catalogue, { id: "c" }, input("+31906123456"))).toThrow(/premium-rate number/);
+    expect(() => planFor(catalogue, { id: "c" }, input("+31858888888"))).toThrow(/VoIP number/);
+    expect(() => planFor(catalogue, { id: "c", countries: ["BE"] }, input("+31612345678"))).toThrow("sending to NL is not allowed for caller c");
+    expect(planFor(catalogue, { id: "c", countries: ["NL"] }, input("+31612345678")).steps).toHaveLength(2);
   });
 
   it("fails with a precondition when nothing can be sent or the policy is unknown", () => {

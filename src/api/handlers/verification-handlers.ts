@@ -47,6 +47,7 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
           (r) =>
             (channel === undefined || r.channel === channel) &&
             (caller.channels === undefined || caller.channels.includes(r.channel)) &&
+            (caller.routes === undefined || caller.routes.includes(r.id)) &&
             (country === undefined || servesCountry(r, country)),
         );
         return { routes: routes.map(routeToProto) };

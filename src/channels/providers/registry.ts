@@ -1,4 +1,4 @@
-import type { ProviderSettings } from "../../config/routing-file.js";
+import type { ProviderSettings } from "../../config/config-file.js";
 import type { DevInbox } from "../../dev/dev-inbox.js";
 import type { ReceiptPoller, WebhookReceiver } from "../../receipts/receipt-source.js";
 import type { Provider } from "../provider.js";

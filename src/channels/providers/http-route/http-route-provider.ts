@@ -1,4 +1,4 @@
-import type { ProviderSettings } from "../../../config/routing-file.js";
+import type { ProviderSettings } from "../../../config/config-file.js";
 import { callJson } from "../http-json.js";
 import { ProviderError, type OutboundMessage, type Provider, type SubmitResult } from "../../provider.js";
 

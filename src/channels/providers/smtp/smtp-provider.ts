@@ -1,5 +1,5 @@
 import nodemailer, { type Transporter } from "nodemailer";
-import type { ProviderSettings } from "../../../config/routing-file.js";
+import type { ProviderSettings } from "../../../config/config-file.js";
 import { ProviderError, type OutboundMessage, type Provider, type SubmitResult } from "../../provider.js";
 
 export type SmtpSettings = Extract<ProviderSettings, { type: "smtp" }>;

@@ -4,7 +4,7 @@ import path from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config/config.js";
-import { loadRoutingFile, parseRouting } from "../../src/config/routing-file.js";
+import { loadConfigFile, parseConfigFile } from "../../src/config/config-file.js";
 
 const example = `
 providers:
@@ -50,7 +50,7 @@ describe("routing file", () => {
     const file = writeConfig(example);
     mkdirSync(path.join(path.dirname(file), "secrets"));
     writeFileSync(path.join(path.dirname(file), "secrets/bridgex-key"), "key-from-file\n");
-    const routing = loadRoutingFile(file);
+    const { routing } = loadConfigFile(file);
     expect(routing.routes[0]).toEqual({
       id: "sms-nl-otp",
       channel: "sms",
@@ -73,14 +73,46 @@ describe("routing file", () => {
     const yaml = /## Routing file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
     const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
     for (const name of ["bridgex-api-key", "bridgex-dlr-secret", "smtp-password"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
-    const routing = loadRoutingFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
+    const { routing } = loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
     expect(routing.providers.map((p) => [p.name, p.type])).toEqual([["bridgex", "http-route"], ["mail", "smtp"], ["sandbox", "sandbox"]]);
     expect(routing.routes.map((r) => [r.id, r.channel, r.provider, r.providerRoute])).toEqual([["sms-nl-otp", "sms", "bridgex", "3"], ["email-otp", "email", "mail", "email-otp"]]);
     expect(routing.routes[0]!.pricesMicros).toEqual({ NL: 72_000, BE: 81_000 });
   });
 
+  it("reads policies (steps, per-country steps, routes, cooldowns) and callers (limits and opening credit)", () => {
+    const file = parseConfigFile(
+      {
+        providers: { s: { type: "sandbox" } },
+        routes: [
+          { id: "sms-a", channel: "sms", provider: "s", traffic_class: "otp", sender: "A" },
+          { id: "sms-us", channel: "sms", provider: "s", traffic_class: "otp", sender: "B", countries: ["US"] },
+        ],
+        policies: {
+          default: {
+            steps: [
+              { channel: "sms", deadline: "15s", escalate_when: "undelivered" },
+              { channel: "email", deadline: "30s", cooldown: "2m" },
+            ],
+            countries: { US: [{ channel: "sms", route: "sms-us", deadline: "20s", escalate_when: "undelivered" }] },
+          },
+        },
+        callers: { checkout: { token_sha256: "A".repeat(64), countries: ["NL"], routes: ["sms-a"], channels: ["sms"], credit: { currency: "EUR", amount: 12.5 } } },
+      },
+      "/",
+    );
+    const policy = file.routing.policies.get("default")!;
+    expect(policy.steps).toEqual([
+      { channel: "sms", deadlineMs: 15_000, escalateWhen: "undelivered" },
+      { channel: "email", deadlineMs: 30_000, escalateWhen: "unverified", cooldownMs: 120_000 },
+    ]);
+    expect(policy.countrySteps?.get("US")).toEqual([{ channel: "sms", deadlineMs: 20_000, escalateWhen: "undelivered", routeId: "sms-us" }]);
+    expect(file.callers).toEqual([
+      { id: "checkout", tokenSha256: "a".repeat(64), channels: ["sms"], countries: ["NL"], routes: ["sms-a"], credit: { currency: "EUR", micros: 12_500_000 } },
+    ]);
+  });
+
   it("never prints a secret: logging, JSON and inspect show [redacted]", () => {
-    const routing = parseRouting({ providers: { mail: { type: "smtp", host: "h", password: "hunter2" } } }, "/");
+    const { routing } = parseConfigFile({ providers: { mail: { type: "smtp", host: "h", password: "hunter2" } } }, "/");
     expect(JSON.stringify(routing)).not.toContain("hunter2");
     expect(inspect(routing, { depth: 10 })).not.toContain("hunter2");
     expect(`${(routing.providers[0] as { password: unknown }).password}`).toBe("[redacted]");
@@ -96,9 +128,19 @@ describe("routing file", () => {
     [{ providers: { b: { type: "http-route", base_url: "http://x", api_key: "k" } } }, "providers.b.webhook_secret"],
     [{ providers: { b: { type: "http-route", base_url: "http://x", webhook_secret: "s" } } }, "providers.b.api_key"],
     [{ providers: { b: { type: "carrier-pigeon" } } }, "providers.b.type"],
-    [{ policies: {} }, "policies: unknown key"],
+    [{ policies: {} }, "policies.default: required"],
+    [{ policies: { default: { steps: [] } } }, "policies.default.steps: expected a non-empty list"],
+    [{ policies: { default: { steps: [{ channel: "sms", escalate_when: "never" }] } } }, "policies.default.steps[0].escalate_when"],
+    [{ policies: { default: { steps: [{ channel: "sms", route: "ghost" }] } } }, 'policies.default.steps[0].route: no route with id "ghost"'],
+    [{ policies: { default: { steps: [{ channel: "sms", deadline: "soon" }] } } }, "policies.default.steps[0].deadline"],
+    [{ policies: { default: { steps: [{ channel: "sms" }], countries: { usa: [{ channel: "sms" }] } } } }, "policies.default.countries.usa"],
+    [{ callers: { checkout: { token_sha256: "abc" } } }, "callers.checkout.token_sha256"],
+    [{ callers: { checkout: { token_sha256: "a".repeat(64), countries: ["Netherlands"] } } }, "callers.checkout.countries"],
+    [{ callers: { checkout: { token_sha256: "a".repeat(64), routes: ["ghost"] } } }, "callers.checkout.routes"],
+    [{ callers: { checkout: { token_sha256: "a".repeat(64), credit: { currency: "EUR", amount: -1 } } } }, "callers.checkout.credit.amount"],
+    [{ fallback: {} }, "fallback: unknown key"],
   ])("names the key at fault: %j", (document, expected) => {
-    expect(() => parseRouting(document, "/")).toThrow(expected);
+    expect(() => parseConfigFile(document, "/")).toThrow(expected);
   });
 
   it("is read through OTP_CONFIG (or --config), its errors named after it", () => {

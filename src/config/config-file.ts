@@ -1,0 +1,321 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { CallerConfig } from "../api/auth.js";
+import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
+import type { EscalateWhen, Policy, PolicyStep } from "../domain/plan.js";
+import type { Route, TrafficClass } from "../domain/route.js";
+import { parseDuration } from "./durations.js";
+import { DEFAULT_POLICIES } from "./default-policy.js";
+import { Secret } from "./secret.js";
+
+/** How a provider's delivery receipts reach us. */
+export type ReceiptMode = "webhook" | "poll" | "both" | "none";
+
+export type ProviderSettings =
+  | { readonly name: string; readonly type: "sandbox" }
+  | {
+      readonly name: string;
+      readonly type: "http-route";
+      readonly baseUrl: string;
+      readonly apiKey: Secret;
+      /** Shared secret of the receipt webhook's HMAC-SHA-256 signature. */
+      readonly webhookSecret?: Secret;
+      readonly receipts: ReceiptMode;
+      readonly pollIntervalMs: number;
+      /** The API de-duplicates sends by the `Idempotency-Key` header (we send the attempt id). */
+      readonly idempotencyKey: boolean;
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
+      readonly type: "smtp";
+      readonly host: string;
+      readonly port: number;
+      /** TLS from the first byte (port 465); otherwise STARTTLS when the server offers it. */
+      readonly secure: boolean;
+      readonly username?: string;
+      readonly password?: Secret;
+      readonly timeoutMs: number;
+    };
+
+/** Routes, the providers they go out through, and the fallback policies that use them. */
+export interface RoutingConfig {
+  readonly providers: readonly ProviderSettings[];
+  readonly routes: readonly Route[];
+  /** By name; always holds "default". */
+  readonly policies: ReadonlyMap<string, Policy>;
+}
+
+/** The configuration file (`OTP_CONFIG`). */
+export interface ConfigFile {
+  readonly routing: RoutingConfig;
+  /** Calling services; undefined when the file has no `callers` section. */
+  readonly callers?: readonly CallerConfig[];
+}
+
+/** A problem in the configuration file, naming the key at fault. */
+export class ConfigFileError extends Error {
+  override readonly name = "ConfigFileError";
+}
+
+type Node = Record<string, unknown>;
+
+const TRAFFIC_CLASSES: readonly TrafficClass[] = ["otp", "transactional", "marketing"];
+const RECEIPT_MODES: readonly ReceiptMode[] = ["webhook", "poll", "both", "none"];
+const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Reads and checks the YAML file; secret files are read relative to it. */
+export function loadConfigFile(file: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigFileError(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ConfigFileError(`${file}: not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+  }
+  return parseConfigFile(document, path.dirname(path.resolve(file)));
+}
+
+/** Checks a parsed document. `baseDir` resolves relative secret-file paths. */
+export function parseConfigFile(document: unknown, baseDir: string): ConfigFile {
+  const root = object(document, "(top level)");
+  const providerNodes = object(root.providers ?? {}, "providers");
+  const providers = Object.entries(providerNodes).map(([name, node]) => parseProvider(name, object(node, `providers.${name}`), baseDir));
+  const routeNodes = root.routes ?? [];
+  if (!Array.isArray(routeNodes)) throw new ConfigFileError("routes: expected a list");
+  const names = new Set(providers.map((p) => p.name));
+  const routes = routeNodes.map((node, i) => parseRoute(object(node, `routes[${i}]`), `routes[${i}]`, names));
+  const duplicate = routes.find((r, i) => routes.findIndex((o) => o.id === r.id) !== i);
+  if (duplicate) throw new ConfigFileError(`routes: route id "${duplicate.id}" appears twice`);
+  const routeIds = new Set(routes.map((r) => r.id));
+  const policies = root.policies === undefined ? DEFAULT_POLICIES : parsePolicies(object(root.policies, "policies"), routeIds);
+  const callers =
+    root.callers === undefined
+      ? undefined
+      : Object.entries(object(root.callers, "callers")).map(([id, node]) => parseCaller(id, object(node, `callers.${id}`), routeIds, baseDir));
+  for (const key of Object.keys(root)) {
+    if (!TOP_LEVEL_KEYS.includes(key)) throw new ConfigFileError(`${key}: unknown key (expected ${TOP_LEVEL_KEYS.join(", ")})`);
+  }
+  return { routing: { providers, routes, policies }, ...(callers ? { callers } : {}) };
+}
+
+const TOP_LEVEL_KEYS = ["providers", "routes", "policies", "callers"];
+const ESCALATIONS: readonly EscalateWhen[] = ["undelivered", "unverified"];
+
+function parsePolicies(nodes: Node, routeIds: ReadonlySet<string>): Map<string, Policy> {
+  const policies = new Map<string, Policy>();
+  for (const [name, value] of Object.entries(nodes)) {
+    const at = `policies.${name}`;
+    if (!NAME.test(name)) throw new ConfigFileError(`${at}: policy names are lower-case letters, digits, - and _`);
+    const node = object(value, at);
+    const countries = object(node.countries ?? {}, `${at}.countries`);
+    const countrySteps = new Map<string, PolicyStep[]>();
+    for (const [country, steps] of Object.entries(countries)) {
+      if (!/^[A-Z]{2}$/.test(country)) throw new ConfigFileError(`${at}.countries.${country}: expected an ISO 3166-1 alpha-2 code`);
+      countrySteps.set(country, parseSteps(steps, `${at}.countries.${country}`, routeIds));
+    }
+    policies.set(name, { name, steps: parseSteps(node.steps, `${at}.steps`, routeIds), ...(countrySteps.size ? { countrySteps } : {}) });
+  }
+  if (!policies.has("default")) throw new ConfigFileError("policies.default: required (used when a request names no policy)");
+  return policies;
+}
+
+function parseSteps(value: unknown, at: string, routeIds: ReadonlySet<string>): PolicyStep[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigFileError(`${at}: expected a non-empty list of steps`);
+  return value.map((item, i) => {
+    const node = object(item, `${at}[${i}]`);
+    const channel = string(node.channel, `${at}[${i}].channel`);
+    if (!isChannel(channel)) throw new ConfigFileError(`${at}[${i}].channel: expected one of ${CHANNELS.join(", ")}`);
+    const escalateWhen = string(node.escalate_when ?? "unverified", `${at}[${i}].escalate_when`) as EscalateWhen;
+    if (!ESCALATIONS.includes(escalateWhen)) throw new ConfigFileError(`${at}[${i}].escalate_when: expected undelivered or unverified`);
+    const routeId = node.route === undefined ? undefined : string(node.route, `${at}[${i}].route`);
+    if (routeId !== undefined && !routeIds.has(routeId)) throw new ConfigFileError(`${at}[${i}].route: no route with id "${routeId}"`);
+    return {
+      channel,
+      deadlineMs: duration(node.deadline ?? "30s", `${at}[${i}].deadline`),
+      escalateWhen,
+      ...(routeId ? { routeId } : {}),
+      ...(node.cooldown !== undefined ? { cooldownMs: duration(node.cooldown, `${at}[${i}].cooldown`) } : {}),
+    };
+  });
+}
+
+function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, baseDir: string): CallerConfig {
+  const at = `callers.${id}`;
+  if (!NAME.test(id)) throw new ConfigFileError(`${at}: caller ids are lower-case letters, digits, - and _`);
+  const digest = secret(node, "token_sha256", at, baseDir)?.reveal().toLowerCase();
+  if (digest === undefined || !/^[0-9a-f]{64}$/.test(digest)) {
+    throw new ConfigFileError(`${at}.token_sha256: required, the SHA-256 hex of the caller's bearer token (or token_sha256_file)`);
+  }
+  const list = (key: string, check: (v: string) => boolean, expected: string): string[] | undefined => {
+    const value = node[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || !check(v))) throw new ConfigFileError(`${at}.${key}: expected a list of ${expected}`);
+    return value as string[];
+  };
+  const channels = list("channels", isChannel, CHANNELS.join(" / "));
+  const countries = list("countries", (c) => /^[A-Z]{2}$/.test(c), "ISO 3166-1 alpha-2 codes");
+  const routes = list("routes", (r) => routeIds.has(r), "configured route ids");
+  let credit: CallerConfig["credit"];
+  if (node.credit !== undefined) {
+    const c = object(node.credit, `${at}.credit`);
+    const currency = string(c.currency, `${at}.credit.currency`);
+    if (!/^[A-Z]{3}$/.test(currency)) throw new ConfigFileError(`${at}.credit.currency: expected an ISO 4217 code such as EUR`);
+    if (typeof c.amount !== "number" || !Number.isFinite(c.amount) || c.amount < 0) {
+      throw new ConfigFileError(`${at}.credit.amount: expected a non-negative amount in ${currency}`);
+    }
+    credit = { currency, micros: Math.round(c.amount * 1_000_000) };
+  }
+  return {
+    id,
+    tokenSha256: digest,
+    ...(channels ? { channels: channels as Channel[] } : {}),
+    ...(countries ? { countries } : {}),
+    ...(routes ? { routes } : {}),
+    ...(credit ? { credit } : {}),
+  };
+}
+
+function parseProvider(name: string, node: Node, baseDir: string): ProviderSettings {
+  const at = `providers.${name}`;
+  if (!NAME.test(name)) throw new ConfigFileError(`${at}: provider names are lower-case letters, digits, - and _`);
+  const type = string(node.type, `${at}.type`);
+  const timeoutMs = duration(node.timeout ?? "10s", `${at}.timeout`);
+  switch (type) {
+    case "sandbox":
+      return { name, type };
+    case "http-route": {
+      const receipts = (node.receipts ?? "webhook") as ReceiptMode;
+      if (!RECEIPT_MODES.includes(receipts)) throw new ConfigFileError(`${at}.receipts: expected one of ${RECEIPT_MODES.join(", ")}`);
+      const webhookSecret = secret(node, "webhook_secret", at, baseDir);
+      if ((receipts === "webhook" || receipts === "both") && webhookSecret === undefined) {
+        throw new ConfigFileError(`${at}.webhook_secret: required when receipts come by webhook (or set webhook_secret_file)`);
+      }
+      const apiKey = secret(node, "api_key", at, baseDir);
+      if (apiKey === undefined) throw new ConfigFileError(`${at}.api_key: required (or api_key_file)`);
+      return {
+        name,
+        type,
+        baseUrl: url(node.base_url, `${at}.base_url`),
+        apiKey,
+        ...(webhookSecret ? { webhookSecret } : {}),
+        receipts,
+        pollIntervalMs: duration(node.poll_interval ?? "30s", `${at}.poll_interval`),
+        idempotencyKey: boolean(node.idempotency_key ?? false, `${at}.idempotency_key`),
+        timeoutMs,
+      };
+    }
+    case "smtp": {
+      const username = node.username === undefined ? undefined : string(node.username, `${at}.username`);
+      const password = secret(node, "password", at, baseDir);
+      return {
+        name,
+        type,
+        host: string(node.host, `${at}.host`),
+        port: integer(node.port ?? 587, `${at}.port`, 1, 65_535),
+        secure: boolean(node.secure ?? false, `${at}.secure`),
+        ...(username ? { username } : {}),
+        ...(password ? { password } : {}),
+        timeoutMs,
+      };
+    }
+    default:
+      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp)`);
+  }
+}
+
+function parseRoute(node: Node, at: string, providers: ReadonlySet<string>): Route {
+  const id = string(node.id, `${at}.id`);
+  if (!NAME.test(id)) throw new ConfigFileError(`${at}.id: route ids are lower-case letters, digits, - and _`);
+  const channel = string(node.channel, `${at}.channel`);
+  if (!isChannel(channel)) throw new ConfigFileError(`${at}.channel: expected one of ${CHANNELS.join(", ")}`);
+  const provider = string(node.provider, `${at}.provider`);
+  if (!providers.has(provider)) throw new ConfigFileError(`${at}.provider: no provider named "${provider}" under providers`);
+  const trafficClass = string(node.traffic_class, `${at}.traffic_class`) as TrafficClass;
+  if (!TRAFFIC_CLASSES.includes(trafficClass)) throw new ConfigFileError(`${at}.traffic_class: expected one of ${TRAFFIC_CLASSES.join(", ")}`);
+  const countries = node.countries ?? ["*"];
+  if (!Array.isArray(countries) || countries.some((c) => typeof c !== "string" || !/^([A-Z]{2}|\*)$/.test(c))) {
+    throw new ConfigFileError(`${at}.countries: expected a list of ISO 3166-1 alpha-2 codes (e.g. NL) or "*"`);
+  }
+  const currency = string(node.currency ?? "EUR", `${at}.currency`);
+  if (!/^[A-Z]{3}$/.test(currency)) throw new ConfigFileError(`${at}.currency: expected an ISO 4217 code such as EUR`);
+  const prices = object(node.prices ?? { "*": 0 }, `${at}.prices`);
+  const pricesMicros: Record<string, number> = {};
+  for (const [country, amount] of Object.entries(prices)) {
+    if (typeof amount !== "number" || !Number.isFinite(amount) || amount < 0) {
+      throw new ConfigFileError(`${at}.prices.${country}: expected a non-negative amount in ${currency}, e.g. 0.072`);
+    }
+    pricesMicros[country] = Math.round(amount * 1_000_000);
+  }
+  return {
+    id,
+    channel,
+    provider,
+    providerRoute: node.provider_route === undefined ? id : String(node.provider_route),
+    trafficClass,
+    sender: string(node.sender, `${at}.sender`),
+    countries: countries as string[],
+    currency,
+    pricesMicros,
+  };
+}
+
+/** `<key>` inline, or `<key>_file` naming a file whose trimmed content is the secret. */
+function secret(node: Node, key: string, at: string, baseDir: string): Secret | undefined {
+  const inline = node[key];
+  const file = node[`${key}_file`];
+  if (inline !== undefined && file !== undefined) throw new ConfigFileError(`${at}: set ${key} or ${key}_file, not both`);
+  if (inline !== undefined) return new Secret(string(inline, `${at}.${key}`));
+  if (file === undefined) return undefined;
+  const resolved = path.resolve(baseDir, string(file, `${at}.${key}_file`));
+  try {
+    return new Secret(readFileSync(resolved, "utf8").trim());
+  } catch (error) {
+    throw new ConfigFileError(`${at}.${key}_file: cannot read ${resolved} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
+function object(value: unknown, at: string): Node {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigFileError(`${at}: expected a mapping`);
+  return value as Node;
+}
+
+function string(value: unknown, at: string): string {
+  if (typeof value !== "string" || value.trim() === "") throw new ConfigFileError(`${at}: expected a non-empty string`);
+  return value;
+}
+
+function boolean(value: unknown, at: string): boolean {
+  if (typeof value !== "boolean") throw new ConfigFileError(`${at}: expected true or false`);
+  return value;
+}
+
+function integer(value: unknown, at: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigFileError(`${at}: expected an integer ${min}–${max}`);
+  }
+  return value;
+}
+
+function duration(value: unknown, at: string): number {
+  const ms = typeof value === "string" ? parseDuration(value) : undefined;
+  if (ms === undefined || ms < 1) throw new ConfigFileError(`${at}: expected a duration such as 500ms, 15s, 10m`);
+  return ms;
+}
+
+function url(value: unknown, at: string): string {
+  const text = string(value, at);
+  try {
+    const parsed = new URL(text);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("not http");
+  } catch {
+    throw new ConfigFileError(`${at}: expected an http(s) URL, got "${text}"`);
+  }
+  return text.replace(/\/+$/, "");
+}
