@@ -14,6 +14,9 @@ import { pollDueReceipts } from "./receipts/receipt-poller.js";
 import { dlrWebhook } from "./receipts/webhook.js";
 import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { expireDue } from "./service/end-verification.js";
+import { advanceDuePlans } from "./service/fallback.js";
+import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
+import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
 import { jsonLogger } from "./telemetry/logger.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
@@ -24,6 +27,7 @@ import { PeriodicLoop } from "./util/periodic-loop.js";
 export type { AppOptions };
 
 const POLL_BATCH = 64;
+const PLAN_BATCH = 100;
 
 /** Everything `serve` runs except its listeners: enough to serve the API over any transport. */
 export interface Core {
@@ -72,8 +76,11 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
   const hub = await EventHub.start(runtime.bus);
   const outcomes = { db, clock, onOutboxWritten: () => relay.wake() };
   const receipts = createReceiptSources(config.routing.providers);
+  for (const caller of config.callers ?? []) if (caller.credit) await openBalance(db, caller.id, caller.credit, clock.now());
   const loops = [
-    new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 }), 1_000, log),
+    // Polled every 250 ms so a step fires within a second of its deadline, on any replica.
+    new PeriodicLoop("fallback scheduler", async () => ({ more: (await advanceDuePlans(service, PLAN_BATCH)) === PLAN_BATCH }), 250, log),
+    new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 || (await deleteExpiredEstimates(db, clock.now())) > 0 }), 1_000, log),
     new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
   ];

@@ -73,6 +73,7 @@ export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
     metadata: { ...request.metadata },
     ...(request.clientIp ? { clientIp: request.clientIp } : {}),
     ...(request.deviceId ? { deviceId: request.deviceId } : {}),
+    ...(request.estimateId ? { estimateId: request.estimateId } : {}),
   };
 }
 

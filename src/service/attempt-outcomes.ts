@@ -3,7 +3,9 @@ import type { Clock } from "../domain/ports.js";
 import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
 import { findByProviderMessage, markFinished, markSubmitted } from "../store/repositories/attempts.js";
+import { refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
+import { escalateNow } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { recordEvent, type NewDeliveryEvent } from "./events.js";
@@ -64,6 +66,9 @@ export async function recordAttemptFailure(
     const ended = await markFinished(uow.trx, attempt.id, status, now, error);
     if (ended === undefined) return;
     await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now });
+    // Never accepted by a provider: not charged. (An outcome_unknown send may have gone out, and been billed.)
+    if (ended.submitted_at === null && error.code !== "outcome_unknown") await refundAttempt(uow.trx, ended.id, now);
+    await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
   });
 }
 
@@ -98,6 +103,7 @@ async function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: Attem
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });
   } else {
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason });
+    await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
   }
   return true;
 }

@@ -3,7 +3,7 @@ import type { CodeProtector } from "../domain/code-protector.js";
 import type { AbuseLimits } from "../domain/limits.js";
 import type { Policy } from "../domain/plan.js";
 import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
-import type { Route } from "../domain/route.js";
+import type { Route, RouteHealth } from "../domain/route.js";
 import type { Db } from "../store/database.js";
 
 /** Routes and fallback policies the service plans with. */
@@ -21,6 +21,8 @@ export interface ServiceDeps {
   readonly protector: CodeProtector;
   readonly limits: AbuseLimits;
   readonly catalogue: Catalogue;
+  /** Routes' recent delivery rates, for choosing among them; all healthy when absent. */
+  readonly routeHealth?: (routeId: string) => RouteHealth | undefined;
   /** Called after a commit that wrote outbox rows, so the relay publishes them without waiting for its poll. */
   readonly onOutboxWritten: () => void;
 }

@@ -1,11 +1,12 @@
 import { NotFoundError } from "../domain/errors.js";
-import { cancelQueued, listAttempts } from "../store/repositories/attempts.js";
+import { listAttempts } from "../store/repositories/attempts.js";
 import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
 import { claimExpired, endIfPending, findVerification } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventFromRow, recordEvent } from "./events.js";
+import { cancelUnsentAttempts } from "./unsent-attempts.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
 export interface VerificationDetails {
@@ -55,6 +56,6 @@ async function end(deps: ServiceDeps, uow: UnitOfWork, id: string, traceId: stri
   const now = deps.clock.now();
   const ended = await endIfPending(uow.trx, id, status, now);
   if (ended === undefined) return;
-  await cancelQueued(uow.trx, id, now);
+  await cancelUnsentAttempts(uow, id, now);
   await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
 }

@@ -1,24 +1,25 @@
 import { createHash } from "node:crypto";
-import { dispatchSubject } from "../bus/subjects.js";
-import { encodeDispatch } from "../bus/dispatch-message.js";
 import { generateCode } from "../domain/code.js";
-import { IdempotencyConflictError, RateLimitedError } from "../domain/errors.js";
+import { IdempotencyConflictError, PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { windowStart, type WindowLimit } from "../domain/limits.js";
-import type { PlannedStep } from "../domain/plan.js";
+import type { Plan, PlannedStep } from "../domain/plan.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
-import { insertAttempt, listAttempts } from "../store/repositories/attempts.js";
+import { listAttempts } from "../store/repositories/attempts.js";
+import { findLiveEstimate } from "../store/repositories/estimates.js";
 import { findDestinationGuard, incrementWindowCounter } from "../store/repositories/abuse-counters.js";
 import { claimIdempotencyKey } from "../store/repositories/idempotency-keys.js";
-import { enqueueOutbox } from "../store/repositories/outbox.js";
 import { findVerification, insertVerification } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
+import { queueAttempt } from "./queue-attempt.js";
 import { planFor, type PlanInput } from "./plan-request.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
 export interface SendOtpCommand extends PlanInput {
   readonly idempotencyKey: string;
+  /** An EstimateOtp result to hold to: its plan and prices are used instead of planning again. */
+  readonly estimateId?: string;
   readonly ttlMs: number;
   readonly clientReference: string;
   readonly metadata: Readonly<Record<string, string>>;
@@ -44,10 +45,10 @@ export async function sendOtp(
   command: SendOtpCommand,
   trace: TraceContext,
 ): Promise<SendOtpResult> {
-  const plan = planFor(deps.catalogue, caller, command);
+  const now = deps.clock.now();
+  const plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
   const first = plan.steps[0]!;
   const requestHash = hashCommand(command);
-  const now = deps.clock.now();
   const verificationId = deps.ids.next("vrf");
 
   const existingId = await inTransaction(deps.db, async (uow) => {
@@ -92,86 +93,18 @@ export async function sendOtp(
       approved_at: null,
       approved_attempt_id: null,
       ended_at: null,
+      current_step: first.index,
+      // The fallback scheduler looks again when the first step's deadline passes.
+      next_step_at: new Date(now.getTime() + first.deadlineMs),
     });
     await recordEvent(uow, { verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now }, deps.onOutboxWritten);
-    await queueAttempt(deps, uow, { verificationId, step: first, sealedCode, command, expiresAt, trace, now });
+    const queued = await queueAttempt(deps, uow, { verificationId, callerId: caller.id, step: first, sealedCode, render: command.render, expiresAt, trace, now });
+    // Thrown inside the transaction: nothing of this send is kept.
+    if (queued.kind === "unpaid") throw new PreconditionError(queued.reason);
     return undefined;
   });
 
   return loadSendResult(deps, caller, existingId ?? verificationId, plan.warnings);
-}
-
-interface QueueAttemptInput {
-  readonly verificationId: string;
-  readonly step: PlannedStep;
-  readonly sealedCode: string;
-  readonly command: SendOtpCommand;
-  readonly expiresAt: Date;
-  readonly trace: TraceContext;
-  readonly now: Date;
-}
-
-/** Writes a QUEUED attempt, its event, and its dispatch message (de-duplicated on the bus by attempt id). */
-async function queueAttempt(deps: ServiceDeps, uow: UnitOfWork, input: QueueAttemptInput): Promise<void> {
-  const { step, trace, now } = input;
-  const attemptId = deps.ids.next("att");
-  await insertAttempt(uow.trx, {
-    id: attemptId,
-    verification_id: input.verificationId,
-    step_index: step.index,
-    channel: step.channel,
-    route_id: step.routeId,
-    provider: step.provider,
-    sender: step.sender,
-    status: "QUEUED",
-    provider_message_id: null,
-    provider_error_code: null,
-    provider_error_reason: null,
-    currency: step.currency,
-    price_micros: step.totalPriceMicros,
-    trace_id: trace.traceId,
-    traceparent: trace.traceparent,
-    created_at: now,
-    submitted_at: null,
-    completed_at: null,
-  });
-  await recordEvent(
-    uow,
-    {
-      verificationId: input.verificationId,
-      kind: "ATTEMPT_QUEUED",
-      attemptId,
-      channel: step.channel,
-      routeId: step.routeId,
-      status: "QUEUED",
-      currency: step.currency,
-      priceMicros: step.totalPriceMicros,
-      traceId: trace.traceId,
-      occurredAt: now,
-    },
-    deps.onOutboxWritten,
-  );
-  await enqueueOutbox(
-    uow.trx,
-    {
-      msgId: attemptId,
-      subject: dispatchSubject(step.channel),
-      payload: encodeDispatch({
-        attemptId,
-        verificationId: input.verificationId,
-        channel: step.channel,
-        routeId: step.routeId,
-        provider: step.provider,
-        sender: step.sender,
-        to: step.address,
-        sealedCode: input.sealedCode,
-        render: input.command.render,
-        expiresAt: input.expiresAt.toISOString(),
-      }),
-      headers: { traceparent: trace.traceparent },
-    },
-    now,
-  );
 }
 
 /**
@@ -219,9 +152,29 @@ async function loadSendResult(deps: ServiceDeps, caller: Caller, verificationId:
   };
 }
 
+/** The plan of a live estimate of the same request by the same caller. */
+async function boundPlan(deps: ServiceDeps, caller: Caller, estimateId: string, input: PlanInput, now: Date): Promise<Plan> {
+  const estimate = await findLiveEstimate(deps.db, estimateId, caller.id, now);
+  if (estimate === undefined) throw new PreconditionError(`estimate ${estimateId} is unknown or expired`);
+  if (estimate.requestHash !== hashPlanInput(input)) {
+    throw new PreconditionError(`estimate ${estimateId} was made for a different request (destination, policy, channels, routes or message)`);
+  }
+  return { steps: estimate.plan as PlannedStep[], warnings: [] };
+}
+
 /** Canonical hash of what was asked, so a reused idempotency key can be checked against its first request. */
 function hashCommand(command: SendOtpCommand): string {
-  const canonical = JSON.stringify(command, (_key, value: unknown) => {
+  return canonicalHash(command);
+}
+
+/** Canonical hash of the part of a request a plan is made from: what binds an estimate to a send. */
+export function hashPlanInput(input: PlanInput): string {
+  const { destination, policy, channels, overrides, render, codeLength } = input;
+  return canonicalHash({ destination, policy, channels, overrides, render, codeLength });
+}
+
+function canonicalHash(value: unknown): string {
+  const canonical = JSON.stringify(value, (_key, value: unknown) => {
     if (value instanceof Map) return Object.fromEntries([...value.entries()].sort());
     if (value && typeof value === "object" && !Array.isArray(value)) {
       return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));

@@ -14,12 +14,13 @@ import {
   lockDestination,
   resetDestinationFailures,
 } from "../store/repositories/abuse-counters.js";
-import { cancelQueued, latestReachingAttempt } from "../store/repositories/attempts.js";
+import { latestReachingAttempt } from "../store/repositories/attempts.js";
 import { approveIfPending, findVerification, recordWrongCode } from "../store/repositories/verifications.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
+import { cancelUnsentAttempts } from "./unsent-attempts.js";
 
 export interface VerifyOtpResult {
   readonly outcome: VerifyOutcome;
@@ -57,7 +58,7 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
   if (approved === undefined) return reread(uow, row, now);
   await resetDestinationFailures(uow.trx, row.destination_key);
   // The plan stops here: attempts not yet submitted are not sent.
-  await cancelQueued(uow.trx, row.id, now);
+  await cancelUnsentAttempts(uow, row.id, now);
   await recordEvent(
     uow,
     {
@@ -79,6 +80,8 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
 async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
   const updated = await recordWrongCode(uow.trx, row.id, now);
   if (updated === undefined) return reread(uow, row, now);
+  // Out of tries: the plan stops, as on approval.
+  if (updated.status === "MAX_ATTEMPTS") await cancelUnsentAttempts(uow, row.id, now);
   const guard = await addDestinationFailure(uow.trx, row.destination_key);
   if (guard.consecutive_failures >= deps.limits.destinationFailureLock) {
     await lockDestination(uow.trx, row.destination_key, new Date(now.getTime() + lockDurationMs(deps.limits, guard.lock_count)));

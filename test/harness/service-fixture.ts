@@ -2,7 +2,7 @@ import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catal
 import { CodeProtector } from "../../src/domain/code-protector.js";
 import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
 import { cryptoRandom, uuidIds } from "../../src/domain/ports.js";
-import type { ServiceDeps } from "../../src/service/deps.js";
+import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
 import type { SendOtpCommand } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { continueOrStartTrace, type TraceContext } from "../../src/telemetry/trace-context.js";
@@ -10,7 +10,7 @@ import { FakeClock } from "./fakes.js";
 
 export const TEST_KEYS = { hashKey: Buffer.alloc(32, 11), sealKey: Buffer.alloc(32, 22) };
 
-export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Partial<AbuseLimits> } = {}): ServiceDeps & { clock: FakeClock } {
+export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Partial<AbuseLimits>; catalogue?: Catalogue } = {}): ServiceDeps & { clock: FakeClock } {
   return {
     db,
     clock: options.clock ?? new FakeClock(),
@@ -18,7 +18,7 @@ export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Parti
     random: cryptoRandom,
     protector: new CodeProtector(TEST_KEYS, cryptoRandom),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
-    catalogue: { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES },
+    catalogue: options.catalogue ?? { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES },
     onOutboxWritten: () => {},
   };
 }

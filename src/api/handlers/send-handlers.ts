@@ -4,7 +4,6 @@ import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { estimateOtp } from "../../service/estimate-otp.js";
 import { sendOtp } from "../../service/send-otp.js";
 import { continueOrStartTrace } from "../../telemetry/trace-context.js";
-import { PreconditionError } from "../../domain/errors.js";
 import { asCaller, type ApiDeps } from "../call.js";
 import { attemptToProto, money, stepToProto } from "../to-proto.js";
 import { toPlanInput, toSendCommand } from "../validation.js";
@@ -16,22 +15,22 @@ export function sendHandlers(deps: ApiDeps): Pick<Impl, "estimateOtp" | "sendOtp
   return {
     estimateOtp: (request, context) =>
       asCaller(deps, context, async (caller) => {
-        const estimate = estimateOtp(deps.service, caller, toPlanInput(request));
+        const estimate = await estimateOtp(deps.service, caller, toPlanInput(request));
         return {
-          // Estimates are not stored yet, so there is no id to bind with SendOtp.
-          estimateId: "",
+          estimateId: estimate.estimateId,
+          expiresAt: timestampFromDate(estimate.expiresAt),
           steps: estimate.steps.map(stepToProto),
           firstStepTotal: money(estimate.currency, estimate.firstStepMicros),
           worstCaseTotal: money(estimate.currency, estimate.worstCaseMicros),
-          sufficientBalance: true,
-          warnings: [...estimate.warnings, "balances are not tracked yet: sufficient_balance is always true"],
+          ...(estimate.balance ? { balance: money(estimate.balance.currency, estimate.balance.micros) } : {}),
+          sufficientBalance: estimate.sufficientBalance,
+          warnings: [...estimate.warnings],
         };
       }),
 
     sendOtp: (request, context) =>
       asCaller(deps, context, async (caller) => {
         const command = toSendCommand(request);
-        if (request.estimateId) throw new PreconditionError(`estimate ${request.estimateId} is unknown or expired`);
         const trace = continueOrStartTrace(context.requestHeader.get("traceparent"), deps.service.random);
         const result = await sendOtp(deps.service, caller, command, trace);
         const v = result.verification;

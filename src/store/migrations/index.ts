@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initialSchema from "./20261122T0400-initial-schema.js";
 import * as sendIntentAndReceipts from "./20261122T0700-send-intent-and-receipts.js";
+import * as ledgerEstimatesDeadlines from "./20261122T0800-ledger-estimates-deadlines.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
   "20261122T0400-initial-schema": initialSchema,
   "20261122T0700-send-intent-and-receipts": sendIntentAndReceipts,
+  "20261122T0800-ledger-estimates-deadlines": ledgerEstimatesDeadlines,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -93,3 +93,33 @@ export async function nextEventSequence(trx: Trx, id: string): Promise<number> {
     .executeTakeFirstOrThrow();
   return row.event_seq;
 }
+
+/** Brings the fallback plan's next look forward to now, if the failed step is still the current one. */
+export async function escalateNow(trx: Trx, id: string, stepIndex: number, now: Date): Promise<void> {
+  await trx
+    .updateTable("verifications")
+    .set({ next_step_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "PENDING")
+    .where("current_step", "=", stepIndex)
+    .execute();
+}
+
+/** Locks one pending verification whose plan is due, skipping rows other replicas hold. */
+export async function claimDuePlan(trx: Trx, now: Date): Promise<VerificationRow | undefined> {
+  return trx
+    .selectFrom("verifications")
+    .selectAll()
+    .where("status", "=", "PENDING")
+    .where("next_step_at", "<=", now)
+    .orderBy("next_step_at")
+    .limit(1)
+    .forUpdate()
+    .skipLocked()
+    .executeTakeFirst();
+}
+
+/** Records where the plan stands: the current step and when to look again (null: nothing left to do). */
+export async function setPlanPosition(trx: Trx, id: string, currentStep: number, nextStepAt: Date | null): Promise<void> {
+  await trx.updateTable("verifications").set({ current_step: currentStep, next_step_at: nextStepAt }).where("id", "=", id).execute();
+}

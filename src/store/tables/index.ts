@@ -2,6 +2,8 @@ import type { AttemptsTable } from "./attempts.js";
 import type { DeliveryEventsTable } from "./delivery-events.js";
 import type { DestinationGuardsTable } from "./destination-guards.js";
 import type { IdempotencyKeysTable } from "./idempotency-keys.js";
+import type { EstimatesTable } from "./estimates.js";
+import type { CallerBalancesTable, LedgerEntriesTable } from "./ledger.js";
 import type { OutboxTable } from "./outbox.js";
 import type { ParkedReceiptsTable } from "./parked-receipts.js";
 import type { RateLimitCountersTable } from "./rate-limit-counters.js";
@@ -17,4 +19,7 @@ export interface Database {
   rate_limit_counters: RateLimitCountersTable;
   destination_guards: DestinationGuardsTable;
   parked_receipts: ParkedReceiptsTable;
+  caller_balances: CallerBalancesTable;
+  ledger_entries: LedgerEntriesTable;
+  estimates: EstimatesTable;
 }

@@ -30,6 +30,10 @@ export interface VerificationsTable {
   approved_at: Date | null;
   approved_attempt_id: string | null;
   ended_at: Date | null;
+  /** Index of the plan step whose attempt was queued last. */
+  current_step: Generated<number>;
+  /** When the fallback scheduler next looks at this verification; null when the plan has nothing left to do. */
+  next_step_at: Date | null;
 }
 
 export type VerificationRow = Selectable<VerificationsTable>;

@@ -1,0 +1,72 @@
+import type { AttemptStatus } from "./delivery-event.js";
+import type { PlannedStep } from "./plan.js";
+
+/** What the fallback plan does about its current step. */
+export type StepVerdict =
+  /** Nothing yet: look again at `until` (the step's deadline). */
+  | { readonly kind: "wait"; readonly until: Date }
+  /** The step did its job (delivered, where delivery is the condition), or the attempt was canceled: the plan stops. */
+  | { readonly kind: "done" }
+  /** Move to the next step now, for this reason. */
+  | { readonly kind: "escalate"; readonly reason: string };
+
+export interface CurrentAttempt {
+  readonly status: AttemptStatus;
+  readonly createdAt: Date;
+  readonly providerErrorCode?: string | null;
+}
+
+const FAILED: ReadonlySet<AttemptStatus> = new Set(["UNDELIVERED", "FAILED", "EXPIRED", "REJECTED"]);
+
+/**
+ * Judges the current step of a pending verification. A failed attempt
+ * escalates at once; otherwise the step's deadline (counted from when its
+ * attempt was queued) decides: `undelivered` escalates unless a delivery
+ * receipt came, `unverified` escalates because the code has not been used.
+ */
+export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date): StepVerdict {
+  if (FAILED.has(attempt.status)) {
+    const code = attempt.providerErrorCode ? ` (${attempt.providerErrorCode})` : "";
+    return { kind: "escalate", reason: `${step.channel} attempt ${attempt.status.toLowerCase()}${code}` };
+  }
+  if (attempt.status === "CANCELED") return { kind: "done" };
+  const deadline = new Date(attempt.createdAt.getTime() + step.deadlineMs);
+  if (now < deadline) return { kind: "wait", until: deadline };
+  const within = `within ${seconds(step.deadlineMs)}`;
+  if (step.escalateWhen === "undelivered") {
+    if (attempt.status === "DELIVERED") return { kind: "done" };
+    return { kind: "escalate", reason: attempt.status === "QUEUED" ? `${step.channel} not sent ${within}` : `no ${step.channel} delivery receipt ${within}` };
+  }
+  return { kind: "escalate", reason: `${step.channel} code not used ${within}` };
+}
+
+export interface EarlierSend {
+  readonly channel: PlannedStep["channel"];
+  readonly createdAt: Date;
+}
+
+/**
+ * The steps after `fromIndex` in order, each with the reason it must be
+ * skipped, if any: a channel already used in this verification is not used
+ * again inside the step's cooldown (never re-blast one channel).
+ */
+export function followingSteps(
+  steps: readonly PlannedStep[],
+  fromIndex: number,
+  earlier: readonly EarlierSend[],
+  now: Date,
+): Array<{ readonly step: PlannedStep; readonly skip?: string }> {
+  return steps
+    .filter((s) => s.index > fromIndex)
+    .map((step) => {
+      const last = earlier.filter((e) => e.channel === step.channel).at(-1);
+      if (last !== undefined && now.getTime() - last.createdAt.getTime() < step.cooldownMs) {
+        return { step, skip: `${step.channel} skipped: used ${seconds(now.getTime() - last.createdAt.getTime())} ago, cooldown ${seconds(step.cooldownMs)}` };
+      }
+      return { step };
+    });
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}

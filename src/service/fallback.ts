@@ -1,0 +1,98 @@
+import { followingSteps, judgeStep } from "../domain/fallback.js";
+import type { AttemptStatus } from "../domain/delivery-event.js";
+import type { RenderOptions } from "../domain/message.js";
+import type { PlannedStep } from "../domain/plan.js";
+import { listAttempts } from "../store/repositories/attempts.js";
+import { claimDuePlan, setPlanPosition } from "../store/repositories/verifications.js";
+import type { VerificationRow } from "../store/tables/verifications.js";
+import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import { continueOrStartTrace } from "../telemetry/trace-context.js";
+import type { ServiceDeps } from "./deps.js";
+import { recordEvent } from "./events.js";
+import { chargeStep, writeQueuedAttempt } from "./queue-attempt.js";
+
+/** Where one verification's plan went when the scheduler looked at it. */
+export type PlanMove = "waiting" | "escalated" | "finished" | "none";
+
+/**
+ * Moves every due fallback plan on, one verification per transaction: the row
+ * is locked (`FOR UPDATE SKIP LOCKED`) and its position updated in the same
+ * transaction as the next attempt, so with any number of replicas each step
+ * fires once. Returns how many plans it looked at.
+ */
+export async function advanceDuePlans(deps: ServiceDeps, batch: number): Promise<number> {
+  let handled = 0;
+  while (handled < batch) {
+    const moved = await inTransaction(deps.db, async (uow) => {
+      const row = await claimDuePlan(uow.trx, deps.clock.now());
+      return row === undefined ? "none" : advancePlan(deps, uow, row);
+    });
+    if (moved === "none") break;
+    handled++;
+  }
+  return handled;
+}
+
+async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow): Promise<PlanMove> {
+  const now = deps.clock.now();
+  const steps = row.plan as PlannedStep[];
+  const attempts = await listAttempts(uow.trx, row.id);
+  const current = attempts.find((a) => a.step_index === row.current_step);
+  const step = steps.find((s) => s.index === row.current_step);
+  if (current === undefined || step === undefined) {
+    await setPlanPosition(uow.trx, row.id, row.current_step, null);
+    return "finished";
+  }
+  const verdict = judgeStep(step, { status: current.status as AttemptStatus, createdAt: current.created_at, providerErrorCode: current.provider_error_code }, now);
+  if (verdict.kind === "wait") {
+    await setPlanPosition(uow.trx, row.id, row.current_step, verdict.until);
+    return "waiting";
+  }
+  if (verdict.kind === "done") {
+    await setPlanPosition(uow.trx, row.id, row.current_step, null);
+    return "finished";
+  }
+
+  const skipped: string[] = [];
+  const earlier = attempts.map((a) => ({ channel: a.channel as PlannedStep["channel"], createdAt: a.created_at }));
+  for (const candidate of followingSteps(steps, row.current_step, earlier, now)) {
+    if (candidate.skip) {
+      skipped.push(candidate.skip);
+      continue;
+    }
+    const next = candidate.step;
+    const attemptId = deps.ids.next("att");
+    const unpaid = await chargeStep(uow, row.caller_id, attemptId, next, now);
+    if (unpaid !== undefined) {
+      skipped.push(`${next.channel} skipped: ${unpaid}`);
+      continue;
+    }
+    const trace = continueOrStartTrace(current.traceparent, deps.random);
+    const reason = [verdict.reason, ...skipped, `next: ${next.channel}`].join("; ");
+    await recordEvent(
+      uow,
+      { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, channel: next.channel, routeId: next.routeId, reason, traceId: trace.traceId, occurredAt: now },
+      deps.onOutboxWritten,
+    );
+    await writeQueuedAttempt(deps, uow, attemptId, {
+      verificationId: row.id,
+      callerId: row.caller_id,
+      step: next,
+      sealedCode: row.sealed_code,
+      render: row.render as RenderOptions,
+      expiresAt: row.expires_at,
+      trace,
+      now,
+    });
+    await setPlanPosition(uow.trx, row.id, next.index, new Date(now.getTime() + next.deadlineMs));
+    return "escalated";
+  }
+  // Nothing left to try: say so once, with every reason, and stop looking.
+  await recordEvent(
+    uow,
+    { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, reason: [verdict.reason, ...skipped, "no step left"].join("; "), traceId: row.trace_id, occurredAt: now },
+    deps.onOutboxWritten,
+  );
+  await setPlanPosition(uow.trx, row.id, row.current_step, null);
+  return "finished";
+}

@@ -1,0 +1,114 @@
+import { encodeDispatch } from "../bus/dispatch-message.js";
+import { dispatchSubject } from "../bus/subjects.js";
+import type { RenderOptions } from "../domain/message.js";
+import type { PlannedStep } from "../domain/plan.js";
+import { formatMoney } from "../domain/money.js";
+import { insertAttempt } from "../store/repositories/attempts.js";
+import { debitAttempt } from "../store/repositories/ledger.js";
+import { enqueueOutbox } from "../store/repositories/outbox.js";
+import type { UnitOfWork } from "../store/transaction.js";
+import type { TraceContext } from "../telemetry/trace-context.js";
+import type { ServiceDeps } from "./deps.js";
+import { recordEvent } from "./events.js";
+
+export interface QueueAttemptInput {
+  readonly verificationId: string;
+  readonly callerId: string;
+  readonly step: PlannedStep;
+  readonly sealedCode: string;
+  readonly render: RenderOptions;
+  readonly expiresAt: Date;
+  readonly trace: TraceContext;
+  readonly now: Date;
+}
+
+export type QueueOutcome = { readonly kind: "queued"; readonly attemptId: string } | { readonly kind: "unpaid"; readonly reason: string };
+
+/**
+ * Charges the step's price to a metered caller, then writes a QUEUED attempt,
+ * its event, and its dispatch message (de-duplicated on the bus by attempt id).
+ * A balance that cannot pay writes nothing and says why.
+ */
+export async function queueAttempt(deps: Pick<ServiceDeps, "ids" | "onOutboxWritten">, uow: UnitOfWork, input: QueueAttemptInput): Promise<QueueOutcome> {
+  const attemptId = deps.ids.next("att");
+  const unpaid = await chargeStep(uow, input.callerId, attemptId, input.step, input.now);
+  if (unpaid !== undefined) return { kind: "unpaid", reason: unpaid };
+  await writeQueuedAttempt(deps, uow, attemptId, input);
+  return { kind: "queued", attemptId };
+}
+
+/** Debits the step's price for the attempt, once; returns why not when the balance cannot pay. */
+export async function chargeStep(uow: UnitOfWork, callerId: string, attemptId: string, step: PlannedStep, now: Date): Promise<string | undefined> {
+  const price = { currency: step.currency, micros: step.totalPriceMicros };
+  const debit = await debitAttempt(uow.trx, callerId, attemptId, price, now);
+  if (debit.kind === "insufficient") return `balance ${formatMoney(debit.balance)} cannot pay the ${step.channel} step (${formatMoney(price)})`;
+  if (debit.kind === "wrong-currency") return `route ${step.routeId} is priced in ${price.currency}; the balance is in ${debit.balance.currency}`;
+  return undefined;
+}
+
+/** Writes a QUEUED attempt (already paid for), its event, and its dispatch message. */
+export async function writeQueuedAttempt(
+  deps: Pick<ServiceDeps, "onOutboxWritten">,
+  uow: UnitOfWork,
+  attemptId: string,
+  input: QueueAttemptInput,
+): Promise<void> {
+  const { step, trace, now } = input;
+  await insertAttempt(uow.trx, {
+    id: attemptId,
+    verification_id: input.verificationId,
+    step_index: step.index,
+    channel: step.channel,
+    route_id: step.routeId,
+    provider: step.provider,
+    sender: step.sender,
+    status: "QUEUED",
+    provider_message_id: null,
+    provider_error_code: null,
+    provider_error_reason: null,
+    currency: step.currency,
+    price_micros: step.totalPriceMicros,
+    trace_id: trace.traceId,
+    traceparent: trace.traceparent,
+    created_at: now,
+    submitted_at: null,
+    completed_at: null,
+  });
+  await recordEvent(
+    uow,
+    {
+      verificationId: input.verificationId,
+      kind: "ATTEMPT_QUEUED",
+      attemptId,
+      channel: step.channel,
+      routeId: step.routeId,
+      status: "QUEUED",
+      currency: step.currency,
+      priceMicros: step.totalPriceMicros,
+      traceId: trace.traceId,
+      occurredAt: now,
+    },
+    deps.onOutboxWritten,
+  );
+  await enqueueOutbox(
+    uow.trx,
+    {
+      msgId: attemptId,
+      subject: dispatchSubject(step.channel),
+      payload: encodeDispatch({
+        attemptId,
+        verificationId: input.verificationId,
+        channel: step.channel,
+        routeId: step.routeId,
+        provider: step.provider,
+        sender: step.sender,
+        to: step.address,
+        sealedCode: input.sealedCode,
+        render: input.render,
+        expiresAt: input.expiresAt.toISOString(),
+      }),
+      headers: { traceparent: trace.traceparent },
+    },
+    now,
+  );
+}

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import type { Route } from "../../src/domain/route.js";
+import { applyReceipt, recordAttemptFailure, recordSubmitted } from "../../src/service/attempt-outcomes.js";
+import type { Catalogue } from "../../src/service/deps.js";
+import { cancelOtp, getVerification } from "../../src/service/end-verification.js";
+import { advanceDuePlans } from "../../src/service/fallback.js";
+import { sendOtp } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import type { Db } from "../../src/store/database.js";
+import { findAttempt } from "../../src/store/repositories/attempts.js";
+import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
+import { BACKENDS } from "../harness/databases.js";
+import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+
+const priced = (channel: Route["channel"], micros: number): Route => ({
+  ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
+  id: `priced-${channel}`,
+  pricesMicros: { "*": micros },
+});
+/** SMS 0.072, email 0.001, voice 0.15, push free — all EUR, all sandbox. */
+const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 0)], policies: DEFAULT_POLICIES };
+
+let callers = 0;
+
+describe.each(BACKENDS)("fallback plans on $name", (backend) => {
+  let db: Db;
+  beforeAll(async () => {
+    db = await backend.open();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  async function started(options: { credit?: number; catalogue?: Catalogue; destination?: object } = {}) {
+    const deps = serviceDeps(db, { ...(options.catalogue ? { catalogue: options.catalogue } : {}) });
+    const caller = { id: `caller-${backend.name}-${++callers}` };
+    if (options.credit !== undefined) await openBalance(db, caller.id, { currency: "EUR", micros: options.credit }, deps.clock.now());
+    const destination = options.destination ?? { phone: uniquePhone(), email: `u${callers}@example.com`, pushToken: `tok-${callers}` };
+    const sent = await sendOtp(deps, caller, sendCommand({ destination }), newTrace());
+    const id = sent.verification.id;
+    const details = () => getVerification(deps, caller, id);
+    const kinds = async () => (await details()).events.map((e) => e.kind);
+    const attempts = async () => (await details()).attempts;
+    const tick = () => advanceDuePlans(deps, 10);
+    const code = async () => {
+      const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
+      return deps.protector.unseal(id, row.sealed_code);
+    };
+    return { deps, caller, sent, id, details, kinds, attempts, tick, code };
+  }
+
+  it("SMS without a receipt → email after 15 s → voice after 30 s more, each with its reason; nothing fires early", async () => {
+    const { deps, attempts, details, tick } = await started();
+    await tick();
+    deps.clock.advance(14_999);
+    await tick();
+    expect((await attempts()).map((a) => a.channel)).toEqual(["sms"]);
+    deps.clock.advance(1);
+    await tick();
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "QUEUED"], ["email", "QUEUED"]]);
+    deps.clock.advance(29_000);
+    await tick();
+    expect(await attempts()).toHaveLength(2);
+    deps.clock.advance(1_000);
+    await tick();
+    expect((await attempts()).map((a) => a.channel)).toEqual(["sms", "email", "voice"]);
+    const fallbacks = (await details()).events.filter((e) => e.kind === "FALLBACK_TRIGGERED");
+    expect(fallbacks.map((e) => [e.channel, e.reason])).toEqual([
+      ["email", "sms not sent within 15 s; next: email"],
+      ["voice", "email code not used within 30 s; next: voice"],
+    ]);
+  });
+
+  it("escalates at once on a failed receipt, and not at all after a delivered one", async () => {
+    const failed = await started();
+    const sms = (await failed.attempts())[0]!;
+    const row = (await findAttempt(db, sms.id))!;
+    await recordSubmitted(failed.deps, row, { providerMessageId: `p-${sms.id}`, delivered: false, firstPollAt: null });
+    await applyReceipt(failed.deps, { provider: "sandbox", providerMessageId: `p-${sms.id}`, status: "UNDELIVERED", errorCode: "27", occurredAt: failed.deps.clock.now() });
+    await failed.tick();
+    expect((await failed.attempts()).map((a) => a.channel)).toEqual(["sms", "email"]);
+    expect((await failed.details()).events.find((e) => e.kind === "FALLBACK_TRIGGERED")?.reason).toBe("sms attempt undelivered (27); next: email");
+
+    const delivered = await started();
+    const first = (await findAttempt(db, (await delivered.attempts())[0]!.id))!;
+    await recordSubmitted(delivered.deps, first, { providerMessageId: `p-${first.id}`, delivered: true, firstPollAt: null });
+    delivered.deps.clock.advance(60_000);
+    await delivered.tick();
+    expect((await delivered.attempts()).map((a) => a.channel)).toEqual(["sms"]);
+  });
+
+  it("escalates at once when the worker gives up on an attempt (retries exhausted)", async () => {
+    const { deps, attempts, tick } = await started();
+    const row = (await findAttempt(db, (await attempts())[0]!.id))!;
+    await recordAttemptFailure(deps, row, "FAILED", { code: "retries_exhausted", reason: "5 tries failed" });
+    await tick();
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "FAILED"], ["email", "QUEUED"]]);
+  });
+
+  it("stops the plan on approval: queued attempts are canceled and no later step fires", async () => {
+    const { deps, caller, id, attempts, tick, code, kinds } = await started();
+    deps.clock.advance(15_000);
+    await tick();
+    expect(await attempts()).toHaveLength(2);
+    expect((await verifyOtp(deps, caller, id, await code())).outcome).toBe("APPROVED");
+    deps.clock.advance(120_000);
+    await tick();
+    expect((await attempts()).map((a) => a.status)).toEqual(["CANCELED", "CANCELED"]);
+    expect((await kinds()).at(-1)).toBe("VERIFIED");
+  });
+
+  it("fires each step once when two schedulers race", async () => {
+    const { deps, attempts } = await started();
+    deps.clock.advance(15_000);
+    await Promise.all([advanceDuePlans(deps, 10), advanceDuePlans(deps, 10), advanceDuePlans(deps, 10)]);
+    expect((await attempts()).map((a) => a.channel)).toEqual(["sms", "email"]);
+  });
+
+  it("skips a step the balance cannot pay, saying so, and charges each attempt once", async () => {
+    // SMS 0.072 + email 0.001 fit in 0.08; voice 0.15 does not; push is free.
+    const { deps, caller, attempts, details, tick } = await started({ credit: 80_000, catalogue: PRICED });
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 8_000 });
+    deps.clock.advance(15_000);
+    await tick();
+    deps.clock.advance(30_000);
+    await tick();
+    expect((await attempts()).map((a) => a.channel)).toEqual(["sms", "email", "push"]);
+    expect((await details()).events.filter((e) => e.kind === "FALLBACK_TRIGGERED").at(-1)?.reason).toBe(
+      "email code not used within 30 s; voice skipped: balance 0.007 EUR cannot pay the voice step (0.15 EUR); next: push",
+    );
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 7_000 });
+  });
+
+  it("refuses a send the balance cannot pay, writing nothing; never overdraws under parallel sends", async () => {
+    const deps = serviceDeps(db, { catalogue: PRICED });
+    const broke = { id: `broke-${backend.name}` };
+    await openBalance(db, broke.id, { currency: "EUR", micros: 0 }, deps.clock.now());
+    await expect(sendOtp(deps, broke, sendCommand(), newTrace())).rejects.toThrow("balance 0.00 EUR cannot pay the sms step (0.072 EUR)");
+    expect(await db.selectFrom("verifications").select("id").where("caller_id", "=", broke.id).execute()).toEqual([]);
+
+    const thrifty = { id: `thrifty-${backend.name}` };
+    await openBalance(db, thrifty.id, { currency: "EUR", micros: 200_000 }, deps.clock.now());
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => sendOtp(deps, thrifty, sendCommand(), newTrace())));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(2);
+    expect(await findBalance(db, thrifty.id)).toEqual({ currency: "EUR", micros: 56_000 });
+  });
+
+  it("refunds attempts canceled before they were sent", async () => {
+    const { deps, caller, id } = await started({ credit: 1_000_000, catalogue: PRICED });
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 928_000 });
+    await cancelOtp(deps, caller, id);
+    await cancelOtp(deps, caller, id);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 });
+  });
+});
