@@ -15,6 +15,7 @@ import { dlrWebhook } from "./receipts/webhook.js";
 import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { expireDue } from "./service/end-verification.js";
 import { advanceDuePlans } from "./service/fallback.js";
+import { RouteHealthTracker } from "./service/route-health.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
@@ -63,6 +64,8 @@ export interface RunningApp {
 export async function createCore(config: Config, options: AppOptions = {}): Promise<Core> {
   const runtime = await openRuntime(config, options);
   const { db, clock, log, relay } = runtime;
+  const routeHealth = new RouteHealthTracker(db, clock, config.routeHealth);
+  await routeHealth.refresh();
   const service: ServiceDeps = {
     db,
     clock,
@@ -71,6 +74,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     protector: runtime.protector,
     limits: config.limits,
     catalogue: { routes: config.routing.routes, policies: config.routing.policies },
+    routeHealth: routeHealth.get,
     onOutboxWritten: () => relay.wake(),
   };
   const hub = await EventHub.start(runtime.bus);
@@ -82,6 +86,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     new PeriodicLoop("fallback scheduler", async () => ({ more: (await advanceDuePlans(service, PLAN_BATCH)) === PLAN_BATCH }), 250, log),
     new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 || (await deleteExpiredEstimates(db, clock.now())) > 0 }), 1_000, log),
     new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
+    new PeriodicLoop("route health", async () => (await routeHealth.refresh(), { more: false }), 10_000, log),
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
   ];
   loops.forEach((loop) => loop.start());

@@ -10,7 +10,7 @@ import {
 import { RouteSchema, VerificationSchema, VerificationStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { attemptStatusToProto, channelToProto } from "../contract/enums.js";
 import type { PlannedStep } from "../domain/plan.js";
-import type { Route } from "../domain/route.js";
+import type { Route, RouteHealth } from "../domain/route.js";
 import type { AttemptView, VerificationView } from "../service/views.js";
 
 type Init<T extends DescMessage> = MessageInitShape<T>;
@@ -71,7 +71,7 @@ export function verificationToProto(view: VerificationView, attempts: readonly A
   };
 }
 
-export function routeToProto(route: Route): Init<typeof RouteSchema> {
+export function routeToProto(route: Route, health: RouteHealth | undefined): Init<typeof RouteSchema> {
   return {
     routeId: route.id,
     channel: channelToProto(route.channel),
@@ -80,5 +80,11 @@ export function routeToProto(route: Route): Init<typeof RouteSchema> {
     sender: route.sender,
     countries: [...route.countries],
     prices: Object.entries(route.pricesMicros).map(([country, micros]) => ({ country, price: money(route.currency, micros) })),
+    // No receipts in the window yet reads as healthy, rate 1.
+    health: {
+      deliveryRate: health?.deliveryRate ?? 1,
+      healthy: health?.healthy ?? true,
+      ...(health?.p50LatencyMs !== undefined ? { p50DeliveryLatency: durationFromMs(health.p50LatencyMs) } : {}),
+    },
   };
 }

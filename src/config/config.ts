@@ -3,6 +3,7 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import type { DatabaseOptions } from "../store/database.js";
+import { DEFAULT_ROUTE_HEALTH, type RouteHealthSettings } from "../service/route-health.js";
 import { parseDuration } from "./durations.js";
 import { ConfigFileError, loadConfigFile, type ConfigFile, type RoutingConfig } from "./config-file.js";
 import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
@@ -35,6 +36,8 @@ export interface Config {
   readonly receiptGraceMs: number;
   /** WatchDelivery sends a keep-alive after this long without an event. */
   readonly watchKeepAliveMs: number;
+  /** When a route counts as unhealthy and is passed over. */
+  readonly routeHealth: RouteHealthSettings;
   readonly devInbox: boolean;
   readonly migrateOnStart: boolean;
   readonly limits: AbuseLimits;
@@ -121,6 +124,11 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     workerAckWaitMs,
     receiptGraceMs: parseDurationSetting("OTP_RECEIPT_GRACE", env.OTP_RECEIPT_GRACE, 600_000),
     watchKeepAliveMs: parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000),
+    routeHealth: {
+      windowMs: parseDurationSetting("OTP_ROUTE_HEALTH_WINDOW", env.OTP_ROUTE_HEALTH_WINDOW, DEFAULT_ROUTE_HEALTH.windowMs),
+      minSamples: parseInteger("OTP_ROUTE_HEALTH_MIN_SAMPLES", env.OTP_ROUTE_HEALTH_MIN_SAMPLES, DEFAULT_ROUTE_HEALTH.minSamples, 1, 100_000),
+      minDeliveryRate: parseRate("OTP_ROUTE_MIN_DELIVERY_RATE", env.OTP_ROUTE_MIN_DELIVERY_RATE, DEFAULT_ROUTE_HEALTH.minDeliveryRate),
+    },
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits: {
@@ -162,6 +170,13 @@ function loadFile(name: string, file: string | undefined): ConfigFile {
     if (error instanceof ConfigFileError) throw new ConfigError(`${name} ${error.message}`);
     throw error;
   }
+}
+
+function parseRate(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${name}: expected a share between 0 and 1, e.g. 0.5, got "${value}"`);
+  return n;
 }
 
 function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {

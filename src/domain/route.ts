@@ -37,6 +37,8 @@ export interface RouteHealth {
   readonly samples: number;
   /** False when enough samples show a delivery rate under the threshold. */
   readonly healthy: boolean;
+  /** Median submit → delivery time, when anything was delivered. */
+  readonly p50LatencyMs?: number;
 }
 
 /**

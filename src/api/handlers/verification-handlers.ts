@@ -50,7 +50,7 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
             (caller.routes === undefined || caller.routes.includes(r.id)) &&
             (country === undefined || servesCountry(r, country)),
         );
-        return { routes: routes.map(routeToProto) };
+        return { routes: routes.map((r) => routeToProto(r, deps.service.routeHealth?.(r.id))) };
       }),
   };
 }

@@ -1,0 +1,47 @@
+import type { Clock } from "../domain/ports.js";
+import type { RouteHealth } from "../domain/route.js";
+import type { Executor } from "../store/database.js";
+import { routeDeliveryStats } from "../store/repositories/route-stats.js";
+
+export interface RouteHealthSettings {
+  /** The rolling window receipts are counted over. */
+  readonly windowMs: number;
+  /** Fewer finished attempts than this say nothing: the route counts as healthy. */
+  readonly minSamples: number;
+  /** A delivery rate under this (with enough samples) makes the route unhealthy. */
+  readonly minDeliveryRate: number;
+}
+
+export const DEFAULT_ROUTE_HEALTH: RouteHealthSettings = { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 };
+
+/**
+ * Each route's delivery rate over a rolling window, recomputed from the
+ * attempts table by `refresh` (every replica computes the same from the same
+ * rows) and read synchronously while planning.
+ */
+export class RouteHealthTracker {
+  private current = new Map<string, RouteHealth>();
+
+  constructor(
+    private readonly db: Executor,
+    private readonly clock: Clock,
+    private readonly settings: RouteHealthSettings,
+  ) {}
+
+  readonly get = (routeId: string): (RouteHealth) | undefined => this.current.get(routeId);
+
+  async refresh(): Promise<void> {
+    const since = new Date(this.clock.now().getTime() - this.settings.windowMs);
+    const next = new Map<string, RouteHealth>();
+    for (const s of await routeDeliveryStats(this.db, since)) {
+      const deliveryRate = s.finished === 0 ? 1 : s.delivered / s.finished;
+      next.set(s.routeId, {
+        deliveryRate,
+        samples: s.finished,
+        healthy: s.finished < this.settings.minSamples || deliveryRate >= this.settings.minDeliveryRate,
+        ...(s.p50LatencyMs !== null ? { p50LatencyMs: s.p50LatencyMs } : {}),
+      });
+    }
+    this.current = next;
+  }
+}
