@@ -29,6 +29,28 @@ export type ProviderSettings =
     }
   | {
       readonly name: string;
+      readonly type: "voice-http";
+      readonly baseUrl: string;
+      readonly apiKey: Secret;
+      /** Shared secret of the call-status webhook's HMAC-SHA-256 signature. */
+      readonly webhookSecret: Secret;
+      /** Where the provider posts call status: our public `/webhooks/dlr/<name>` URL. */
+      readonly statusCallbackUrl?: string;
+      readonly idempotencyKey: boolean;
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
+      readonly type: "fcm";
+      /** https://fcm.googleapis.com in production. */
+      readonly baseUrl: string;
+      readonly projectId: string;
+      /** File holding the OAuth 2 access token, read on every send so a refresher can rotate it. */
+      readonly accessTokenFile: string;
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
       readonly type: "smtp";
       readonly host: string;
       readonly port: number;
@@ -211,6 +233,31 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
         timeoutMs,
       };
     }
+    case "voice-http": {
+      const apiKey = secret(node, "api_key", at, baseDir);
+      if (apiKey === undefined) throw new ConfigFileError(`${at}.api_key: required (or api_key_file)`);
+      const webhookSecret = secret(node, "webhook_secret", at, baseDir);
+      if (webhookSecret === undefined) throw new ConfigFileError(`${at}.webhook_secret: required: call status arrives by signed webhook (or webhook_secret_file)`);
+      return {
+        name,
+        type,
+        baseUrl: url(node.base_url, `${at}.base_url`),
+        apiKey,
+        webhookSecret,
+        ...(node.status_callback_url !== undefined ? { statusCallbackUrl: url(node.status_callback_url, `${at}.status_callback_url`) } : {}),
+        idempotencyKey: boolean(node.idempotency_key ?? false, `${at}.idempotency_key`),
+        timeoutMs,
+      };
+    }
+    case "fcm":
+      return {
+        name,
+        type,
+        baseUrl: url(node.base_url ?? "https://fcm.googleapis.com", `${at}.base_url`),
+        projectId: string(node.project_id, `${at}.project_id`),
+        accessTokenFile: path.resolve(baseDir, string(node.access_token_file, `${at}.access_token_file`)),
+        timeoutMs,
+      };
     case "smtp": {
       const username = node.username === undefined ? undefined : string(node.username, `${at}.username`);
       const password = secret(node, "password", at, baseDir);
@@ -226,7 +273,7 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
       };
     }
     default:
-      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp)`);
+      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm)`);
   }
 }
 

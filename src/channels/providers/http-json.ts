@@ -51,13 +51,18 @@ function classifyNetworkError(error: unknown, signal: AbortSignal): ProviderErro
   return new ProviderError(`cannot reach provider (${code})`, true, notSent ? "unreachable" : "network", !notSent);
 }
 
-/** The provider's error text, short: `{"error": "..."}` or `{"message": "..."}`, else the first line. */
+/** The provider's error text, short: `{"error": "..."}`, `{"error": {"message"}}` or `{"message": "..."}`, else the first line. */
 function providerErrorText(body: string): string {
   let text = body;
   try {
     const parsed = JSON.parse(body) as { error?: unknown; message?: unknown; detail?: unknown };
     const value = parsed.error ?? parsed.message ?? parsed.detail;
     if (typeof value === "string") text = value;
+    // Google APIs: {"error": {"code", "message", "status"}}
+    else if (typeof value === "object" && value !== null && typeof (value as { message?: unknown }).message === "string") {
+      const { message, status } = value as { message: string; status?: unknown };
+      text = typeof status === "string" ? `${status}: ${message}` : message;
+    }
   } catch {
     // not JSON: keep the text
   }

@@ -4,7 +4,10 @@ import type { ReceiptPoller, WebhookReceiver } from "../../receipts/receipt-sour
 import type { Provider } from "../provider.js";
 import { HttpRouteProvider } from "./http-route/http-route-provider.js";
 import { httpRoutePoller, httpRouteWebhook } from "./http-route/http-route-receipts.js";
+import { FcmProvider } from "./fcm/fcm-provider.js";
 import { SandboxProvider } from "./sandbox/sandbox-provider.js";
+import { VoiceHttpProvider } from "./voice-http/voice-http-provider.js";
+import { voiceHttpWebhook } from "./voice-http/voice-http-receipts.js";
 import { SmtpProvider } from "./smtp/smtp-provider.js";
 
 /** The configured providers, by name, ready to submit. `close` releases their connections. */
@@ -18,6 +21,12 @@ export function createProviders(settings: readonly ProviderSettings[], inbox: De
         break;
       case "http-route":
         providers.set(s.name, new HttpRouteProvider(s));
+        break;
+      case "voice-http":
+        providers.set(s.name, new VoiceHttpProvider(s));
+        break;
+      case "fcm":
+        providers.set(s.name, new FcmProvider(s));
         break;
       case "smtp": {
         const smtp = new SmtpProvider(s);
@@ -38,6 +47,7 @@ export function createReceiptSources(settings: readonly ProviderSettings[]): {
   const webhooks = new Map<string, WebhookReceiver>();
   const pollers = new Map<string, ReceiptPoller>();
   for (const s of settings) {
+    if (s.type === "voice-http") webhooks.set(s.name, voiceHttpWebhook(s));
     if (s.type !== "http-route") continue;
     const webhook = httpRouteWebhook(s);
     const poller = httpRoutePoller(s);

@@ -1,0 +1,89 @@
+import { EventEmitter, once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface PeerPush {
+  readonly name: string;
+  readonly token: string;
+  readonly title: string;
+  readonly body: string;
+  readonly data: Readonly<Record<string, string>>;
+  readonly android?: { priority?: string; ttl?: string };
+}
+
+/** An FCM HTTP v1 `messages:send` endpoint on loopback, for one project and one access token. */
+export class FcmPeer {
+  readonly messages: PeerPush[] = [];
+  /** Device tokens FCM no longer knows (404 UNREGISTERED). */
+  readonly unregistered = new Set<string>();
+  /** Answer 503 UNAVAILABLE this many times before accepting. */
+  unavailableTimes = 0;
+  private readonly events = new EventEmitter();
+  private next = 1;
+
+  private constructor(
+    private readonly server: http.Server,
+    private readonly projectId: string,
+    private readonly accessToken: string,
+  ) {}
+
+  static async start(projectId: string, accessToken: string): Promise<FcmPeer> {
+    const server = http.createServer();
+    const peer = new FcmPeer(server, projectId, accessToken);
+    server.on("request", (req, res) => void peer.handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return peer;
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async nextPushTo(token: string, timeoutMs = 60_000): Promise<PeerPush> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    for (;;) {
+      const found = this.messages.find((m) => m.token === token);
+      if (found) return found;
+      await once(this.events, "push", { signal });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.headers.authorization !== `Bearer ${this.accessToken}`) return error(res, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
+    if (req.method !== "POST" || req.url !== `/v1/projects/${this.projectId}/messages:send`) return error(res, 404, "NOT_FOUND", "no such endpoint");
+    const { message } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+      message?: { token?: string; notification?: { title?: string; body?: string }; data?: Record<string, string>; android?: { priority?: string; ttl?: string } };
+    };
+    if (!message?.token) return error(res, 400, "INVALID_ARGUMENT", "message.token is required");
+    if (this.unavailableTimes > 0) {
+      this.unavailableTimes--;
+      return error(res, 503, "UNAVAILABLE", "The service is currently unavailable.");
+    }
+    if (this.unregistered.has(message.token)) return error(res, 404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");
+    const name = `projects/${this.projectId}/messages/0:${this.next++}`;
+    this.messages.push({
+      name,
+      token: message.token,
+      title: message.notification?.title ?? "",
+      body: message.notification?.body ?? "",
+      data: message.data ?? {},
+      ...(message.android ? { android: message.android } : {}),
+    });
+    this.events.emit("push");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ name }));
+  }
+}
+
+function error(res: http.ServerResponse, code: number, status: string, message: string, fcmError?: string): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  const details = fcmError ? [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", errorCode: fcmError }] : [];
+  res.end(JSON.stringify({ error: { code, message, status, details } }));
+}
