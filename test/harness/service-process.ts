@@ -19,8 +19,14 @@ export interface ServiceProcess {
  * Starts the real binary (`bin/otp-orchestrator.js <role>`) as a child process,
  * on ports 0, and waits for its `ready` log line ("listening" carries the ports).
  */
-export async function startServiceProcess(args: string[], env: Record<string, string> = {}, ready = "listening"): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/otp-orchestrator.js"), ...args, "--http-port", "0", "--grpc-port", "0"], {
+export async function startServiceProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  ready = "listening",
+  fixedPorts: { http?: number; grpc?: number } = {},
+): Promise<ServiceProcess> {
+  const portArgs = ["--http-port", String(fixedPorts.http ?? 0), "--grpc-port", String(fixedPorts.grpc ?? 0)];
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/otp-orchestrator.js"), ...args, ...portArgs], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -63,6 +69,8 @@ export interface ProcessOptions {
   /** A routing file (OTP_CONFIG); the sandbox catalogue when unset. */
   readonly configFile?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** A fixed HTTP port (when providers must be told our webhook URL up front); free otherwise. */
+  readonly httpPort?: number;
 }
 
 function commonEnv(options: ProcessOptions): Record<string, string> {
@@ -76,15 +84,20 @@ function commonEnv(options: ProcessOptions): Record<string, string> {
   };
 }
 
-/** `serve` as tests run it: migrations on start, the dev inbox on, one caller with `token`. */
-export async function startServeProcess(options: ProcessOptions & { token: string }): Promise<ServiceProcess> {
-  return startServiceProcess(["serve"], {
-    OTP_CALLERS: `checkout:${sha256(options.token)}`,
-    OTP_MIGRATE_ON_START: "true",
-    OTP_DEV_INBOX: "true",
-    OTP_HOST: "127.0.0.1",
-    ...commonEnv(options),
-  });
+/** `serve` as tests run it: migrations on start, the dev inbox on, one caller with `token` (or the config file's callers). */
+export async function startServeProcess(options: ProcessOptions & { token?: string }): Promise<ServiceProcess> {
+  return startServiceProcess(
+    ["serve"],
+    {
+      ...(options.token ? { OTP_CALLERS: `checkout:${sha256(options.token)}` } : {}),
+      OTP_MIGRATE_ON_START: "true",
+      OTP_DEV_INBOX: "true",
+      OTP_HOST: "127.0.0.1",
+      ...commonEnv(options),
+    },
+    "listening",
+    options.httpPort !== undefined ? { http: options.httpPort } : {},
+  );
 }
 
 /** A `worker` process on JetStream; ready once it consumes. */
