@@ -167,6 +167,8 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
   it("lists routes and estimates a plan", async () => {
     const routes = await client.listRoutes({}, auth("checkout"));
     expect(routes.routes.map((r) => r.routeId).sort()).toEqual(["sandbox-email", "sandbox-push", "sandbox-sms", "sandbox-voice"]);
+    // The sandbox delivers everything it is given: every route reads healthy.
+    expect(routes.routes.every((r) => r.health?.healthy === true && r.health.deliveryRate === 1)).toBe(true);
     expect((await client.listRoutes({ channel: Channel.EMAIL }, auth("checkout"))).routes.map((r) => r.routeId)).toEqual(["sandbox-email"]);
     const estimate = await client.estimateOtp({ destination: { phone: uniquePhone(), email: "a@example.com" } }, auth("checkout"));
     expect(estimate.steps.map((s) => s.channel)).toEqual([Channel.SMS, Channel.EMAIL, Channel.VOICE]);

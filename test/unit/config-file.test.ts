@@ -4,6 +4,8 @@ import path from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config/config.js";
+import { SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import { DEFAULT_POLICY } from "../../src/domain/plan.js";
 import { loadConfigFile, parseConfigFile } from "../../src/config/config-file.js";
 
 const example = `
@@ -70,13 +72,38 @@ describe("routing file", () => {
 
   it("reads the example in the README, key by key as documented", () => {
     const readme = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
-    const yaml = /## Routing file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const yaml = /## Configuration file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
     const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
-    for (const name of ["bridgex-api-key", "bridgex-dlr-secret", "smtp-password"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
-    const { routing } = loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
-    expect(routing.providers.map((p) => [p.name, p.type])).toEqual([["bridgex", "http-route"], ["mail", "smtp"], ["sandbox", "sandbox"]]);
-    expect(routing.routes.map((r) => [r.id, r.channel, r.provider, r.providerRoute])).toEqual([["sms-nl-otp", "sms", "bridgex", "3"], ["email-otp", "email", "mail", "email-otp"]]);
+    for (const name of ["bridgex-api-key", "bridgex-dlr-secret", "smtp-password", "voice-api-key", "voice-status-secret"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
+    writeFileSync(path.join(secrets, "checkout-token-sha256"), `${"c".repeat(64)}\n`);
+    const file = loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
+    const { routing } = file;
+    expect(routing.providers.map((p) => [p.name, p.type])).toEqual([
+      ["bridgex", "http-route"],
+      ["mail", "smtp"],
+      ["calls", "voice-http"],
+      ["fcm", "fcm"],
+      ["sandbox", "sandbox"],
+    ]);
+    expect(routing.routes.map((r) => [r.id, r.channel, r.provider, r.providerRoute])).toEqual([
+      ["sms-nl-otp", "sms", "bridgex", "3"],
+      ["email-otp", "email", "mail", "email-otp"],
+      ["voice-otp", "voice", "calls", "voice-otp"],
+      ["push-otp", "push", "fcm", "push-otp"],
+    ]);
     expect(routing.routes[0]!.pricesMicros).toEqual({ NL: 72_000, BE: 81_000 });
+    expect(routing.policies.get("default")!.steps.map((s) => s.channel)).toEqual(["sms", "email", "voice", "push"]);
+    expect(routing.policies.get("default")!.countrySteps?.get("US")?.[1]).toMatchObject({ channel: "email", cooldownMs: 60_000 });
+    expect(file.callers).toEqual([
+      {
+        id: "checkout",
+        tokenSha256: "c".repeat(64),
+        channels: ["sms", "email", "voice", "push"],
+        countries: ["NL", "BE", "US"],
+        routes: ["sms-nl-otp", "email-otp", "voice-otp", "push-otp"],
+        credit: { currency: "EUR", micros: 50_000_000 },
+      },
+    ]);
   });
 
   it("reads policies (steps, per-country steps, routes, cooldowns) and callers (limits and opening credit)", () => {
@@ -109,6 +136,13 @@ describe("routing file", () => {
     expect(file.callers).toEqual([
       { id: "checkout", tokenSha256: "a".repeat(64), channels: ["sms"], countries: ["NL"], routes: ["sms-a"], credit: { currency: "EUR", micros: 12_500_000 } },
     ]);
+  });
+
+  it("reads config/dev.yaml, which npm run dev uses: the built-in sandbox catalogue and default policy, spelled out", () => {
+    const file = loadConfigFile(path.resolve(import.meta.dirname, "../../config/dev.yaml"));
+    expect(file.routing.routes).toEqual(SANDBOX_ROUTES);
+    expect(file.routing.policies.get("default")).toEqual(DEFAULT_POLICY);
+    expect(file.callers).toBeUndefined();
   });
 
   it("never prints a secret: logging, JSON and inspect show [redacted]", () => {
