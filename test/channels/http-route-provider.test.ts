@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProviderError, type OutboundMessage } from "../../src/channels/provider.js";
+import type { OutboundMessage } from "../../src/channels/provider.js";
 import { HttpRouteProvider, type HttpRouteSettings } from "../../src/channels/providers/http-route/http-route-provider.js";
 import { httpRoutePoller, httpRouteWebhook } from "../../src/channels/providers/http-route/http-route-receipts.js";
 import { Secret } from "../../src/config/secret.js";
 import { signBody } from "../../src/receipts/signature.js";
 import { freePort } from "../harness/free-port.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
+import { providerFailure } from "../harness/provider-failure.js";
 
 const API_KEY = "bx-live-key-123";
 const WEBHOOK_SECRET = "dlr-secret";
@@ -39,15 +40,6 @@ function message(to = `+3161234${String(++n).padStart(4, "0")}`): OutboundMessag
   };
 }
 
-async function failure(work: Promise<unknown>): Promise<ProviderError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
-
 describe("http-route SMS provider against its API on loopback", () => {
   let peer: HttpRoutePeer;
   let provider: HttpRouteProvider;
@@ -78,17 +70,17 @@ describe("http-route SMS provider against its API on loopback", () => {
   it("classifies 5xx and 429 as retryable, other 4xx as permanent, a bad key as permanent auth — never echoing the key", async () => {
     const busy = message();
     peer.onSend(busy.to, { kind: "fail", status: 503, error: "upstream busy" });
-    expect(await failure(provider.submit(busy, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "http_503" });
+    expect(await providerFailure(provider.submit(busy, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "http_503" });
     const limited = message();
     peer.onSend(limited.to, { kind: "fail", status: 429 });
-    expect(await failure(provider.submit(limited, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, code: "http_429" });
+    expect(await providerFailure(provider.submit(limited, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, code: "http_429" });
     const bad = message();
     peer.onSend(bad.to, { kind: "fail", status: 400, error: "number not mobile" });
-    const rejected = await failure(provider.submit(bad, AbortSignal.timeout(2_000)));
+    const rejected = await providerFailure(provider.submit(bad, AbortSignal.timeout(2_000)));
     expect(rejected).toMatchObject({ retryable: false, code: "http_400" });
     expect(rejected.message).toContain("number not mobile");
     const wrongKey = new HttpRouteProvider(settings(peer.baseUrl, { apiKey: new Secret("not-the-key") }));
-    const refused = await failure(wrongKey.submit(message(), AbortSignal.timeout(2_000)));
+    const refused = await providerFailure(wrongKey.submit(message(), AbortSignal.timeout(2_000)));
     expect(refused).toMatchObject({ retryable: false, code: "auth" });
     expect(refused.message).not.toContain("not-the-key");
     expect(peer.sendsTo(busy.to)).toHaveLength(0);
@@ -97,9 +89,9 @@ describe("http-route SMS provider against its API on loopback", () => {
   it("treats no answer in time as retryable and possibly sent; a refused connection as retryable and not sent", async () => {
     const held = message();
     peer.onSend(held.to, { kind: "hold" });
-    expect(await failure(provider.submit(held, AbortSignal.timeout(200)))).toMatchObject({ retryable: true, ambiguous: true, code: "timeout" });
+    expect(await providerFailure(provider.submit(held, AbortSignal.timeout(200)))).toMatchObject({ retryable: true, ambiguous: true, code: "timeout" });
     const closed = new HttpRouteProvider(settings(`http://127.0.0.1:${await freePort()}`));
-    expect(await failure(closed.submit(message(), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "unreachable" });
+    expect(await providerFailure(closed.submit(message(), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "unreachable" });
   });
 
   it("asks for an estimate with the same body", async () => {

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProviderError, type OutboundMessage } from "../../src/channels/provider.js";
+import type { OutboundMessage } from "../../src/channels/provider.js";
 import { SmtpProvider } from "../../src/channels/providers/smtp/smtp-provider.js";
 import { renderEmail } from "../../src/domain/message.js";
 import { freePort } from "../harness/free-port.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
+import { providerFailure } from "../harness/provider-failure.js";
 
 let n = 0;
 function email(to = `user${++n}@example.com`, code = "48213907"): OutboundMessage {
@@ -19,15 +20,6 @@ function email(to = `user${++n}@example.com`, code = "48213907"): OutboundMessag
     text: rendered.text,
     html: rendered.html,
   };
-}
-
-async function failure(work: Promise<unknown>): Promise<ProviderError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
 }
 
 describe("SMTP email provider against a real SMTP server on loopback", () => {
@@ -57,17 +49,17 @@ describe("SMTP email provider against a real SMTP server on loopback", () => {
   it("treats an SMTP 5xx reply as permanent and a 4xx reply as retryable, neither as possibly sent", async () => {
     const gone = email();
     peer.onRecipient(gone.to, { kind: "reply", code: 550, message: "mailbox unavailable" });
-    expect(await failure(provider.submit(gone, AbortSignal.timeout(5_000)))).toMatchObject({ retryable: false, ambiguous: false, code: "smtp_550" });
+    expect(await providerFailure(provider.submit(gone, AbortSignal.timeout(5_000)))).toMatchObject({ retryable: false, ambiguous: false, code: "smtp_550" });
     const busy = email();
     peer.onRecipient(busy.to, { kind: "reply", code: 451, message: "try again later" });
-    expect(await failure(provider.submit(busy, AbortSignal.timeout(5_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "smtp_451" });
+    expect(await providerFailure(provider.submit(busy, AbortSignal.timeout(5_000)))).toMatchObject({ retryable: true, ambiguous: false, code: "smtp_451" });
     expect(peer.received.filter((m) => m.envelopeTo.includes(gone.to) || m.envelopeTo.includes(busy.to))).toEqual([]);
   });
 
   it("treats a refused connection as retryable and not sent", async () => {
     const closed = new SmtpProvider({ name: "mail", type: "smtp", host: "127.0.0.1", port: await freePort(), secure: false, timeoutMs: 2_000 });
     try {
-      expect(await failure(closed.submit(email(), AbortSignal.timeout(5_000)))).toMatchObject({ retryable: true, ambiguous: false });
+      expect(await providerFailure(closed.submit(email(), AbortSignal.timeout(5_000)))).toMatchObject({ retryable: true, ambiguous: false });
     } finally {
       closed.close();
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProviderError, type OutboundMessage } from "../../src/channels/provider.js";
+import type { OutboundMessage } from "../../src/channels/provider.js";
 import { FcmProvider } from "../../src/channels/providers/fcm/fcm-provider.js";
 import { VoiceHttpProvider } from "../../src/channels/providers/voice-http/voice-http-provider.js";
 import { voiceHttpWebhook } from "../../src/channels/providers/voice-http/voice-http-receipts.js";
@@ -11,15 +11,7 @@ import { renderPush, renderVoice } from "../../src/domain/message.js";
 import { signBody } from "../../src/receipts/signature.js";
 import { FcmPeer } from "../peers/fcm-peer.js";
 import { VoicePeer } from "../peers/voice-peer.js";
-
-async function failure(work: Promise<unknown>): Promise<ProviderError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
+import { providerFailure } from "../harness/provider-failure.js";
 
 describe("voice over an HTTP call API on loopback", () => {
   let peer: VoicePeer;
@@ -57,7 +49,7 @@ describe("voice over an HTTP call API on loopback", () => {
     expect(call).toMatchObject({ from: "+3185000000", statusCallback: "http://127.0.0.1:1/webhooks/dlr/voice", clientReference: "att-v1" });
     expect(call.text.match(/4, 8, 2, 1, 3, 9/g)).toHaveLength(2);
     const wrongKey = new VoiceHttpProvider({ ...settings(peer.baseUrl), apiKey: new Secret("nope") });
-    expect(await failure(wrongKey.submit(message, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "auth" });
+    expect(await providerFailure(wrongKey.submit(message, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "auth" });
   });
 
   it("reads signed call-status callbacks as receipts: completed is delivered, no-answer and busy are not", () => {
@@ -102,11 +94,11 @@ describe("push through FCM HTTP v1 on loopback", () => {
 
   it("an unregistered token is permanent, UNAVAILABLE is retryable, and the token file is read on every send", async () => {
     peer.unregistered.add("gone");
-    expect(await failure(provider.submit(push("gone"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "http_404" });
+    expect(await providerFailure(provider.submit(push("gone"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "http_404" });
     peer.unavailableTimes = 1;
-    expect(await failure(provider.submit(push("device-2"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, code: "http_503" });
+    expect(await providerFailure(provider.submit(push("device-2"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: true, code: "http_503" });
     writeFileSync(tokenFile, "ya29.rotated-away\n");
-    expect(await failure(provider.submit(push("device-2"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "auth" });
+    expect(await providerFailure(provider.submit(push("device-2"), AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "auth" });
     writeFileSync(tokenFile, "ya29.test-token\n");
     await provider.submit(push("device-2"), AbortSignal.timeout(2_000));
     expect(peer.messages.filter((m) => m.token === "device-2")).toHaveLength(1);

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as initialSchema from "./20261122T0400-initial-schema.js";
 import * as sendIntentAndReceipts from "./20261122T0700-send-intent-and-receipts.js";
 import * as ledgerEstimatesDeadlines from "./20261122T0800-ledger-estimates-deadlines.js";
+import * as routeHealthIndexes from "./20261122T0900-route-health-indexes.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
   "20261122T0400-initial-schema": initialSchema,
   "20261122T0700-send-intent-and-receipts": sendIntentAndReceipts,
   "20261122T0800-ledger-estimates-deadlines": ledgerEstimatesDeadlines,
+  "20261122T0900-route-health-indexes": routeHealthIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
