@@ -83,7 +83,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
   for (const caller of config.callers ?? []) if (caller.credit) await openBalance(db, caller.id, caller.credit, clock.now());
   const loops = [
     // Polled every 250 ms so a step fires within a second of its deadline, on any replica.
-    new PeriodicLoop("fallback scheduler", async () => ({ more: (await advanceDuePlans(service, PLAN_BATCH)) === PLAN_BATCH }), 250, log),
+    new PeriodicLoop("fallback scheduler", async () => ({ more: (await advanceDuePlans(service, PLAN_BATCH, log)) === PLAN_BATCH }), 250, log),
     new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 || (await deleteExpiredEstimates(db, clock.now())) > 0 }), 1_000, log),
     new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
     new PeriodicLoop("route health", async () => (await routeHealth.refresh(), { more: false }), 10_000, log),

@@ -3,9 +3,10 @@ import type { AttemptStatus } from "../domain/delivery-event.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
 import { listAttempts } from "../store/repositories/attempts.js";
-import { claimDuePlan, setPlanPosition } from "../store/repositories/verifications.js";
+import { claimDuePlan, postponePlan, setPlanPosition } from "../store/repositories/verifications.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
 import { continueOrStartTrace } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
@@ -20,18 +21,29 @@ export type PlanMove = "waiting" | "escalated" | "finished" | "none";
  * transaction as the next attempt, so with any number of replicas each step
  * fires once. Returns how many plans it looked at.
  */
-export async function advanceDuePlans(deps: ServiceDeps, batch: number): Promise<number> {
+export async function advanceDuePlans(deps: ServiceDeps, batch: number, log: Logger = silentLogger): Promise<number> {
   let handled = 0;
   while (handled < batch) {
-    const moved = await inTransaction(deps.db, async (uow) => {
-      const row = await claimDuePlan(uow.trx, deps.clock.now());
-      return row === undefined ? "none" : advancePlan(deps, uow, row);
-    });
-    if (moved === "none") break;
+    let claimed: string | undefined;
+    try {
+      const moved = await inTransaction(deps.db, async (uow) => {
+        const row = await claimDuePlan(uow.trx, deps.clock.now());
+        claimed = row?.id;
+        return row === undefined ? "none" : advancePlan(deps, uow, row);
+      });
+      if (moved === "none") break;
+    } catch (error) {
+      if (claimed === undefined) throw error;
+      // One broken plan must not hold up the rest (they are claimed oldest first): look at it again later.
+      log.error("fallback step failed; retrying later", { verificationId: claimed, ...errorFields(error) });
+      await postponePlan(deps.db, claimed, new Date(deps.clock.now().getTime() + RETRY_BROKEN_PLAN_MS));
+    }
     handled++;
   }
   return handled;
 }
+
+const RETRY_BROKEN_PLAN_MS = 5_000;
 
 async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow): Promise<PlanMove> {
   const now = deps.clock.now();

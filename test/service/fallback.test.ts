@@ -110,6 +110,18 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     expect((await kinds()).at(-1)).toBe("VERIFIED");
   });
 
+  it("a plan that cannot be advanced is put aside and does not hold up the others", async () => {
+    const broken = await started();
+    const healthy = await started();
+    healthy.deps.clock.advance(15_000);
+    // A plan the scheduler cannot read, due first.
+    await db.updateTable("verifications").set({ plan: "{}", next_step_at: new Date(0) }).where("id", "=", broken.id).execute();
+    await advanceDuePlans(healthy.deps, 10);
+    expect((await healthy.attempts()).map((a) => a.channel)).toEqual(["sms", "email"]);
+    const row = await db.selectFrom("verifications").select("next_step_at").where("id", "=", broken.id).executeTakeFirstOrThrow();
+    expect(row.next_step_at!.getTime()).toBe(healthy.deps.clock.now().getTime() + 5_000);
+  });
+
   it("fires each step once when two schedulers race", async () => {
     const { deps, attempts } = await started();
     deps.clock.advance(15_000);

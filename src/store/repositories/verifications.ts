@@ -123,3 +123,8 @@ export async function claimDuePlan(trx: Trx, now: Date): Promise<VerificationRow
 export async function setPlanPosition(trx: Trx, id: string, currentStep: number, nextStepAt: Date | null): Promise<void> {
   await trx.updateTable("verifications").set({ current_step: currentStep, next_step_at: nextStepAt }).where("id", "=", id).execute();
 }
+
+/** Moves a pending plan's next look to `at`. */
+export async function postponePlan(db: Executor, id: string, at: Date): Promise<void> {
+  await db.updateTable("verifications").set({ next_step_at: at }).where("id", "=", id).where("status", "=", "PENDING").execute();
+}
