@@ -34,6 +34,25 @@ export interface AttemptHandlerDeps extends OutcomeDeps {
  * `outcome_unknown` rather than risk a second message.
  */
 export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMessage) => Promise<Settlement> {
+  const handle = sendAttempt(deps);
+  return async (message) => {
+    try {
+      return await handle(message);
+    } catch (error) {
+      // Not a provider failure (those are settled inside): a bug or the database. Redelivered while
+      // deliveries remain; on the last one the attempt is failed, if the store lets us, rather than vanish.
+      deps.log.error("attempt handler failed", { deliveryCount: message.deliveryCount, ...errorFields(error) });
+      if (message.deliveryCount < deps.maxDeliver) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
+      const attempt = await findAttempt(deps.db, decodeDispatch(message.data).attemptId);
+      if (attempt !== undefined) {
+        await recordAttemptFailure(deps, attempt, "FAILED", { code: "worker_error", reason: `${message.deliveryCount} tries failed in the worker` });
+      }
+      return { kind: "term" };
+    }
+  };
+}
+
+function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise<Settlement> {
   return async (message) => {
     const dispatch = decodeDispatch(message.data);
     const attempt = await findAttempt(deps.db, dispatch.attemptId);

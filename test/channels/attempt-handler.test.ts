@@ -94,6 +94,24 @@ describe("channel worker: one attempt", () => {
     expect((await events()).at(-1)).toMatchObject({ kind: "ATTEMPT_FAILED", status: "FAILED" });
   });
 
+  it("fails the attempt on the last delivery when the worker itself keeps failing, instead of letting it vanish", async () => {
+    const { handle, attempt, events } = await queued();
+    // A bug before the provider call (here: reading the provider's timeout throws).
+    const crashing: Provider = {
+      name: "sandbox",
+      idempotent: true,
+      get timeoutMs(): number {
+        throw new TypeError("bug before the call");
+      },
+      submit: () => Promise.reject(new Error("never called")),
+    };
+    expect((await handle(crashing, 1)).kind).toBe("nak");
+    expect((await attempt()).status).toBe("QUEUED");
+    expect(await handle(crashing, 3)).toEqual({ kind: "term" });
+    expect(await attempt()).toMatchObject({ status: "FAILED", providerErrorCode: "worker_error" });
+    expect((await events()).at(-1)).toMatchObject({ kind: "ATTEMPT_FAILED", providerErrorCode: "worker_error" });
+  });
+
   it("rejects the attempt at once on a permanent failure", async () => {
     const { handle, attempt } = await queued();
     expect(await handle(new ScriptedProvider(["reject"]), 1)).toEqual({ kind: "ack" });
