@@ -5,7 +5,7 @@ import { insertEstimate } from "../store/repositories/estimates.js";
 import { findBalance } from "../store/repositories/ledger.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { planFor, type PlanInput } from "./plan-request.js";
-import { hashPlanInput } from "./send-otp.js";
+import { hashPlanInput } from "./request-hash.js";
 
 /** How long SendOtp can bind to an estimate. */
 export const ESTIMATE_TTL_MS = 10 * 60_000;

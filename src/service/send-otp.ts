@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { generateCode } from "../domain/code.js";
 import { IdempotencyConflictError, PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { windowStart, type WindowLimit } from "../domain/limits.js";
@@ -13,6 +12,7 @@ import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
 import { queueAttempt } from "./queue-attempt.js";
+import { canonicalHash, hashPlanInput } from "./request-hash.js";
 import { planFor, type PlanInput } from "./plan-request.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
@@ -48,7 +48,7 @@ export async function sendOtp(
   const now = deps.clock.now();
   const plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
   const first = plan.steps[0]!;
-  const requestHash = hashCommand(command);
+  const requestHash = canonicalHash(command);
   const verificationId = deps.ids.next("vrf");
 
   const existingId = await inTransaction(deps.db, async (uow) => {
@@ -161,26 +161,3 @@ async function boundPlan(deps: ServiceDeps, caller: Caller, estimateId: string, 
   }
   return { steps: estimate.plan as PlannedStep[], warnings: [] };
 }
-
-/** Canonical hash of what was asked, so a reused idempotency key can be checked against its first request. */
-function hashCommand(command: SendOtpCommand): string {
-  return canonicalHash(command);
-}
-
-/** Canonical hash of the part of a request a plan is made from: what binds an estimate to a send. */
-export function hashPlanInput(input: PlanInput): string {
-  const { destination, policy, channels, overrides, render, codeLength } = input;
-  return canonicalHash({ destination, policy, channels, overrides, render, codeLength });
-}
-
-function canonicalHash(value: unknown): string {
-  const canonical = JSON.stringify(value, (_key, value: unknown) => {
-    if (value instanceof Map) return Object.fromEntries([...value.entries()].sort());
-    if (value && typeof value === "object" && !Array.isArray(value)) {
-      return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
-    }
-    return value;
-  });
-  return createHash("sha256").update(canonical).digest("hex");
-}
-
