@@ -3,14 +3,12 @@ import { redeliveryDelayMs } from "../bus/bus.js";
 import { decodeDispatch } from "../bus/dispatch-message.js";
 import type { CodeProtector } from "../domain/code-protector.js";
 import type { Route } from "../domain/route.js";
-import { recordAttemptFailure, recordSubmitted, type OutcomeDeps } from "../service/attempt-outcomes.js";
-import { clearSubmitIntent, findAttempt, lockQueuedAttempt, markSubmitStarted } from "../store/repositories/attempts.js";
+import { claimSend, clearSendIntent, recordAttemptFailure, recordSubmitted, type OutcomeDeps } from "../service/attempt-lifecycle.js";
+import { findAttempt } from "../store/repositories/attempts.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
-import { inTransaction } from "../store/transaction.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
-import { decideSend, type SendDecision } from "./send-intent.js";
 
 export interface AttemptHandlerDeps extends OutcomeDeps {
   readonly protector: CodeProtector;
@@ -27,8 +25,9 @@ export interface AttemptHandlerDeps extends OutcomeDeps {
  * Sends one attempt: renders, submits to the attempt's provider, records the
  * outcome, then settles the message.
  *
- * Never twice: only a QUEUED attempt is sent, and the intent to call the
- * provider is committed before the call. A redelivery that finds an earlier
+ * Never twice: only a QUEUED attempt that its verification still wants is
+ * sent (see attempt-lifecycle.ts), and the intent to call the provider is
+ * committed before the call. A redelivery that finds an earlier
  * intent (the worker died mid-call, or the call timed out) sends again only to
  * a provider that de-duplicates by attempt id; otherwise the attempt fails as
  * `outcome_unknown` rather than risk a second message.
@@ -69,8 +68,8 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
       return { kind: "term" };
     }
 
-    const decision = await claimSend(deps, attempt.id, provider);
-    if (decision === undefined) return { kind: "ack" };
+    const decision = await claimSend(deps, attempt.verification_id, attempt.id, provider);
+    if (decision.kind === "done" || decision.kind === "superseded") return { kind: "ack" };
     if (decision.kind === "wait") return { kind: "nak", delayMs: decision.delayMs };
     if (decision.kind === "give-up") {
       await recordAttemptFailure(deps, attempt, "FAILED", {
@@ -78,6 +77,9 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
         reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
       });
       return { kind: "ack" };
+    }
+    if (decision.repeat) {
+      deps.log.info("repeating a send that may have reached the provider; it de-duplicates by attempt id", { attemptId: attempt.id, provider: provider.name });
     }
 
     let result: SubmitResult;
@@ -95,21 +97,6 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
   };
 }
 
-/** Commits the intent to call the provider, or says why not; undefined when the attempt is no longer QUEUED. */
-async function claimSend(deps: AttemptHandlerDeps, attemptId: string, provider: Provider): Promise<SendDecision | undefined> {
-  return inTransaction(deps.db, async (uow) => {
-    const queued = await lockQueuedAttempt(uow.trx, attemptId);
-    if (queued === undefined) return undefined;
-    const now = deps.clock.now();
-    const decision = decideSend(queued.submit_started_at, now, provider.timeoutMs, provider.idempotent);
-    if (decision.kind === "send") await markSubmitStarted(uow.trx, attemptId, now);
-    if (queued.submit_started_at !== null && decision.kind === "send") {
-      deps.log.info("repeating a send that may have reached the provider; it de-duplicates by attempt id", { attemptId, provider: provider.name });
-    }
-    return decision;
-  });
-}
-
 async function settleFailure(deps: AttemptHandlerDeps, attempt: AttemptRow, provider: Provider, message: BusMessage, error: unknown): Promise<Settlement> {
   const classified = error instanceof ProviderError ? error : new ProviderError((error as Error).message, true, "internal", true);
   deps.log.warn("provider submit failed", {
@@ -119,7 +106,7 @@ async function settleFailure(deps: AttemptHandlerDeps, attempt: AttemptRow, prov
     ambiguous: classified.ambiguous,
     ...errorFields(classified),
   });
-  if (!classified.ambiguous) await clearSubmitIntent(deps.db, attempt.id);
+  if (!classified.ambiguous) await clearSendIntent(deps, attempt.id);
   if (!classified.retryable) {
     await recordAttemptFailure(deps, attempt, "REJECTED", { code: classified.code, reason: classified.message });
     return { kind: "ack" };

@@ -10,7 +10,9 @@ export type DeliveryEventKind =
   | "FALLBACK_TRIGGERED"
   | "VERIFIED"
   | "EXPIRED"
-  | "CANCELED";
+  | "CANCELED"
+  /** The wrong-code limit was reached: the verification ended without approval. */
+  | "MAX_ATTEMPTS";
 
 export type AttemptStatus =
   | "QUEUED"
@@ -43,4 +45,4 @@ export interface DeliveryEvent {
 }
 
 /** Events after which a verification's stream ends. */
-export const FINAL_EVENT_KINDS: ReadonlySet<DeliveryEventKind> = new Set(["VERIFIED", "EXPIRED", "CANCELED"]);
+export const FINAL_EVENT_KINDS: ReadonlySet<DeliveryEventKind> = new Set(["VERIFIED", "EXPIRED", "CANCELED", "MAX_ATTEMPTS"]);

@@ -1,4 +1,4 @@
-import { applyReceipt, type OutcomeDeps } from "../service/attempt-outcomes.js";
+import { applyReceipt, type OutcomeDeps } from "../service/attempt-lifecycle.js";
 import { claimDuePolls } from "../store/repositories/attempts.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import type { ReceiptPoller } from "./receipt-source.js";

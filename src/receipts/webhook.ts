@@ -1,5 +1,5 @@
-import type { OutcomeDeps, ReceiptOutcome } from "../service/attempt-outcomes.js";
-import { applyReceipt } from "../service/attempt-outcomes.js";
+import type { OutcomeDeps, ReceiptOutcome } from "../service/attempt-lifecycle.js";
+import { applyReceipt } from "../service/attempt-lifecycle.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import type { PageHandler } from "../transport/http-server.js";
 import type { WebhookReceiver } from "./receipt-source.js";

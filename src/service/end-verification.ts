@@ -6,7 +6,7 @@ import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventFromRow, recordEvent } from "./events.js";
-import { cancelUnsentAttempts } from "./unsent-attempts.js";
+import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
 export interface VerificationDetails {

@@ -9,6 +9,7 @@ import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
 import { continueOrStartTrace } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
+import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { recordEvent } from "./events.js";
 import { chargeStep, writeQueuedAttempt } from "./queue-attempt.js";
 
@@ -17,7 +18,7 @@ export type PlanMove = "waiting" | "escalated" | "finished" | "none";
 
 /**
  * Moves every due fallback plan on, one verification per transaction: the row
- * is locked (`FOR UPDATE SKIP LOCKED`) and its position updated in the same
+ * is locked first (`FOR UPDATE SKIP LOCKED`, the lifecycle's lock order) and its position updated in the same
  * transaction as the next attempt, so with any number of replicas each step
  * fires once. Returns how many plans it looked at.
  */
@@ -79,6 +80,9 @@ async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: Verification
       skipped.push(`${next.channel} skipped: ${unpaid}`);
       continue;
     }
+    // The earlier steps are superseded: an attempt of theirs that no worker has started is never sent
+    // (a call in flight completes and is recorded). Its refund follows the next step's debit.
+    await cancelUnsentAttempts(uow, row.id, now);
     const trace = continueOrStartTrace(current.traceparent, deps.random);
     const reason = [verdict.reason, ...skipped, `next: ${next.channel}`].join("; ");
     await recordEvent(

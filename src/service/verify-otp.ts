@@ -20,7 +20,7 @@ import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
-import { cancelUnsentAttempts } from "./unsent-attempts.js";
+import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 
 export interface VerifyOtpResult {
   readonly outcome: VerifyOutcome;
@@ -32,7 +32,8 @@ export interface VerifyOtpResult {
 
 /**
  * Checks a code. Approval and wrong-code counting are conditional updates on
- * the verification row, so of any number of racing calls exactly one approves.
+ * the verification row, so of any number of racing calls exactly one approves;
+ * that update is the transaction's first lock, as the lifecycle's lock order asks.
  */
 export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationId: string, code: string): Promise<VerifyOtpResult> {
   return inTransaction(deps.db, async (uow) => {
@@ -56,9 +57,9 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
   const attempt = await latestReachingAttempt(uow.trx, row.id);
   const approved = await approveIfPending(uow.trx, row.id, now, attempt?.id ?? null);
   if (approved === undefined) return reread(uow, row, now);
-  await resetDestinationFailures(uow.trx, row.destination_key);
-  // The plan stops here: attempts not yet submitted are not sent.
+  // The plan stops here: attempts whose provider call has not started are not sent.
   await cancelUnsentAttempts(uow, row.id, now);
+  await resetDestinationFailures(uow.trx, row.destination_key);
   await recordEvent(
     uow,
     {
@@ -80,8 +81,11 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
 async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
   const updated = await recordWrongCode(uow.trx, row.id, now);
   if (updated === undefined) return reread(uow, row, now);
-  // Out of tries: the plan stops, as on approval.
-  if (updated.status === "MAX_ATTEMPTS") await cancelUnsentAttempts(uow, row.id, now);
+  if (updated.status === "MAX_ATTEMPTS") {
+    // Out of tries: the plan stops, as on approval, and watchers are told.
+    await cancelUnsentAttempts(uow, row.id, now);
+    await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
+  }
   const guard = await addDestinationFailure(uow.trx, row.destination_key);
   if (guard.consecutive_failures >= deps.limits.destinationFailureLock) {
     await lockDestination(uow.trx, row.destination_key, new Date(now.getTime() + lockDurationMs(deps.limits, guard.lock_count)));

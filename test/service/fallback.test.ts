@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import type { Route } from "../../src/domain/route.js";
-import { applyReceipt, recordAttemptFailure, recordSubmitted } from "../../src/service/attempt-outcomes.js";
+import { applyReceipt, recordAttemptFailure, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import type { Catalogue } from "../../src/service/deps.js";
-import { cancelOtp, getVerification } from "../../src/service/end-verification.js";
+import { cancelOtp, expireDue, getVerification } from "../../src/service/end-verification.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
@@ -12,6 +12,7 @@ import { findAttempt } from "../../src/store/repositories/attempts.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
 import { BACKENDS } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { attemptHandler, CountingProvider, dispatchMessage, GatedProvider } from "../harness/worker-fixture.js";
 
 const priced = (channel: Route["channel"], micros: number): Route => ({
   ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
@@ -58,13 +59,14 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     expect((await attempts()).map((a) => a.channel)).toEqual(["sms"]);
     deps.clock.advance(1);
     await tick();
-    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "QUEUED"], ["email", "QUEUED"]]);
+    // The SMS never went out: superseded by the email, it is canceled, not sent late.
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "CANCELED"], ["email", "QUEUED"]]);
     deps.clock.advance(29_000);
     await tick();
     expect(await attempts()).toHaveLength(2);
     deps.clock.advance(1_000);
     await tick();
-    expect((await attempts()).map((a) => a.channel)).toEqual(["sms", "email", "voice"]);
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "CANCELED"], ["email", "CANCELED"], ["voice", "QUEUED"]]);
     const fallbacks = (await details()).events.filter((e) => e.kind === "FALLBACK_TRIGGERED");
     expect(fallbacks.map((e) => [e.channel, e.reason])).toEqual([
       ["email", "sms not sent within 15 s; next: email"],
@@ -133,8 +135,15 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     // SMS 0.072 + email 0.001 fit in 0.08; voice 0.15 does not; push is free.
     const { deps, caller, attempts, details, tick } = await started({ credit: 80_000, catalogue: PRICED });
     expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 8_000 });
+    // Each step's message goes out (so it stays charged), and none is answered.
+    const submit = async () => {
+      const queued = (await attempts()).find((a) => a.status === "QUEUED")!;
+      await recordSubmitted(deps, (await findAttempt(db, queued.id))!, { providerMessageId: `p-${queued.id}`, delivered: false, firstPollAt: null });
+    };
+    await submit();
     deps.clock.advance(15_000);
     await tick();
+    await submit();
     deps.clock.advance(30_000);
     await tick();
     expect((await attempts()).map((a) => a.channel)).toEqual(["sms", "email", "push"]);
@@ -156,6 +165,56 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     const results = await Promise.allSettled(Array.from({ length: 12 }, () => sendOtp(deps, thrifty, sendCommand(), newTrace())));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(2);
     expect(await findBalance(db, thrifty.id)).toEqual({ currency: "EUR", micros: 56_000 });
+  });
+
+  it("an attempt superseded before a worker started it is canceled, refunded, and never sent", async () => {
+    const { deps, caller, attempts, tick } = await started({ credit: 1_000_000, catalogue: PRICED });
+    const sms = (await attempts())[0]!;
+    deps.clock.advance(15_000);
+    await tick();
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "CANCELED"], ["email", "QUEUED"]]);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 1_000 });
+    // The SMS's dispatch message arrives late (backlog, NATS outage): the worker drops it.
+    const provider = new CountingProvider();
+    expect(await attemptHandler(deps, provider, { routes: PRICED.routes })(await dispatchMessage(db, sms.id))).toEqual({ kind: "ack" });
+    expect(provider.calls.size).toBe(0);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 1_000 });
+  });
+
+  it("an attempt whose provider call is in flight at its deadline is left to finish: recorded and charged, the next step queued", async () => {
+    const { deps, caller, attempts, tick } = await started({ credit: 1_000_000, catalogue: PRICED });
+    const sms = (await attempts())[0]!;
+    const provider = new GatedProvider();
+    const sending = attemptHandler(deps, provider, { routes: PRICED.routes })(await dispatchMessage(db, sms.id));
+    await provider.called;
+    deps.clock.advance(15_000);
+    await tick();
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "QUEUED"], ["email", "QUEUED"]]);
+    provider.release();
+    expect(await sending).toEqual({ kind: "ack" });
+    expect((await attempts()).map((a) => [a.channel, a.status, a.providerMessageId])).toEqual([["sms", "SUBMITTED", `p-${sms.id}`], ["email", "QUEUED", undefined]]);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 72_000 - 1_000 });
+  });
+
+  it.each(["approved", "canceled", "expired"] as const)("a verification %s while its SMS is with the provider keeps that SMS's id and charge, and its receipt", async (ending) => {
+    const { deps, caller, id, attempts, code, tick } = await started({ credit: 1_000_000, catalogue: PRICED });
+    const sms = (await attempts())[0]!;
+    const provider = new GatedProvider();
+    const sending = attemptHandler(deps, provider, { routes: PRICED.routes })(await dispatchMessage(db, sms.id));
+    await provider.called;
+    if (ending === "approved") expect((await verifyOtp(deps, caller, id, await code())).outcome).toBe("APPROVED");
+    if (ending === "canceled") await cancelOtp(deps, caller, id);
+    if (ending === "expired") {
+      deps.clock.advance(600_000);
+      expect(await expireDue(deps)).toBeGreaterThanOrEqual(1);
+    }
+    provider.release();
+    await sending;
+    expect(await applyReceipt(deps, { provider: "sandbox", providerMessageId: `p-${sms.id}`, status: "DELIVERED", occurredAt: deps.clock.now() })).toBe("applied");
+    deps.clock.advance(60_000);
+    await tick();
+    expect((await attempts()).map((a) => [a.channel, a.status, a.providerMessageId])).toEqual([["sms", "DELIVERED", `p-${sms.id}`]]);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 72_000 });
   });
 
   it("refunds attempts canceled before they were sent", async () => {

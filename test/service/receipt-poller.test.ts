@@ -3,7 +3,7 @@ import { HttpRouteProvider } from "../../src/channels/providers/http-route/http-
 import { httpRoutePoller } from "../../src/channels/providers/http-route/http-route-receipts.js";
 import { Secret } from "../../src/config/secret.js";
 import { pollDueReceipts } from "../../src/receipts/receipt-poller.js";
-import { recordSubmitted } from "../../src/service/attempt-outcomes.js";
+import { recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";

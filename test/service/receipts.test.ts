@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeliveryReceipt } from "../../src/domain/receipt.js";
 import { dropUnmatchedReceipts } from "../../src/receipts/parked-sweep.js";
-import { applyReceipt, recordSubmitted } from "../../src/service/attempt-outcomes.js";
+import { applyReceipt, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { getVerification } from "../../src/service/end-verification.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import type { Route } from "../../src/domain/route.js";
-import { applyReceipt, recordSubmitted } from "../../src/service/attempt-outcomes.js";
+import { applyReceipt, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { planFor } from "../../src/service/plan-request.js";
 import { RouteHealthTracker } from "../../src/service/route-health.js";
 import { sendOtp } from "../../src/service/send-otp.js";

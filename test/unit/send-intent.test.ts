@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideSend } from "../../src/channels/send-intent.js";
+import { decideSend } from "../../src/domain/send-intent.js";
 
 const now = new Date("2026-11-22T10:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);

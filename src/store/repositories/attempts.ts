@@ -14,14 +14,8 @@ export async function listAttempts(db: Executor, verificationId: string): Promis
 }
 
 /** Locks a QUEUED attempt for the rest of the transaction; undefined if it is not QUEUED. */
-export async function lockQueuedAttempt(trx: Trx, id: string): Promise<Pick<AttemptRow, "submit_started_at"> | undefined> {
-  return trx
-    .selectFrom("attempts")
-    .select("submit_started_at")
-    .where("id", "=", id)
-    .where("status", "=", "QUEUED")
-    .forUpdate()
-    .executeTakeFirst();
+export async function lockQueuedAttempt(trx: Trx, id: string): Promise<AttemptRow | undefined> {
+  return trx.selectFrom("attempts").selectAll().where("id", "=", id).where("status", "=", "QUEUED").forUpdate().executeTakeFirst();
 }
 
 /** Records, before a provider call starts, that it is starting. */
@@ -127,13 +121,19 @@ export async function claimDuePolls(
     .execute();
 }
 
-/** Cancels a verification's attempts that were never submitted. */
-export async function cancelQueued(trx: Trx, verificationId: string, now: Date): Promise<AttemptRow[]> {
+/**
+ * Cancels a verification's attempts whose provider call has not started. An
+ * attempt with a call in flight (`submit_started_at` set) is left QUEUED: its
+ * message may be out, so it stays charged and records its provider id when the
+ * call returns.
+ */
+export async function cancelUnstarted(trx: Trx, verificationId: string, now: Date): Promise<AttemptRow[]> {
   return trx
     .updateTable("attempts")
     .set({ status: "CANCELED", completed_at: now })
     .where("verification_id", "=", verificationId)
     .where("status", "=", "QUEUED")
+    .where("submit_started_at", "is", null)
     .returningAll()
     .execute();
 }

@@ -12,6 +12,15 @@ export async function findVerification(db: Executor, id: string, callerId: strin
   return db.selectFrom("verifications").selectAll().where("id", "=", id).where("caller_id", "=", callerId).executeTakeFirst();
 }
 
+/**
+ * Locks a verification for the rest of the transaction: the first lock every
+ * writer of a verification or its attempts takes (see attempt-lifecycle.ts).
+ * NO KEY UPDATE, so inserts of attempts and events referencing it do not wait.
+ */
+export async function lockVerification(trx: Trx, id: string): Promise<VerificationRow | undefined> {
+  return trx.selectFrom("verifications").selectAll().where("id", "=", id).forNoKeyUpdate().executeTakeFirst();
+}
+
 /** The verification can still take a code: pending, unexpired, under its wrong-code limit. */
 function openForCode(id: string, now: Date) {
   return (eb: ExpressionBuilder<Database, "verifications">) =>

@@ -1,0 +1,220 @@
+/**
+ * The attempt lifecycle: every change to an attempt's status goes through here
+ * (queuing is in queue-attempt.ts, which runs inside a transaction that holds
+ * the verification already).
+ *
+ *   QUEUED ──claim──▶ QUEUED + intent ──provider accepted──▶ SUBMITTED ──receipt──▶ DELIVERED | UNDELIVERED | EXPIRED
+ *     │                    │                                     └──worker gave up──▶ FAILED
+ *     │                    └──failed for certain──▶ QUEUED (intent cleared) | REJECTED | FAILED
+ *     └──verification ended or moved past the step, before any call──▶ CANCELED (refunded)
+ *
+ * An attempt whose provider call has started (intent set) is never canceled:
+ * its message may be out, so it stays charged and records its provider id when
+ * the call returns. An attempt is refunded only if no provider accepted it.
+ *
+ * Lock order. Every transaction that writes a verification or its attempts
+ * takes its locks in this order, so no two of them can wait on each other:
+ *
+ *   1. the provider message id (advisory lock; receipts and submissions only)
+ *   2. the verification row (`lockVerification`, or the UPDATE / SKIP LOCKED
+ *      claim that is the transaction's first write to it)
+ *   3. its attempts, and the caller's balance row (debits, refunds) — in either
+ *      order: only the holder of a verification's lock writes its attempts, so
+ *      no one holding them can be waiting for the balance
+ *   4. the destination guard (wrong-code counting)
+ *
+ * Rate-limit windows and idempotency keys are taken by SendOtp before it
+ * inserts the verification; nothing takes them later. The receipt poller's
+ * claim locks attempts alone, but with SKIP LOCKED and without waiting on
+ * anything else, so it cannot close a cycle.
+ */
+import type { Channel } from "../domain/channel.js";
+import type { Clock } from "../domain/ports.js";
+import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
+import type { Db } from "../store/database.js";
+import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted } from "../store/repositories/attempts.js";
+import { refundAttempt } from "../store/repositories/ledger.js";
+import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
+import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
+import type { AttemptRow } from "../store/tables/attempts.js";
+import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import { decideSend, type SendDecision } from "../domain/send-intent.js";
+import { recordEvent, type NewDeliveryEvent } from "./events.js";
+
+/** What recording an attempt's outcome needs: the store, the time, and a nudge for the outbox relay. */
+export interface OutcomeDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly onOutboxWritten: () => void;
+}
+
+export type FailureStatus = "UNDELIVERED" | "FAILED" | "EXPIRED" | "REJECTED";
+
+export interface Submission {
+  readonly providerMessageId: string;
+  /** The provider reported delivery in its answer (sandbox providers). */
+  readonly delivered: boolean;
+  /** When the receipt poller should first ask about it; null when receipts are pushed. */
+  readonly firstPollAt: Date | null;
+}
+
+/** What a worker may do with a dispatched attempt. */
+export type SendClaim =
+  /** Call the provider; `repeat`: an earlier call may have reached it, and it de-duplicates by attempt id. */
+  | { readonly kind: "send"; readonly repeat: boolean }
+  | Exclude<SendDecision, { kind: "send" }>
+  /** Not QUEUED any more (sent, ended, or canceled): nothing to do. */
+  | { readonly kind: "done" }
+  /** Its verification ended or moved past its step before any call: canceled and refunded. */
+  | { readonly kind: "superseded" };
+
+/** The provider call as the worker sees it: whether an earlier call may be out, and whether a repeat is harmless. */
+export interface ProviderCallTerms {
+  readonly timeoutMs: number;
+  readonly idempotent: boolean;
+}
+
+/**
+ * Decides, under the verification's lock, whether a worker may call the
+ * provider for an attempt, and if so commits the intent before the call.
+ * An attempt its verification no longer wants (ended, or a later step is
+ * current) is never sent: canceled if no call started, else left to the call
+ * already made.
+ */
+export async function claimSend(deps: OutcomeDeps, verificationId: string, attemptId: string, terms: ProviderCallTerms): Promise<SendClaim> {
+  return inTransaction(deps.db, async (uow) => {
+    const verification = await lockVerification(uow.trx, verificationId);
+    const attempt = await lockQueuedAttempt(uow.trx, attemptId);
+    if (verification === undefined || attempt === undefined) return { kind: "done" };
+    const now = deps.clock.now();
+    const wanted = verification.status === "PENDING" && verification.current_step === attempt.step_index;
+    if (!wanted) {
+      if (attempt.submit_started_at === null) {
+        await cancelUnsentAttempts(uow, verificationId, now);
+        return { kind: "superseded" };
+      }
+      // An earlier call may have sent it: never a new call, not even an idempotent repeat.
+      const decision = decideSend(attempt.submit_started_at, now, terms.timeoutMs, false);
+      return decision.kind === "send" ? { kind: "give-up" } : decision;
+    }
+    const decision = decideSend(attempt.submit_started_at, now, terms.timeoutMs, terms.idempotent);
+    if (decision.kind !== "send") return decision;
+    await markSubmitStarted(uow.trx, attemptId, now);
+    return { kind: "send", repeat: attempt.submit_started_at !== null };
+  });
+}
+
+/**
+ * Cancels a verification's attempts that no provider call has started, and
+ * gives back what they were charged. The caller holds the verification's lock.
+ */
+export async function cancelUnsentAttempts(uow: UnitOfWork, verificationId: string, now: Date): Promise<void> {
+  for (const attempt of await cancelUnstarted(uow.trx, verificationId, now)) await refundAttempt(uow.trx, attempt.id, now);
+}
+
+/**
+ * Records that the provider accepted an attempt (ATTEMPT_SUBMITTED with its
+ * message id and price), then applies any receipt that arrived for that id
+ * before this moment. Nothing happens if the attempt is no longer QUEUED.
+ */
+export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, submission: Submission): Promise<void> {
+  await inTransaction(deps.db, async (uow) => {
+    const now = deps.clock.now();
+    await lockProviderMessage(uow.trx, attempt.provider, submission.providerMessageId);
+    await lockVerification(uow.trx, attempt.verification_id);
+    const submitted = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt);
+    if (submitted === undefined) return;
+    await record(deps, uow, submitted, {
+      kind: "ATTEMPT_SUBMITTED",
+      status: "SUBMITTED",
+      providerMessageId: submission.providerMessageId,
+      currency: submitted.currency,
+      priceMicros: submitted.price_micros,
+      occurredAt: now,
+    });
+    const early: DeliveryReceipt[] = submission.delivered
+      ? [{ provider: submitted.provider, providerMessageId: submission.providerMessageId, status: "DELIVERED", occurredAt: now }]
+      : [];
+    early.push(...(await takeParkedReceipts(uow.trx, submitted.provider, submission.providerMessageId)));
+    for (const receipt of early) await applyToAttempt(deps, uow, submitted, receipt, now);
+  });
+}
+
+/** Ends a QUEUED or SUBMITTED attempt without delivery (ATTEMPT_FAILED); nothing if it had already ended. */
+export async function recordAttemptFailure(
+  deps: OutcomeDeps,
+  attempt: AttemptRow,
+  status: FailureStatus,
+  error: { code: string; reason: string },
+): Promise<void> {
+  await inTransaction(deps.db, async (uow) => {
+    const now = deps.clock.now();
+    await lockVerification(uow.trx, attempt.verification_id);
+    const ended = await markFinished(uow.trx, attempt.id, status, now, error);
+    if (ended === undefined) return;
+    await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now });
+    // Refunded only when no provider can have it: never accepted, and no call left that may have reached one
+    // (a call that failed for certain clears its intent first; an outcome_unknown one keeps it).
+    if (ended.submitted_at === null && ended.submit_started_at === null) await refundAttempt(uow.trx, ended.id, now);
+    await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
+  });
+}
+
+export type ReceiptOutcome = "applied" | "unchanged" | "parked";
+
+/**
+ * Applies a delivery receipt to the attempt carrying its provider message id.
+ * Statuses only move forward, so a repeated or late receipt changes nothing.
+ * A receipt for an id no attempt carries yet is parked until the worker records it.
+ */
+export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
+  return inTransaction(deps.db, async (uow) => {
+    const now = deps.clock.now();
+    await lockProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
+    const attempt = await findByProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
+    if (attempt === undefined) {
+      await parkReceipt(uow.trx, receipt, now);
+      return "parked";
+    }
+    await lockVerification(uow.trx, attempt.verification_id);
+    return (await applyToAttempt(deps, uow, attempt, receipt, now)) ? "applied" : "unchanged";
+  });
+}
+
+async function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
+  if (!isFinalReceipt(receipt.status)) return false;
+  const error = receipt.status === "DELIVERED" ? undefined : { code: receipt.errorCode ?? receipt.status.toLowerCase(), reason: receipt.errorReason ?? "" };
+  const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error);
+  if (ended === undefined) return false;
+  const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
+  if (receipt.status === "DELIVERED") {
+    const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (ended.submitted_at ?? ended.created_at).getTime());
+    await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });
+  } else {
+    await record(deps, uow, ended, { ...common, kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason });
+    await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
+  }
+  return true;
+}
+
+type AttemptEventFields = Omit<NewDeliveryEvent, "verificationId" | "attemptId" | "channel" | "routeId" | "traceId">;
+
+async function record(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, fields: AttemptEventFields): Promise<void> {
+  await recordEvent(
+    uow,
+    {
+      verificationId: attempt.verification_id,
+      attemptId: attempt.id,
+      channel: attempt.channel as Channel,
+      routeId: attempt.route_id,
+      traceId: attempt.trace_id,
+      ...fields,
+    },
+    deps.onOutboxWritten,
+  );
+}
+
+/** Forgets a claim's intent after a call that certainly did not reach the provider, so a retry may send. */
+export async function clearSendIntent(deps: OutcomeDeps, attemptId: string): Promise<void> {
+  await clearSubmitIntent(deps.db, attemptId);
+}

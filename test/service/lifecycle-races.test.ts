@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import type { Route } from "../../src/domain/route.js";
+import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
+import type { Catalogue } from "../../src/service/deps.js";
+import { cancelOtp, expireDue } from "../../src/service/end-verification.js";
+import { advanceDuePlans } from "../../src/service/fallback.js";
+import { sendOtp } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import type { Db } from "../../src/store/database.js";
+import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
+import { BACKENDS } from "../harness/databases.js";
+import { FakeClock } from "../harness/fakes.js";
+import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
+
+/**
+ * Races on real PostgreSQL only: PGlite runs one transaction at a time, so a
+ * race there cannot happen and a test of it cannot fail.
+ */
+const postgres = BACKENDS.find((b) => b.name === "postgres")!;
+
+const priced = (channel: Route["channel"], micros: number): Route => ({
+  ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
+  id: `priced-${channel}`,
+  pricesMicros: { "*": micros },
+});
+const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 5)], policies: DEFAULT_POLICIES };
+const PRICE_OF = new Map(PRICED.routes.map((r) => [r.id, r.pricesMicros["*"]!]));
+const UNLIMITED = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 } };
+const OPENING = 1_000_000_000_000;
+
+/** Runs `round(0..n-1)`, `parallel` at a time. */
+async function rounds(n: number, parallel: number, round: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < n) await round(next++);
+    }),
+  );
+}
+
+/** Awaits every operation; returns the failures instead of stopping at the first. */
+async function settle(operations: Array<Promise<unknown>>): Promise<unknown[]> {
+  const results = await Promise.allSettled(operations);
+  return results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason);
+}
+
+describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
+  let db: Db;
+  beforeAll(async () => {
+    db = await postgres.open();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  async function code(deps: ReturnType<typeof serviceDeps>, id: string): Promise<string> {
+    const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
+    return deps.protector.unseal(id, row.sealed_code);
+  }
+
+  /** Every attempt of `callerId`: sent at most once, and a sent one keeps its provider id and is never canceled. */
+  async function expectEachSentOnceAndRecorded(provider: CountingProvider, callerId: string) {
+    const attempts = await db
+      .selectFrom("attempts")
+      .innerJoin("verifications", "verifications.id", "attempts.verification_id")
+      .select(["attempts.id", "attempts.status", "attempts.provider_message_id"])
+      .where("verifications.caller_id", "=", callerId)
+      .execute();
+    const doubled = [...provider.calls].filter(([, n]) => n > 1);
+    expect(doubled).toEqual([]);
+    expect(provider.maxConcurrentPerAttempt).toBeLessThanOrEqual(1);
+    const sentButLost = attempts.filter((a) => provider.calls.has(a.id) && (a.provider_message_id !== `p-${a.id}` || a.status === "CANCELED" || a.status === "QUEUED"));
+    expect(sentButLost).toEqual([]);
+    const recordedButNotSent = attempts.filter((a) => !provider.calls.has(a.id) && a.provider_message_id !== null);
+    expect(recordedButNotSent).toEqual([]);
+    return attempts;
+  }
+
+  it("VerifyOtp racing the worker's record of the same verification: no deadlock, the code is approved every time", async () => {
+    const deps = serviceDeps(db, { limits: UNLIMITED });
+    const caller = { id: "race-verify-worker" };
+    const provider = new CountingProvider();
+    const handle = attemptHandler(deps, provider);
+    const errors: unknown[] = [];
+    const outcomes: string[] = [];
+    await rounds(300, 6, async () => {
+      const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+      const message = await dispatchMessage(db, sent.firstAttempt.id);
+      const correct = await code(deps, sent.verification.id);
+      const [verified, ...failed] = await Promise.allSettled([verifyOtp(deps, caller, sent.verification.id, correct), handle(message)]);
+      if (verified.status === "fulfilled") outcomes.push(verified.value.outcome);
+      else errors.push(verified.reason);
+      errors.push(...failed.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason));
+    });
+    expect(errors).toEqual([]);
+    expect(outcomes.filter((o) => o !== "APPROVED")).toEqual([]);
+    const attempts = await expectEachSentOnceAndRecorded(provider, caller.id);
+    // Both orders happened: some attempts went out before the approval, some were stopped by it.
+    expect(attempts.some((a) => a.status === "SUBMITTED")).toBe(true);
+  });
+
+  it("verify, cancel, expiry, escalation, duplicate deliveries and receipts all at once: no error, no double send, the ledger exact", async () => {
+    const deps = serviceDeps(db, { limits: UNLIMITED, catalogue: PRICED });
+    const later = { ...deps, clock: new FakeClock(deps.clock.now().getTime() + 15_000) };
+    const expired = { ...deps, clock: new FakeClock(deps.clock.now().getTime() + 11 * 60_000) };
+    const caller = { id: "race-everything" };
+    await openBalance(db, caller.id, { currency: "EUR", micros: OPENING }, deps.clock.now());
+    const receipts: Array<Promise<unknown>> = [];
+    const provider = new CountingProvider((message, providerMessageId) => {
+      const status = Math.random() < 0.5 ? "DELIVERED" : "UNDELIVERED";
+      receipts.push(applyReceipt(deps, { provider: "sandbox", providerMessageId, status, occurredAt: deps.clock.now() }));
+    });
+    const handle = attemptHandler(deps, provider, { routes: PRICED.routes });
+    const errors: unknown[] = [];
+    const queuedOf = async (id: string) =>
+      (await db.selectFrom("attempts").select("id").where("verification_id", "=", id).where("status", "=", "QUEUED").execute()).map((a) => a.id);
+
+    await rounds(1_500, 8, async (i) => {
+      const destination = { phone: uniquePhone(), email: `race${i}@example.com`, pushToken: `tok-${i}` };
+      const sent = await sendOtp(deps, caller, sendCommand({ destination }), newTrace());
+      const id = sent.verification.id;
+      const correct = await code(deps, id);
+      const first = await dispatchMessage(db, sent.firstAttempt.id);
+      const chance = () => Math.random();
+      // The worker and a redelivery of the same message, racing whatever else this round does.
+      const operations: Array<Promise<unknown>> = [handle(first), handle({ ...first, deliveryCount: 2 })];
+      if (chance() < 0.6) operations.push(verifyOtp(deps, caller, id, chance() < 0.5 ? correct : "000000"));
+      if (chance() < 0.25) operations.push(cancelOtp(deps, caller, id));
+      if (chance() < 0.5) operations.push(advanceDuePlans(later, 4));
+      if (chance() < 0.1) operations.push(expireDue(expired, 4));
+      errors.push(...(await settle(operations)));
+      // Whatever the fallback queued meanwhile goes out now, racing the right code.
+      const next = await Promise.all((await queuedOf(id)).map((attemptId) => dispatchMessage(db, attemptId)));
+      errors.push(...(await settle([...next.map((m) => handle(m)), verifyOtp(deps, caller, id, correct)])));
+    });
+    // Attempts another round's escalation queued after this round looked: send them too.
+    for (const attempt of await db.selectFrom("attempts").select("id").where("status", "=", "QUEUED").execute()) {
+      errors.push(...(await settle([handle(await dispatchMessage(db, attempt.id))])));
+    }
+    errors.push(...(await settle(receipts)));
+
+    expect(errors).toEqual([]);
+    const attempts = await expectEachSentOnceAndRecorded(provider, caller.id);
+    // Charged exactly for what reached a provider; everything else refunded, once.
+    const rows = await db.selectFrom("attempts").select(["id", "route_id", "submitted_at"]).where("id", "in", attempts.map((a) => a.id)).execute();
+    const charged = rows.filter((a) => a.submitted_at !== null).reduce((sum, a) => sum + PRICE_OF.get(a.route_id)!, 0);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: OPENING - charged });
+    const refunds = await db.selectFrom("ledger_entries").select("attempt_id").where("caller_id", "=", caller.id).where("kind", "=", "refund").execute();
+    expect(new Set(refunds.map((r) => r.attempt_id))).toEqual(new Set(rows.filter((a) => a.submitted_at === null).map((a) => a.id)));
+    // Every event numbered without a gap, whatever raced to write it.
+    const gaps = await db
+      .selectFrom("verifications")
+      .leftJoin("delivery_events", "delivery_events.verification_id", "verifications.id")
+      .select(["verifications.id", "verifications.event_seq"])
+      .select((eb) => [eb.fn.count<number>("delivery_events.sequence").as("events"), eb.fn.max("delivery_events.sequence").as("last")])
+      .where("verifications.caller_id", "=", caller.id)
+      .groupBy(["verifications.id", "verifications.event_seq"])
+      .having((eb) => eb.or([eb(eb.fn.count("delivery_events.sequence"), "!=", eb.ref("verifications.event_seq")), eb(eb.fn.max("delivery_events.sequence"), "!=", eb.ref("verifications.event_seq"))]))
+      .execute();
+    expect(gaps).toEqual([]);
+  });
+});
