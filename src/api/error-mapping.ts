@@ -12,7 +12,8 @@ import {
 
 // Connection-level failures of the database driver: the dependency is down, the call is safe to retry.
 const UNAVAILABLE_ERRNO = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"]);
-const UNAVAILABLE_SQLSTATE = /^(08|57P0)/;
+// 08: connection exceptions; 57P0x: the server is shutting down or restarting; 40P01/40001: a conflict that outlived its retries.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0|40P01$|40001$)/;
 
 /**
  * The one place where errors become RPC status codes (SPEC §3). Domain errors
