@@ -6,7 +6,8 @@ import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
 import { findDestinationGuard, incrementWindowCounter } from "../store/repositories/abuse-counters.js";
-import { claimIdempotencyKey } from "../store/repositories/idempotency-keys.js";
+import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
+import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
 import { findVerification, insertVerification } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
@@ -46,9 +47,13 @@ export async function sendOtp(
   trace: TraceContext,
 ): Promise<SendOtpResult> {
   const now = deps.clock.now();
+  const requestHash = canonicalHash(command);
+  // A replay answers from what the first request made, before anything (an expired estimate, a
+  // changed route catalogue, a limit) could refuse it. A replay racing its original is caught below.
+  const replayed = command.idempotencyKey ? await findIdempotencyKey(deps.db, caller.id, command.idempotencyKey) : undefined;
+  if (replayed !== undefined) return loadSendResult(deps, caller, heldBy(replayed, requestHash), []);
   const plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
   const first = plan.steps[0]!;
-  const requestHash = canonicalHash(command);
   const verificationId = deps.ids.next("vrf");
 
   const existingId = await inTransaction(deps.db, async (uow) => {
@@ -60,12 +65,7 @@ export async function sendOtp(
         verificationId,
         now,
       });
-      if (held !== undefined) {
-        if (held.request_hash !== requestHash) {
-          throw new IdempotencyConflictError("idempotency_key was already used for a different request");
-        }
-        return held.verification_id;
-      }
+      if (held !== undefined) return heldBy(held, requestHash);
     }
     const destinationKey = deps.protector.destinationKey(first.address);
     await enforceSendLimits(deps, uow, caller, command, destinationKey, now);
@@ -105,6 +105,12 @@ export async function sendOtp(
   });
 
   return loadSendResult(deps, caller, existingId ?? verificationId, plan.warnings);
+}
+
+/** The verification an idempotency key was first used for; refused if it was for a different request. */
+function heldBy(held: IdempotencyKeyRow, requestHash: string): string {
+  if (held.request_hash !== requestHash) throw new IdempotencyConflictError("idempotency_key was already used for a different request");
+  return held.verification_id;
 }
 
 /**

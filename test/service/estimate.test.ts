@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import type { Route } from "../../src/domain/route.js";
+import { deleteExpiredEstimates } from "../../src/store/repositories/estimates.js";
 import { ESTIMATE_TTL_MS, estimateOtp } from "../../src/service/estimate-otp.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -56,5 +57,20 @@ describe.each(BACKENDS)("EstimateOtp on $name", (backend) => {
     await expect(sendOtp(deps, { id: "someone-else" }, { ...command, estimateId: estimate.estimateId }, newTrace())).rejects.toThrow("unknown or expired");
     deps.clock.advance(ESTIMATE_TTL_MS);
     await expect(sendOtp(deps, caller, { ...command, idempotencyKey: "late", estimateId: estimate.estimateId }, newTrace())).rejects.toThrow("unknown or expired");
+  });
+
+  it("a replay of a bound send that succeeded returns the same verification after its estimate expired", async () => {
+    const deps = serviceDeps(db, { catalogue });
+    const caller = { id: `replayer-${backend.name}` };
+    const command = { ...sendCommand(), idempotencyKey: "checkout-42" };
+    const estimate = await estimateOtp(deps, caller, command);
+    const sent = await sendOtp(deps, caller, { ...command, estimateId: estimate.estimateId }, newTrace());
+    deps.clock.advance(ESTIMATE_TTL_MS + 1);
+    await deleteExpiredEstimates(db, deps.clock.now());
+    const replayed = await sendOtp(deps, caller, { ...command, estimateId: estimate.estimateId }, newTrace());
+    expect(replayed.verification.id).toBe(sent.verification.id);
+    expect(replayed.firstAttempt.id).toBe(sent.firstAttempt.id);
+    // Still one key per request: the same key for another request is refused, not replayed.
+    await expect(sendOtp(deps, caller, { ...sendCommand(), idempotencyKey: "checkout-42" }, newTrace())).rejects.toThrow("different request");
   });
 });

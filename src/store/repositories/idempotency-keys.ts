@@ -1,4 +1,4 @@
-import type { Trx } from "../database.js";
+import type { Executor, Trx } from "../database.js";
 import type { IdempotencyKeyRow } from "../tables/idempotency-keys.js";
 
 /**
@@ -23,10 +23,10 @@ export async function claimIdempotencyKey(
     .returning("key")
     .executeTakeFirst();
   if (inserted !== undefined) return undefined;
-  return trx
-    .selectFrom("idempotency_keys")
-    .selectAll()
-    .where("caller_id", "=", row.callerId)
-    .where("key", "=", row.key)
-    .executeTakeFirstOrThrow();
+  return findIdempotencyKey(trx, row.callerId, row.key);
+}
+
+/** The row holding a caller's idempotency key, if any. */
+export async function findIdempotencyKey(db: Executor, callerId: string, key: string): Promise<IdempotencyKeyRow | undefined> {
+  return db.selectFrom("idempotency_keys").selectAll().where("caller_id", "=", callerId).where("key", "=", key).executeTakeFirst();
 }
