@@ -17,12 +17,15 @@ export type WatchItem = { readonly kind: "event"; readonly event: DeliveryEvent 
 
 /**
  * The verification's events after `afterSequence`, then live ones, each once and
- * in sequence order, until a final event (verified, expired, canceled), or
- * until the verification has ended otherwise (wrong-code limit) and expired.
- * An idle stream gets a keep-alive every `keepAliveMs`.
+ * in sequence order, ending with the final one (verified, expired, canceled,
+ * wrong-code limit). An idle stream gets a keep-alive every `keepAliveMs`.
  *
- * It subscribes before it reads the stored events, so nothing published in
- * between is missed; a live event that skips ahead fills the gap from the store.
+ * The live feed may drop messages (core NATS is at most once; another `serve`
+ * replica's events never reach an in-process feed), so the store is the truth:
+ * it subscribes before it reads the stored events, so nothing published in
+ * between is missed; a live event that skips ahead fills the gap from the
+ * store; and every keep-alive reads the store first, so a dropped event,
+ * the final one included, arrives at the latest one keep-alive late.
  */
 export async function* watchDelivery(
   deps: ServiceDeps,
@@ -38,33 +41,31 @@ export async function* watchDelivery(
   const live = new AsyncQueue<DeliveryEvent>();
   const unsubscribe = feed.subscribe(verificationId, (event) => live.push(event));
   let last = afterSequence;
+  const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
   try {
-    const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
-    for (const event of await stored()) {
-      last = event.sequence;
-      yield { kind: "event", event };
-      if (FINAL_EVENT_KINDS.has(event.kind)) return;
-    }
+    let batch = await stored();
     while (!signal.aborted) {
+      for (const event of batch) {
+        last = event.sequence;
+        yield { kind: "event", event };
+        if (FINAL_EVENT_KINDS.has(event.kind)) return;
+      }
       const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
       const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAliveMs), signal);
-      if (event === undefined) {
-        if (signal.aborted) return;
-        if (deps.clock.now() >= row.expires_at) {
-          // Past expiry with no final event: the stream ends once the verification has.
-          const current = await findVerification(deps.db, verificationId, caller.id);
-          if (current?.status !== "PENDING") return;
-        }
-        yield { kind: "keep-alive", at: deps.clock.now() };
+      if (signal.aborted) return;
+      if (event !== undefined) {
+        batch = event.sequence <= last ? [] : event.sequence === last + 1 ? [event] : await stored();
         continue;
       }
-      if (event.sequence <= last) continue;
-      const batch = event.sequence === last + 1 ? [event] : await stored();
-      for (const next of batch) {
-        last = next.sequence;
-        yield { kind: "event", event: next };
-        if (FINAL_EVENT_KINDS.has(next.kind)) return;
+      // Idle: whatever the feed dropped is in the store.
+      batch = await stored();
+      if (batch.length > 0) continue;
+      if (deps.clock.now() >= row.expires_at) {
+        // Past expiry with no final event stored: the stream ends once the verification has.
+        const current = await findVerification(deps.db, verificationId, caller.id);
+        if (current?.status !== "PENDING") return;
       }
+      yield { kind: "keep-alive", at: deps.clock.now() };
     }
   } finally {
     unsubscribe();

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DeliveryEvent } from "../../src/domain/delivery-event.js";
+import { eventFromRow } from "../../src/service/events.js";
+import { listDeliveryEvents } from "../../src/store/repositories/delivery-events.js";
+import { sendOtp } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import { watchDelivery, type EventFeed, type WatchItem } from "../../src/service/watch-delivery.js";
+import type { Db } from "../../src/store/database.js";
+import { BACKENDS } from "../harness/databases.js";
+import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
+
+/** A live feed that loses every message whose kind is in `drops` (core NATS is at most once). */
+class LossyFeed implements EventFeed {
+  private readonly listeners = new Set<(event: DeliveryEvent) => void>();
+  constructor(private readonly drops: ReadonlySet<string>) {}
+  subscribe(_id: string, listener: (event: DeliveryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  private published = 0;
+  /** Hands the verification's stored events not yet published to the listeners, as the outbox relay would. */
+  async relay(db: Db, verificationId: string): Promise<void> {
+    for (const event of (await listDeliveryEvents(db, verificationId, this.published)).map(eventFromRow)) {
+      this.published = event.sequence;
+      if (!this.drops.has(event.kind)) for (const listener of this.listeners) listener(event);
+    }
+  }
+}
+
+const caller = { id: "watcher" };
+const KEEP_ALIVE_MS = 50;
+
+describe.each(BACKENDS)("WatchDelivery on $name with a feed that drops messages", (backend) => {
+  let db: Db;
+  beforeAll(async () => {
+    db = await backend.open();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  /** Runs a watcher until its stream ends (or 10 s pass, which fails the test). */
+  async function watchToEnd(deps: ReturnType<typeof serviceDeps>, feed: EventFeed, id: string, started: () => void): Promise<WatchItem[]> {
+    const items: WatchItem[] = [];
+    const signal = AbortSignal.timeout(10_000);
+    for await (const item of watchDelivery(deps, feed, caller, id, 0, signal, KEEP_ALIVE_MS)) {
+      items.push(item);
+      if (item.kind === "keep-alive") started();
+    }
+    expect(signal.aborted).toBe(false);
+    return items;
+  }
+
+  it.each([
+    ["the final VERIFIED event", new Set(["VERIFIED"])],
+    ["every event", new Set(["VERIFICATION_CREATED", "ATTEMPT_QUEUED", "VERIFIED"])],
+    ["nothing", new Set<string>()],
+  ])("still delivers every stored event in order, ending with the final one, when the feed drops %s", async (_, drops) => {
+    const deps = serviceDeps(db);
+    const feed = new LossyFeed(drops);
+    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    await feed.relay(db, sent.verification.id);
+    let watching!: () => void;
+    const idle = new Promise<void>((resolve) => (watching = resolve));
+    const stream = watchToEnd(deps, feed, sent.verification.id, watching);
+    await idle; // the watcher has caught up and is waiting on the live feed
+    const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", sent.verification.id).executeTakeFirstOrThrow();
+    expect((await verifyOtp(deps, caller, sent.verification.id, deps.protector.unseal(sent.verification.id, row.sealed_code))).outcome).toBe("APPROVED");
+    await feed.relay(db, sent.verification.id);
+    const events = (await stream).filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event);
+    expect(events.map((e) => e.kind)).toEqual(["VERIFICATION_CREATED", "ATTEMPT_QUEUED", "VERIFIED"]);
+    expect(events.map((e) => e.sequence)).toEqual([1, 2, 3]);
+  });
+
+  it("ends with a MAX_ATTEMPTS event when the wrong-code limit is reached", async () => {
+    const deps = serviceDeps(db, { limits: { maxWrongCodes: 2 } });
+    const feed = new LossyFeed(new Set());
+    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    await feed.relay(db, sent.verification.id);
+    let watching!: () => void;
+    const idle = new Promise<void>((resolve) => (watching = resolve));
+    const stream = watchToEnd(deps, feed, sent.verification.id, watching);
+    await idle;
+    const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", sent.verification.id).executeTakeFirstOrThrow();
+    const wrong = deps.protector.unseal(sent.verification.id, row.sealed_code) === "000000" ? "111111" : "000000";
+    expect((await verifyOtp(deps, caller, sent.verification.id, wrong)).outcome).toBe("WRONG_CODE");
+    expect((await verifyOtp(deps, caller, sent.verification.id, wrong)).outcome).toBe("WRONG_CODE");
+    await feed.relay(db, sent.verification.id);
+    const kinds = (await stream).filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event.kind);
+    expect(kinds.at(-1)).toBe("MAX_ATTEMPTS");
+  });
+});
