@@ -1,7 +1,22 @@
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { redeliveryDelayMs, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type MessageHandler, type PublishOptions } from "./bus.js";
 import { DISPATCH_SUBJECTS, EVENTS_SUBJECTS } from "./subjects.js";
+
+/** How long one pull waits for messages before asking again (the client's minimum is 1 s). */
+const PULL_EXPIRES_MS = 5_000;
+const PULL_RETRY_MS = 1_000;
 
 export interface JetStreamBusOptions {
   readonly servers: string;
@@ -88,30 +103,51 @@ export class JetStreamBus implements Bus {
     );
     if (exists) await this.jsm.consumers.update(stream, options.durable, config);
     else await this.jsm.consumers.add(stream, config);
-    const messages = await (await this.js.consumers.get(stream, options.durable)).consume({ max_messages: options.maxInFlight });
+    const pull = await this.js.consumers.get(stream, options.durable);
     const inFlight = new Set<Promise<void>>();
+    const heartbeatMs = Math.max(100, Math.floor(this.options.ackWaitMs / 3));
     const run = async (m: JsMsg) => {
+      // A handler may outlast the ack wait (a slow provider): tell the server it is still being worked on,
+      // so it is redelivered only if this process goes away.
+      const heartbeat = setInterval(() => m.working(), heartbeatMs);
       let settlement;
       try {
         settlement = await handler(toBusMessage(m.subject, m.data, m.headers, m.info.deliveryCount));
       } catch {
         settlement = { kind: "nak", delayMs: redeliveryDelayMs(m.info.deliveryCount) } as const;
+      } finally {
+        clearInterval(heartbeat);
       }
       if (settlement.kind === "ack") m.ack();
       else if (settlement.kind === "nak") m.nak(settlement.delayMs);
       else m.term();
     };
+    let stopping = false;
+    let batch: ConsumerMessages | undefined;
+    const idle = new AbortController();
     const loop = (async () => {
-      for await (const m of messages) {
-        // Bounded concurrency: the next message waits for a free slot (back-pressure on the stream).
+      while (!stopping) {
+        // Pull only as many messages as can start now: a message waiting in a local buffer would have
+        // its ack wait running out, and be redelivered to another worker while this one still holds it.
         while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
-        const task = run(m).finally(() => inFlight.delete(task));
-        inFlight.add(task);
+        if (stopping) break;
+        try {
+          batch = await pull.fetch({ max_messages: options.maxInFlight - inFlight.size, expires: PULL_EXPIRES_MS });
+          for await (const m of batch) {
+            const task = run(m).finally(() => inFlight.delete(task));
+            inFlight.add(task);
+          }
+        } catch {
+          // NATS away or the consumer being recreated: the client reconnects; try again shortly.
+          await sleep(PULL_RETRY_MS, undefined, { signal: idle.signal }).catch(() => undefined);
+        }
       }
     })();
     const consumer: Consumer = {
       stop: async () => {
-        messages.stop();
+        stopping = true;
+        batch?.stop();
+        idle.abort();
         await loop;
         await Promise.all(inFlight);
         this.consumers.delete(consumer);

@@ -34,7 +34,7 @@ export class MemoryBus implements Bus {
   private readonly consumers: MemoryConsumer[] = [];
   private readonly listeners = new Set<{ pattern: string; listener: (m: BusMessage) => void }>();
   private readonly seen = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private wake: { at: number; timer: NodeJS.Timeout } | undefined;
   private closed = false;
 
   constructor(private readonly options: MemoryBusOptions) {}
@@ -76,20 +76,27 @@ export class MemoryBus implements Bus {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    if (this.wake !== undefined) clearTimeout(this.wake.timer);
     await Promise.all(this.consumers.map((c) => (c.inFlight > 0 ? new Promise<void>((r) => c.idle.add(r)) : undefined)));
   }
 
   /** Hands ready messages to consumers with free capacity. */
   private pump(): void {
     const now = Date.now();
+    let wakeAt = Infinity;
     for (const item of this.queue) {
-      if (item.inFlight || item.notBefore > now) continue;
+      if (item.inFlight) continue;
+      if (item.notBefore > now) {
+        wakeAt = Math.min(wakeAt, item.notBefore);
+        continue;
+      }
       const consumer = this.consumers.find(
         (c) => !c.stopped && c.inFlight < c.options.maxInFlight && c.options.subjects.some((p) => subjectMatches(p, item.subject)),
       );
       if (consumer !== undefined) void this.deliver(consumer, item);
     }
+    // A timer may fire a little before Date.now() reaches the delay it was set for: look again then.
+    if (wakeAt !== Infinity && !this.closed) this.schedulePump(wakeAt - now);
   }
 
   private async deliver(consumer: MemoryConsumer, item: Queued): Promise<void> {
@@ -108,18 +115,20 @@ export class MemoryBus implements Bus {
       this.queue.splice(this.queue.indexOf(item), 1);
     } else {
       item.notBefore = Date.now() + settlement.delayMs;
-      this.schedulePump(settlement.delayMs);
     }
     if (consumer.stopped && consumer.inFlight === 0) for (const resolve of consumer.idle) resolve();
     if (!this.closed) this.pump();
   }
 
+  /** One timer for the earliest message that waits out a delay; a later pump re-arms it. */
   private schedulePump(delayMs: number): void {
-    if (this.closed) return;
+    const at = Date.now() + delayMs;
+    if (this.wake !== undefined && this.wake.at <= at) return;
+    if (this.wake !== undefined) clearTimeout(this.wake.timer);
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
+      this.wake = undefined;
       this.pump();
-    }, delayMs);
-    this.timers.add(timer);
+    }, Math.max(1, delayMs));
+    this.wake = { at, timer };
   }
 }
