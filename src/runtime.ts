@@ -11,6 +11,8 @@ import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
 import { CodeProtector } from "./domain/code-protector.js";
 import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
 import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
+import { republishQueuedDispatches } from "./store/repositories/outbox.js";
+import { AnotherInstanceError, holdSingleInstanceLock } from "./store/single-instance-lock.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
 import { PeriodicLoop } from "./util/periodic-loop.js";
 
@@ -53,6 +55,7 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
       : await loadOrCreateDevKeys(config.dataDir);
   const db = await openDatabase(config.database);
   if (config.migrateOnStart) await migrateToLatest(db);
+  const singleInstance = config.natsUrl ? undefined : await startInProcessBusRun(config, db, log);
   const bus: Bus = config.natsUrl
     ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs })
     : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
@@ -75,6 +78,7 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
     close: async () => {
       await relay.stop();
       await bus.close();
+      await singleInstance?.release();
       await db.destroy();
     },
   };
@@ -105,4 +109,24 @@ export async function startWorkers(runtime: Runtime, config: Config, inbox: DevI
     await stop();
     close();
   };
+}
+
+/**
+ * Without NATS the work queue lives in this process's memory, so two things
+ * follow. Only one process may run on the database (a second one would
+ * re-dispatch the first one's work): on PostgreSQL this is checked with an
+ * advisory lock, and a second `serve` refuses to start. And what a crash left
+ * unsent is dispatched again at start.
+ */
+async function startInProcessBusRun(config: Config, db: Db, log: Logger): Promise<{ release(): Promise<void> } | undefined> {
+  const lock =
+    config.database.kind === "postgres"
+      ? await holdSingleInstanceLock(config.database.url, "serve on the in-process bus", log).catch((error: unknown) => {
+          if (!(error instanceof AnotherInstanceError)) throw error;
+          throw new AnotherInstanceError(`${error.message}: several serve replicas on one database need NATS (OTP_NATS_URL)`);
+        })
+      : undefined;
+  const requeued = await republishQueuedDispatches(db, "otp.dispatch.");
+  if (requeued > 0) log.info("dispatching again the attempts a previous run left queued", { attempts: requeued });
+  return lock;
 }

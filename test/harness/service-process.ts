@@ -39,13 +39,14 @@ export async function startServiceProcess(
     await waitFor(
       "the service to listen",
       async () => {
-        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output}`);
+        if (child.exitCode !== null) return true; // no point waiting longer: reported below
         const line = output.split("\n").find((l) => l.includes(`"message":"${ready}"`));
         if (line) ports = { httpPort: 0, grpcPort: 0, ...(JSON.parse(line) as object) };
         return ports !== undefined;
       },
       60_000,
     );
+    if (ports === undefined) throw new Error(`exited with ${child.exitCode}: ${output}`);
   } catch (error) {
     child.kill("SIGKILL");
     throw error;

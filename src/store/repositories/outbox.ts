@@ -1,4 +1,4 @@
-import type { Trx } from "../database.js";
+import type { Executor, Trx } from "../database.js";
 import type { OutboxRow } from "../tables/outbox.js";
 
 export interface OutboxMessage {
@@ -49,4 +49,22 @@ export function decodeOutboxRow(row: OutboxRow): OutboxMessage {
     payload: Buffer.from(row.payload, "base64"),
     headers: row.headers as Record<string, string>,
   };
+}
+
+/**
+ * Marks for publishing again the dispatch rows of attempts still QUEUED. For
+ * the in-process bus, whose work queue dies with the process: at start it
+ * hands every unfinished attempt to the workers again. A call that had already
+ * started is not repeated blindly: the worker finds its recorded intent.
+ */
+export async function republishQueuedDispatches(db: Executor, dispatchSubjectPrefix: string): Promise<number> {
+  const rows = await db
+    .updateTable("outbox")
+    .set({ published_at: null })
+    .where("published_at", "is not", null)
+    .where("subject", "like", `${dispatchSubjectPrefix}%`)
+    .where("msg_id", "in", (eb) => eb.selectFrom("attempts").select("attempts.id").where("attempts.status", "=", "QUEUED"))
+    .returning("id")
+    .execute();
+  return rows.length;
 }
