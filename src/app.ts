@@ -15,6 +15,7 @@ import { dlrWebhook } from "./receipts/webhook.js";
 import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { expireDue } from "./service/end-verification.js";
 import { advanceDuePlans } from "./service/fallback.js";
+import { pruneOnce } from "./service/retention.js";
 import { RouteHealthTracker } from "./service/route-health.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
@@ -29,6 +30,8 @@ export type { AppOptions };
 
 const POLL_BATCH = 64;
 const PLAN_BATCH = 100;
+/** Rows of each kind deleted per statement: small, so no delete holds many locks for long. */
+const RETENTION_BATCH = 1_000;
 
 /** Everything `serve` runs except its listeners: enough to serve the API over any transport. */
 export interface Core {
@@ -88,6 +91,7 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
     new PeriodicLoop("route health", async () => (await routeHealth.refresh(), { more: false }), 10_000, log),
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
+    new PeriodicLoop("retention", async () => pruneOnce(db, clock, config.retention, RETENTION_BATCH), 60_000, log),
   ];
   loops.forEach((loop) => loop.start());
 

@@ -2,8 +2,10 @@ import { parseArgs } from "node:util";
 import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
+import { MAX_TTL_MS } from "../domain/verification.js";
 import type { DatabaseOptions } from "../store/database.js";
 import { DEFAULT_ROUTE_HEALTH, type RouteHealthSettings } from "../service/route-health.js";
+import { DEFAULT_RETENTION, type RetentionWindows } from "../service/retention.js";
 import { parseDuration } from "./durations.js";
 import { ConfigFileError, loadConfigFile, type ConfigFile, type RoutingConfig } from "./config-file.js";
 import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
@@ -41,6 +43,8 @@ export interface Config {
   readonly devInbox: boolean;
   readonly migrateOnStart: boolean;
   readonly limits: AbuseLimits;
+  /** How long rows no longer needed for delivery are kept before the retention loop deletes them. */
+  readonly retention: RetentionWindows;
   readonly shutdownGraceMs: number;
 }
 
@@ -107,6 +111,14 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     throw new ConfigError(`${codeHashKey ? "OTP_CODE_SEAL_KEY" : "OTP_CODE_HASH_KEY"}: required (base64 of 32 random bytes)`);
   }
 
+  const limits: AbuseLimits = {
+    ...DEFAULT_LIMITS,
+    maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
+    sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
+    sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
+    sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),
+  };
+
   const config: Config = {
     role: role as Role,
     host: setting("host", "OTP_HOST")[1] || (isDev ? "127.0.0.1" : "0.0.0.0"),
@@ -131,16 +143,29 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     },
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
-    limits: {
-      ...DEFAULT_LIMITS,
-      maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
-      sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
-      sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
-      sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),
-    },
+    limits,
+    retention: parseRetention(env, limits),
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
   };
   return Object.freeze(config);
+}
+
+/** Retention windows; a counter must outlive the longest limit window it counts, and a published dispatch the longest code. */
+function parseRetention(env: Env, limits: AbuseLimits): RetentionWindows {
+  const retention: RetentionWindows = {
+    publishedOutboxMs: parseDurationSetting("OTP_RETAIN_PUBLISHED_OUTBOX", env.OTP_RETAIN_PUBLISHED_OUTBOX, DEFAULT_RETENTION.publishedOutboxMs),
+    windowCountersMs: parseDurationSetting("OTP_RETAIN_WINDOW_COUNTERS", env.OTP_RETAIN_WINDOW_COUNTERS, DEFAULT_RETENTION.windowCountersMs),
+    verificationsMs: parseDurationSetting("OTP_RETAIN_VERIFICATIONS", env.OTP_RETAIN_VERIFICATIONS, DEFAULT_RETENTION.verificationsMs),
+  };
+  const longestWindow = Math.max(limits.sendsPerDestination.windowMs, limits.sendsPerCaller.windowMs, limits.sendsPerClientIp.windowMs);
+  if (retention.windowCountersMs < longestWindow) {
+    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least the longest send-limit window (${longestWindow / 1000} s), or limits would forget counts`);
+  }
+  // Without NATS, a restart re-dispatches queued attempts from their outbox rows: keep them while a code can live.
+  if (retention.publishedOutboxMs < MAX_TTL_MS) {
+    throw new ConfigError(`OTP_RETAIN_PUBLISHED_OUTBOX: must be at least ${MAX_TTL_MS / 60_000} minutes, the longest a code lives`);
+  }
+  return retention;
 }
 
 function parsePort(name: string, value: string | undefined, fallback: number): number {

@@ -9,6 +9,7 @@ import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { startApp, type RunningApp } from "../../src/app.js";
 import type { Config } from "../../src/config/config.js";
 import { SANDBOX_ROUTING } from "../../src/config/sandbox-catalogue.js";
+import { DEFAULT_RETENTION } from "../../src/service/retention.js";
 import { DEFAULT_ROUTE_HEALTH } from "../../src/service/route-health.js";
 import { CHANNELS } from "../../src/domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
@@ -45,6 +46,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     devInbox: true,
     migrateOnStart: true,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    retention: DEFAULT_RETENTION,
     shutdownGraceMs: 2_000,
   };
   return startApp(config, { log: silentLogger });

@@ -63,7 +63,7 @@ describe("serve on the in-process bus (no NATS) with real PostgreSQL", () => {
     const phones = Array.from({ length: 6 }, (_, i) => `+316555${String(process.pid % 100).padStart(2, "0")}${900 + i}`);
     for (const phone of phones) peer.onSend(phone, { kind: "hold" });
     const first = await start();
-    const sent = [];
+    const sent: string[] = [];
     for (const phone of phones) sent.push((await client.sendOtp({ destination: { phone } }, { headers })).verificationId);
     // Two calls are with the provider (concurrency 2), four wait in the dead process's memory.
     await waitFor("two calls in flight", async () => peer.requests.length >= 2);

@@ -3,6 +3,7 @@ import * as initialSchema from "./20261122T0400-initial-schema.js";
 import * as sendIntentAndReceipts from "./20261122T0700-send-intent-and-receipts.js";
 import * as ledgerEstimatesDeadlines from "./20261122T0800-ledger-estimates-deadlines.js";
 import * as routeHealthIndexes from "./20261122T0900-route-health-indexes.js";
+import * as retentionIndexes from "./20261123T0900-retention-indexes.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   "20261122T0700-send-intent-and-receipts": sendIntentAndReceipts,
   "20261122T0800-ledger-estimates-deadlines": ledgerEstimatesDeadlines,
   "20261122T0900-route-health-indexes": routeHealthIndexes,
+  "20261123T0900-retention-indexes": retentionIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -13,11 +13,6 @@ export async function incrementWindowCounter(trx: Trx, key: string, windowStart:
   return row.count;
 }
 
-/** Drops counters of windows that ended before `before`. */
-export async function pruneWindowCounters(db: Executor, before: Date): Promise<void> {
-  await db.deleteFrom("rate_limit_counters").where("window_start", "<", before).execute();
-}
-
 export async function findDestinationGuard(db: Executor, destinationKey: string): Promise<DestinationGuardRow | undefined> {
   return db.selectFrom("destination_guards").selectAll().where("destination_key", "=", destinationKey).executeTakeFirst();
 }

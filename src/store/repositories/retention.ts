@@ -1,0 +1,52 @@
+import { sql } from "kysely";
+import type { Db, Trx } from "../database.js";
+
+/**
+ * Batched deletes of rows past their retention window. Each call deletes at
+ * most `limit` rows found through an index and returns how many it deleted,
+ * so a caller loops while batches come back full and no statement holds many
+ * locks for long.
+ */
+
+export async function deletePublishedOutbox(db: Db, before: Date, limit: number): Promise<number> {
+  const rows = await db
+    .deleteFrom("outbox")
+    .where("id", "in", (eb) => eb.selectFrom("outbox").select("id").where("published_at", "<", before).orderBy("published_at").limit(limit))
+    .returning("id")
+    .execute();
+  return rows.length;
+}
+
+export async function deleteWindowCounters(db: Db, before: Date, limit: number): Promise<number> {
+  const result = await sql`delete from rate_limit_counters where ctid in (select ctid from rate_limit_counters where window_start < ${before} limit ${limit})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+export async function deleteIdempotencyKeys(db: Db, before: Date, limit: number): Promise<number> {
+  const result = await sql`delete from idempotency_keys where ctid in (select ctid from idempotency_keys where created_at < ${before} limit ${limit})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * Verifications that ended before `before`, with their attempts and events.
+ * The verifications are locked first (SKIP LOCKED: one that a late receipt is
+ * touching waits for the next round), as the lifecycle's lock order asks.
+ * Ledger entries stay: they are the caller's account, not delivery history.
+ */
+export async function deleteEndedVerifications(trx: Trx, before: Date, limit: number): Promise<number> {
+  const doomed = await trx
+    .selectFrom("verifications")
+    .select("id")
+    .where("ended_at", "<", before)
+    .orderBy("ended_at")
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  if (doomed.length === 0) return 0;
+  const ids = doomed.map((v) => v.id);
+  await trx.deleteFrom("delivery_events").where("verification_id", "in", ids).execute();
+  await trx.deleteFrom("attempts").where("verification_id", "in", ids).execute();
+  await trx.deleteFrom("verifications").where("id", "in", ids).execute();
+  return ids.length;
+}
