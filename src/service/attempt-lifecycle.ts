@@ -90,7 +90,8 @@ export async function claimSend(deps: OutcomeDeps, verificationId: string, attem
     const wanted = verification.status === "PENDING" && verification.current_step === attempt.step_index;
     if (!wanted) {
       if (attempt.submit_started_at === null) {
-        await cancelUnsentAttempts(uow, verificationId, now);
+        // This attempt only: a later step's attempt of the same verification is the one that counts now.
+        for (const canceled of await cancelUnstarted(uow.trx, verificationId, now, attemptId)) await refundAttempt(uow.trx, canceled.id, now);
         return { kind: "superseded" };
       }
       // An earlier call may have sent it: never a new call, not even an idempotent repeat.

@@ -74,6 +74,8 @@ export async function dispatchMessage(db: Db, attemptId: string, deliveryCount =
  * provider call is in flight. `called` resolves when the first call starts.
  */
 export class GatedProvider extends CountingProvider {
+  /** Thrown by the next gated call once released (then cleared), instead of accepting. */
+  failNext: Error | undefined;
   private open!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
   private started!: () => void;
@@ -82,6 +84,12 @@ export class GatedProvider extends CountingProvider {
   override async submit(message: OutboundMessage): Promise<SubmitResult> {
     this.started();
     await this.gate;
+    const failure = this.failNext;
+    this.failNext = undefined;
+    if (failure !== undefined) {
+      this.calls.set(message.attemptId, (this.calls.get(message.attemptId) ?? 0) + 1);
+      throw failure;
+    }
     return super.submit(message);
   }
 

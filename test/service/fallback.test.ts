@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import { ProviderError } from "../../src/channels/provider.js";
 import type { Route } from "../../src/domain/route.js";
 import { applyReceipt, recordAttemptFailure, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import type { Catalogue } from "../../src/service/deps.js";
@@ -194,6 +195,24 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     expect(await sending).toEqual({ kind: "ack" });
     expect((await attempts()).map((a) => [a.channel, a.status, a.providerMessageId])).toEqual([["sms", "SUBMITTED", `p-${sms.id}`], ["email", "QUEUED", undefined]]);
     expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 72_000 - 1_000 });
+  });
+
+  it("an attempt whose call failed for certain after its step was superseded is not sent again on redelivery", async () => {
+    const { deps, caller, attempts, tick } = await started({ credit: 1_000_000, catalogue: PRICED });
+    const sms = (await attempts())[0]!;
+    const provider = new GatedProvider();
+    provider.failNext = new ProviderError("provider answered 503", true, "http_503");
+    const handle = attemptHandler(deps, provider, { routes: PRICED.routes });
+    const sending = handle(await dispatchMessage(db, sms.id));
+    await provider.called;
+    deps.clock.advance(15_000);
+    await tick(); // the email step takes over while the SMS call is still out
+    provider.release();
+    expect((await sending).kind).toBe("nak"); // nothing was sent: a retry would be allowed, were the step still current
+    expect(await handle(await dispatchMessage(db, sms.id, 2))).toEqual({ kind: "ack" });
+    expect(provider.calls.get(sms.id)).toBe(1);
+    expect((await attempts()).map((a) => [a.channel, a.status])).toEqual([["sms", "CANCELED"], ["email", "QUEUED"]]);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 1_000 });
   });
 
   it.each(["approved", "canceled", "expired"] as const)("a verification %s while its SMS is with the provider keeps that SMS's id and charge, and its receipt", async (ending) => {

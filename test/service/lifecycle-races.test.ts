@@ -149,6 +149,16 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: OPENING - charged });
     const refunds = await db.selectFrom("ledger_entries").select("attempt_id").where("caller_id", "=", caller.id).where("kind", "=", "refund").execute();
     expect(new Set(refunds.map((r) => r.attempt_id))).toEqual(new Set(rows.filter((a) => a.submitted_at === null).map((a) => a.id)));
+    // A pending verification's current step is never one whose attempt was canceled under it.
+    const orphaned = await db
+      .selectFrom("verifications")
+      .innerJoin("attempts", (join) => join.onRef("attempts.verification_id", "=", "verifications.id").onRef("attempts.step_index", "=", "verifications.current_step"))
+      .select("verifications.id")
+      .where("verifications.caller_id", "=", caller.id)
+      .where("verifications.status", "=", "PENDING")
+      .where("attempts.status", "=", "CANCELED")
+      .execute();
+    expect(orphaned).toEqual([]);
     // Every event numbered without a gap, whatever raced to write it.
     const gaps = await db
       .selectFrom("verifications")

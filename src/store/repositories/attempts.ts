@@ -125,17 +125,17 @@ export async function claimDuePolls(
  * Cancels a verification's attempts whose provider call has not started. An
  * attempt with a call in flight (`submit_started_at` set) is left QUEUED: its
  * message may be out, so it stays charged and records its provider id when the
- * call returns.
+ * call returns. `onlyAttemptId` narrows it to one attempt.
  */
-export async function cancelUnstarted(trx: Trx, verificationId: string, now: Date): Promise<AttemptRow[]> {
-  return trx
+export async function cancelUnstarted(trx: Trx, verificationId: string, now: Date, onlyAttemptId?: string): Promise<AttemptRow[]> {
+  let update = trx
     .updateTable("attempts")
     .set({ status: "CANCELED", completed_at: now })
     .where("verification_id", "=", verificationId)
     .where("status", "=", "QUEUED")
-    .where("submit_started_at", "is", null)
-    .returningAll()
-    .execute();
+    .where("submit_started_at", "is", null);
+  if (onlyAttemptId !== undefined) update = update.where("id", "=", onlyAttemptId);
+  return update.returningAll().execute();
 }
 
 /** The attempt whose message most plausibly carried the code: the latest delivered, else the latest submitted. */
