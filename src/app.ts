@@ -8,6 +8,7 @@ import { createReceiptSources } from "./channels/providers/registry.js";
 import type { Config } from "./config/config.js";
 import { SANDBOX_ROUTING } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
+import type { DatabaseProbe } from "./store/availability.js";
 import { devInboxPages } from "./dev/inbox-pages.js";
 import { dropUnmatchedReceipts } from "./receipts/parked-sweep.js";
 import { pollDueReceipts } from "./receipts/receipt-poller.js";
@@ -20,7 +21,8 @@ import { RouteHealthTracker } from "./service/route-health.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
-import { jsonLogger } from "./telemetry/logger.js";
+import { jsonLogger, type Logger } from "./telemetry/logger.js";
+import { untilReady } from "./transport/until-ready.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { HealthRegistry } from "./transport/health.js";
 import { startHttpServer, type PageHandler } from "./transport/http-server.js";
@@ -64,7 +66,7 @@ export interface RunningApp {
  * OtpService implementation and, on the in-process bus, the channel workers
  * (with JetStream they run as separate `worker` processes).
  */
-export async function createCore(config: Config, options: AppOptions = {}): Promise<Core> {
+export async function createCore(config: Config, options: AppOptions = {}, health = new HealthRegistry(), shutdown = new AbortController()): Promise<Core> {
   const runtime = await openRuntime(config, options);
   const { db, clock, log, relay } = runtime;
   const routeHealth = new RouteHealthTracker(db, clock, config.routeHealth);
@@ -92,6 +94,8 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
     new PeriodicLoop("route health", async () => (await routeHealth.refresh(), { more: false }), 10_000, log),
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
     new PeriodicLoop("retention", async () => pruneOnce(db, clock, config.retention, RETENTION_BATCH), 60_000, log),
+    // Health follows the database: NOT_SERVING while it does not answer, so probes and meshes route around this replica.
+    new PeriodicLoop("database probe", () => probeDatabase(runtime.probe, health, log, shutdown.signal), 1_000, log),
   ];
   loops.forEach((loop) => loop.start());
 
@@ -103,11 +107,8 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
 
   if (config.callers === undefined) log.warn("authentication is OFF: every call runs as caller \"dev\" (dev role only)");
   const authenticator = config.callers ? bearerTokenAuthentication(config.callers) : noAuthentication();
-  const otp = createOtpService({ service, feed: hub, authenticator, log, watchKeepAliveMs: config.watchKeepAliveMs });
-  const health = new HealthRegistry();
-  health.set("", Serving.SERVING);
-  health.set(OtpService.typeName, Serving.SERVING);
-  const shutdown = new AbortController();
+  const otp = createOtpService({ service, feed: hub, authenticator, log, watchKeepAliveMs: config.watchKeepAliveMs, callTimeoutMs: config.callTimeoutMs });
+  setServing(health, true, shutdown.signal);
   const beginShutdown = () => {
     health.shutdown();
     shutdown.abort();
@@ -131,20 +132,54 @@ export async function createCore(config: Config, options: AppOptions = {}): Prom
   };
 }
 
-/** The `serve` role (and `dev`, which is `serve` on embedded defaults): the core behind the gRPC and HTTP ports. */
+/** Health of the server and of OtpService: SERVING only while the database answers and no shutdown has begun. */
+function setServing(health: HealthRegistry, databaseAnswers: boolean, shutdown: AbortSignal): boolean {
+  const status = databaseAnswers && !shutdown.aborted ? Serving.SERVING : Serving.NOT_SERVING;
+  if (health.get(OtpService.typeName) === status) return false;
+  health.set("", status);
+  health.set(OtpService.typeName, status);
+  return true;
+}
+
+async function probeDatabase(probe: DatabaseProbe, health: HealthRegistry, log: Logger, shutdown: AbortSignal): Promise<{ more: boolean }> {
+  const answers = await probe.check().then(
+    () => true,
+    () => false,
+  );
+  if (setServing(health, answers, shutdown)) log.warn(answers ? "the database answers again: SERVING" : "the database does not answer: NOT_SERVING");
+  return { more: false };
+}
+
+/**
+ * The `serve` role (and `dev`, which is `serve` on embedded defaults): the core behind the gRPC and HTTP ports.
+ * The ports open first, NOT_SERVING (RPCs answer UNAVAILABLE), while the core waits for its database: pods start
+ * in any order, and a probe that cannot connect is not the same as one that hears "not yet".
+ */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? jsonLogger(config.role);
-  const core = await createCore(config, { ...options, log });
-  const { otp, health, shutdownSignal } = core;
+  const health = new HealthRegistry();
+  health.set("", Serving.NOT_SERVING);
+  health.set(OtpService.typeName, Serving.NOT_SERVING);
+  const shutdown = new AbortController();
+  const shutdownSignal = shutdown.signal;
+  let ready: Core | undefined;
+  const otp = untilReady(OtpService, () => ready?.otp);
+  const pages: PageHandler[] = [
+    (request, response) => {
+      if (ready !== undefined) return ready.pages.some((page) => page(request, response));
+      response.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
+      response.end("starting\n");
+      return true;
+    },
+  ];
   const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, otp, health, shutdownSignal });
-  const httpServer = await startHttpServer({
-    host: config.host,
-    port: config.httpPort,
-    otp,
-    health,
-    pages: core.pages,
-    shutdownSignal,
+  const httpServer = await startHttpServer({ host: config.host, port: config.httpPort, otp, health, pages, shutdownSignal });
+  log.info("ports open; starting", { grpcPort: grpcServer.port, httpPort: httpServer.port });
+  const core = await createCore(config, { ...options, log }, health, shutdown).catch(async (error: unknown) => {
+    await Promise.all([grpcServer.close(0), httpServer.close(0)]);
+    throw error;
   });
+  ready = core;
   log.info("listening", { grpcPort: grpcServer.port, httpPort: httpServer.port, database: config.database.kind, bus: config.natsUrl ? "jetstream" : "in-process" });
   return {
     httpPort: httpServer.port,

@@ -10,6 +10,7 @@ import { DevInbox } from "./dev/dev-inbox.js";
 import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
 import { CodeProtector } from "./domain/code-protector.js";
 import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
+import { databaseProbe, waitForDatabase, type DatabaseProbe } from "./store/availability.js";
 import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
 import { republishQueuedDispatches } from "./store/repositories/outbox.js";
 import { AnotherInstanceError, holdSingleInstanceLock } from "./store/single-instance-lock.js";
@@ -32,6 +33,8 @@ export interface Runtime {
   readonly protector: CodeProtector;
   readonly db: Db;
   readonly bus: Bus;
+  /** Whether the database answers now: health and readiness follow it. */
+  readonly probe: DatabaseProbe;
   /** Publishes outbox rows; `wake()` after a commit that wrote some. */
   readonly relay: PeriodicLoop;
   close(): Promise<void>;
@@ -42,7 +45,7 @@ export const WORKER_MAX_DELIVER = 5;
 
 /**
  * Opens the runtime: JetStream when a NATS URL is configured, else the
- * in-process bus. Relays run in every role that writes events (serve and
+ * in-process bus. Waits, retrying, for a database (and NATS) that is not up yet. Relays run in every role that writes events (serve and
  * worker); with several replicas they share rows with SKIP LOCKED.
  */
 export async function openRuntime(config: Config, options: AppOptions = {}): Promise<Runtime> {
@@ -53,9 +56,12 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
     config.codeHashKey && config.codeSealKey
       ? { hashKey: config.codeHashKey, sealKey: config.codeSealKey }
       : await loadOrCreateDevKeys(config.dataDir);
-  const db = await openDatabase(config.database);
+  const db = await openDatabase(config.database, log);
+  const probe = databaseProbe(config.database, db, log);
+  await waitForDatabase(probe, log);
   if (config.migrateOnStart) await migrateToLatest(db);
   const singleInstance = config.natsUrl ? undefined : await startInProcessBusRun(config, db, log);
+  if (config.natsUrl) log.info("connecting to NATS (waiting for it if it is not up yet)");
   const bus: Bus = config.natsUrl
     ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs })
     : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
@@ -74,11 +80,13 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
     protector: new CodeProtector(keys, random),
     db,
     bus,
+    probe,
     relay,
     close: async () => {
       await relay.stop();
       await bus.close();
       await singleInstance?.release();
+      await probe.close();
       await db.destroy();
     },
   };

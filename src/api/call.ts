@@ -1,4 +1,5 @@
-import type { HandlerContext } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
+import { UnavailableError } from "../domain/errors.js";
 import type { Caller, ServiceDeps } from "../service/deps.js";
 import type { EventFeed } from "../service/watch-delivery.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
@@ -13,6 +14,8 @@ export interface ApiDeps {
   readonly log: Logger;
   /** WatchDelivery sends a keep-alive after this long without an event. */
   readonly watchKeepAliveMs: number;
+  /** A unary call still waiting on a dependency after this long answers UNAVAILABLE. */
+  readonly callTimeoutMs: number;
 }
 
 /**
@@ -23,9 +26,28 @@ export interface ApiDeps {
  */
 export async function asCaller<T>(deps: ApiDeps, context: HandlerContext, body: (caller: Caller) => Promise<T>): Promise<T> {
   try {
-    return await body(deps.authenticator.authenticate(context.requestHeader));
+    return await withinDeadline(body(deps.authenticator.authenticate(context.requestHeader)), deps.callTimeoutMs);
   } catch (error) {
     throw mapped(deps, context, error);
+  }
+}
+
+/**
+ * The caller gets an answer in bounded time even when a dependency answers
+ * nothing (a frozen database holds a query forever; no server-side timeout
+ * fires). The work itself goes on and may still commit: a SendOtp retried
+ * with the same idempotency_key returns what it made.
+ */
+async function withinDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError(`no answer from a dependency within ${timeoutMs} ms; retry`)), timeoutMs);
+  });
+  work.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -45,7 +67,9 @@ export async function* streamAsCaller<T>(
 function mapped(deps: ApiDeps, context: HandlerContext, error: unknown) {
   const connectError = toConnectError(error);
   if (connectError.cause !== undefined) {
-    deps.log.error("rpc failed", { rpc: context.method.name, code: connectError.code, ...errorFields(connectError.cause) });
+    // A dependency away is expected now and then (and said by health); anything else is a bug.
+    const level = connectError.code === Code.Unavailable ? "warn" : "error";
+    deps.log[level]("rpc failed", { rpc: context.method.name, code: connectError.code, ...errorFields(connectError.cause) });
   }
   return connectError;
 }

@@ -9,11 +9,7 @@ import {
   UnauthenticatedError,
   UnavailableError,
 } from "../domain/errors.js";
-
-// Connection-level failures of the database driver: the dependency is down, the call is safe to retry.
-const UNAVAILABLE_ERRNO = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"]);
-// 08: connection exceptions; 57P0x: the server is shutting down or restarting; 40P01/40001: a conflict that outlived its retries.
-const UNAVAILABLE_SQLSTATE = /^(08|57P0|40P01$|40001$)/;
+import { isDatabaseUnavailable } from "../store/unavailable.js";
 
 /**
  * The one place where errors become RPC status codes (SPEC §3). Domain errors
@@ -34,13 +30,8 @@ export function toConnectError(error: unknown): ConnectError {
   if (error instanceof PreconditionError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof IdempotencyConflictError) return new ConnectError(error.message, Code.AlreadyExists);
   if (error instanceof UnauthenticatedError) return new ConnectError(error.message, Code.Unauthenticated);
-  if (error instanceof UnavailableError || isConnectionFailure(error)) {
+  if (error instanceof UnavailableError || isDatabaseUnavailable(error)) {
     return new ConnectError("a dependency is unavailable; retry later", Code.Unavailable, undefined, undefined, error);
   }
   return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
-}
-
-function isConnectionFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && (UNAVAILABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.test(code));
 }

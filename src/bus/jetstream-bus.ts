@@ -57,8 +57,8 @@ export class JetStreamBus implements Bus {
       ackWaitMs: 30_000,
       ...options,
     };
-    // Reconnect forever: while NATS is away the outbox holds what must be published.
-    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator", maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    // Wait for a server that is not up yet, and reconnect forever: while NATS is away the outbox holds what must be published.
+    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator", maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: true });
     try {
       const jsm = await jetstreamManager(nc);
       await ensureStream(jsm, {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { BusMessage, Settlement } from "../bus/bus.js";
 import { redeliveryDelayMs } from "../bus/bus.js";
 import { decodeDispatch } from "../bus/dispatch-message.js";
@@ -6,6 +7,8 @@ import type { Route } from "../domain/route.js";
 import { claimSend, clearSendIntent, recordAttemptFailure, recordSubmitted, type OutcomeDeps } from "../service/attempt-lifecycle.js";
 import { findAttempt } from "../store/repositories/attempts.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
+import { isDatabaseUnavailable } from "../store/unavailable.js";
+import { UnavailableError } from "../domain/errors.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
@@ -54,28 +57,30 @@ export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMes
 function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise<Settlement> {
   return async (message) => {
     const dispatch = decodeDispatch(message.data);
-    const attempt = await findAttempt(deps.db, dispatch.attemptId);
+    const attempt = await stored(deps, () => findAttempt(deps.db, dispatch.attemptId));
     if (attempt === undefined || attempt.status !== "QUEUED") return { kind: "ack" };
     if (deps.clock.now() >= new Date(dispatch.expiresAt)) {
-      await recordAttemptFailure(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" });
+      await stored(deps, () => recordAttemptFailure(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" }));
       return { kind: "ack" };
     }
     const provider = deps.providers.get(dispatch.provider);
     const route = deps.routes.get(dispatch.routeId);
     if (provider === undefined || route === undefined) {
       const missing = provider === undefined ? `provider ${dispatch.provider}` : `route ${dispatch.routeId}`;
-      await recordAttemptFailure(deps, attempt, "FAILED", { code: "not_configured", reason: `${missing} is not configured on this worker` });
+      await stored(deps, () => recordAttemptFailure(deps, attempt, "FAILED", { code: "not_configured", reason: `${missing} is not configured on this worker` }));
       return { kind: "term" };
     }
 
-    const decision = await claimSend(deps, attempt.verification_id, attempt.id, provider);
+    const decision = await stored(deps, () => claimSend(deps, attempt.verification_id, attempt.id, provider));
     if (decision.kind === "done" || decision.kind === "superseded") return { kind: "ack" };
     if (decision.kind === "wait") return { kind: "nak", delayMs: decision.delayMs };
     if (decision.kind === "give-up") {
-      await recordAttemptFailure(deps, attempt, "FAILED", {
-        code: "outcome_unknown",
-        reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
-      });
+      await stored(deps, () =>
+        recordAttemptFailure(deps, attempt, "FAILED", {
+          code: "outcome_unknown",
+          reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
+        }),
+      );
       return { kind: "ack" };
     }
     if (decision.repeat) {
@@ -92,7 +97,8 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
     }
     const now = deps.clock.now();
     const firstPollAt = provider.firstPollAfterMs === undefined ? null : new Date(now.getTime() + provider.firstPollAfterMs);
-    await recordSubmitted(deps, attempt, { providerMessageId: result.providerMessageId, delivered: result.delivered, firstPollAt });
+    // The message is out: its provider id must be recorded, however long the database is away.
+    await stored(deps, () => recordSubmitted(deps, attempt, { providerMessageId: result.providerMessageId, delivered: result.delivered, firstPollAt }));
     return { kind: "ack" };
   };
 }
@@ -106,13 +112,35 @@ async function settleFailure(deps: AttemptHandlerDeps, attempt: AttemptRow, prov
     ambiguous: classified.ambiguous,
     ...errorFields(classified),
   });
-  if (!classified.ambiguous) await clearSendIntent(deps, attempt.id);
+  if (!classified.ambiguous) await stored(deps, () => clearSendIntent(deps, attempt.id));
   if (!classified.retryable) {
-    await recordAttemptFailure(deps, attempt, "REJECTED", { code: classified.code, reason: classified.message });
+    await stored(deps, () => recordAttemptFailure(deps, attempt, "REJECTED", { code: classified.code, reason: classified.message }));
     return { kind: "ack" };
   }
   if (message.deliveryCount < deps.maxDeliver) return { kind: "nak", delayMs: redeliveryDelayMs(message.deliveryCount) };
-  await recordAttemptFailure(deps, attempt, "FAILED", { code: "retries_exhausted", reason: `${message.deliveryCount} tries failed: ${classified.message}` });
+  await stored(deps, () => recordAttemptFailure(deps, attempt, "FAILED", { code: "retries_exhausted", reason: `${message.deliveryCount} tries failed: ${classified.message}` }));
   return { kind: "term" };
 }
 
+
+/** Longest a handler holds its message waiting for the database to come back (a code lives at most 10 minutes). */
+const STORE_PATIENCE_MS = 10 * 60_000;
+
+/**
+ * Runs a store operation again while the database is unavailable, with
+ * growing pauses (up to 5 s), for up to STORE_PATIENCE_MS. The message stays
+ * with this handler meanwhile (the bus hears it is being worked on), so an
+ * outage neither uses up its deliveries nor loses what the provider answered.
+ */
+async function stored<T>(deps: AttemptHandlerDeps, operation: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + STORE_PATIENCE_MS;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!(isDatabaseUnavailable(error) || error instanceof UnavailableError) || Date.now() >= giveUpAt) throw error;
+      if (tries === 1) deps.log.warn("the database is unavailable; holding the attempt until it answers", errorFields(error));
+      await sleep(Math.min(5_000, 100 * 2 ** tries));
+    }
+  }
+}

@@ -3,7 +3,7 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import { MAX_TTL_MS } from "../domain/verification.js";
-import type { DatabaseOptions } from "../store/database.js";
+import { DEFAULT_POOL, type DatabaseOptions, type PoolSettings } from "../store/database.js";
 import { DEFAULT_ROUTE_HEALTH, type RouteHealthSettings } from "../service/route-health.js";
 import { DEFAULT_RETENTION, type RetentionWindows } from "../service/retention.js";
 import { parseDuration } from "./durations.js";
@@ -20,6 +20,8 @@ export interface Config {
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly database: DatabaseOptions;
+  /** A unary RPC still waiting on the database (or another dependency) after this long answers UNAVAILABLE. */
+  readonly callTimeoutMs: number;
   /** Where `dev` keeps PGlite data and its generated keys. */
   readonly dataDir: string;
   readonly natsUrl?: string;
@@ -73,6 +75,11 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
       "nats-url": { type: "string" },
       channels: { type: "string" },
       config: { type: "string" },
+      "db-pool-max": { type: "string" },
+      "db-connect-timeout": { type: "string" },
+      "db-statement-timeout": { type: "string" },
+      "db-idle-in-transaction-timeout": { type: "string" },
+      "call-timeout": { type: "string" },
     },
   });
   const role = positionals[0];
@@ -124,7 +131,8 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     host: setting("host", "OTP_HOST")[1] || (isDev ? "127.0.0.1" : "0.0.0.0"),
     httpPort: parsePort(...setting("http-port", "OTP_HTTP_PORT"), 8080),
     grpcPort: parsePort(...setting("grpc-port", "OTP_GRPC_PORT"), 9090),
-    database: databaseUrl ? { kind: "postgres", url: databaseUrl } : { kind: "pglite", dataDir: `${dataDir}/pglite` },
+    database: databaseUrl ? { kind: "postgres", url: databaseUrl, pool: parsePool(setting) } : { kind: "pglite", dataDir: `${dataDir}/pglite` },
+    callTimeoutMs: parseDurationSetting(...setting("call-timeout", "OTP_CALL_TIMEOUT"), 9_000),
     dataDir,
     ...(natsUrl ? { natsUrl } : {}),
     ...(codeHashKey ? { codeHashKey } : {}),
@@ -148,6 +156,16 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
   };
   return Object.freeze(config);
+}
+
+/** The PostgreSQL pool: its size, and the waits that bound a call's time on the database. */
+function parsePool(setting: (flag: "db-pool-max" | "db-connect-timeout" | "db-statement-timeout" | "db-idle-in-transaction-timeout", name: string) => [string, string | undefined]): PoolSettings {
+  return {
+    maxConnections: parseInteger(...setting("db-pool-max", "OTP_DB_POOL_MAX"), DEFAULT_POOL.maxConnections, 1, 1_000),
+    connectTimeoutMs: parseDurationSetting(...setting("db-connect-timeout", "OTP_DB_CONNECT_TIMEOUT"), DEFAULT_POOL.connectTimeoutMs),
+    statementTimeoutMs: parseDurationSetting(...setting("db-statement-timeout", "OTP_DB_STATEMENT_TIMEOUT"), DEFAULT_POOL.statementTimeoutMs),
+    idleInTransactionTimeoutMs: parseDurationSetting(...setting("db-idle-in-transaction-timeout", "OTP_DB_IDLE_IN_TRANSACTION_TIMEOUT"), DEFAULT_POOL.idleInTransactionTimeoutMs),
+  };
 }
 
 /** Retention windows; a counter must outlive the longest limit window it counts, and a published dispatch the longest code. */

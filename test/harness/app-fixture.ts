@@ -47,6 +47,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     migrateOnStart: true,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     retention: DEFAULT_RETENTION,
+    callTimeoutMs: 9_000,
     shutdownGraceMs: 2_000,
   };
   return startApp(config, { log: silentLogger });

@@ -8,7 +8,14 @@ import { freePort, waitFor } from "./free-port.js";
 export interface RunningPostgres {
   /** Superuser URL of the "postgres" database. */
   readonly adminUrl: string;
+  /** Stops the server for good and deletes its data. */
   stop(): Promise<void>;
+  /** Stops the server (fast shutdown), keeping its data; `start` brings it back on the same port. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
+  /** Freezes the server and every session (SIGSTOP): connections stay open and nothing answers. */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<major>/bin. */
@@ -45,35 +52,62 @@ export async function startPostgres(): Promise<RunningPostgres> {
     "-D", dataDir, "-p", String(port), "-k", dataDir, "-c", "listen_addresses=127.0.0.1",
     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
   ]);
-  const child: ChildProcess = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  try {
-    await waitFor("postgres to accept connections", async () => {
-      if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.end();
-      return true;
-    });
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
+  let child: ChildProcess | undefined;
+  const launch = async () => {
+    const started = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    child = started;
+    let stderr = "";
+    started.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    try {
+      await waitFor("postgres to accept connections", async () => {
+        if (started.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+        const client = new pg.Client({ connectionString: adminUrl });
+        client.on("error", () => undefined);
+        await client.connect();
+        await client.end();
+        return true;
+      });
+    } catch (error) {
+      started.kill("SIGKILL");
+      throw error;
+    }
+  };
+  // Signal the postmaster itself: runuser does not forward signals to it.
+  const postmasterPid = () => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  /** The postmaster and its backends: SIGSTOP on the postmaster alone would leave open sessions answering. */
+  const serverPids = () => {
+    const pid = postmasterPid();
+    const children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)]).toString().split("\n").map(Number).filter((n) => n > 0);
+    return [pid, ...children];
+  };
+  const shutDown = async (signal: NodeJS.Signals) => {
+    const running = child;
+    if (running === undefined || running.exitCode !== null) return;
+    const exited = new Promise((r) => running.once("exit", r));
+    process.kill(postmasterPid(), signal);
+    const stopped = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+    if (!stopped) {
+      process.kill(postmasterPid(), "SIGKILL");
+      running.kill("SIGKILL");
+    }
+  };
+  await launch();
   return {
     adminUrl,
     stop: async () => {
-      // Signal the postmaster itself: runuser does not forward signals to it.
-      const postmasterPid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-      const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
-      process.kill(postmasterPid, "SIGQUIT"); // immediate shutdown: the data is thrown away anyway
-      const stopped = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
-      if (!stopped) {
-        process.kill(postmasterPid, "SIGKILL");
-        child.kill("SIGKILL");
-      }
+      await shutDown("SIGQUIT"); // immediate shutdown: the data is thrown away anyway
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    halt: () => shutDown("SIGINT"), // fast shutdown: sessions are ended (57P01), as on a restart or failover
+    start: launch,
+    freeze: () => {
+      for (const pid of serverPids()) process.kill(pid, "SIGSTOP");
+    },
+    thaw: () => {
+      for (const pid of serverPids()) process.kill(pid, "SIGCONT");
+      // As root the server runs under runuser, which stops itself when its child stops: wake it too.
+      child?.kill("SIGCONT");
     },
   };
 }

@@ -11,6 +11,8 @@ export interface ServiceProcess {
   readonly grpcPort: number;
   /** Everything the process wrote so far (stdout and stderr). */
   output(): string;
+  /** Null while the process runs. */
+  exitCode(): number | null;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -55,6 +57,7 @@ export async function startServiceProcess(
     httpPort: ports!.httpPort,
     grpcPort: ports!.grpcPort,
     output: () => output,
+    exitCode: () => child.exitCode,
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

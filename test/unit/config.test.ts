@@ -30,13 +30,25 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["serve"], { ...serveEnv, OTP_RETAIN_PUBLISHED_OUTBOX: "5m" })).toThrow("OTP_RETAIN_PUBLISHED_OUTBOX: must be at least 10 minutes");
   });
 
+  it("sizes the database pool and bounds its waits from flags or the environment", () => {
+    expect(loadConfig(["serve"], serveEnv).database).toEqual({
+      kind: "postgres",
+      url: "postgres://localhost/otp",
+      pool: { maxConnections: 10, connectTimeoutMs: 3_000, statementTimeoutMs: 5_000, idleInTransactionTimeoutMs: 10_000 },
+    });
+    const config = loadConfig(["serve", "--db-pool-max", "40", "--db-statement-timeout", "2s"], { ...serveEnv, OTP_DB_POOL_MAX: "5", OTP_DB_CONNECT_TIMEOUT: "1s", OTP_DB_IDLE_IN_TRANSACTION_TIMEOUT: "30s", OTP_CALL_TIMEOUT: "4s" });
+    expect(config.database).toMatchObject({ pool: { maxConnections: 40, connectTimeoutMs: 1_000, statementTimeoutMs: 2_000, idleInTransactionTimeoutMs: 30_000 } });
+    expect(config.callTimeoutMs).toBe(4_000);
+    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_DB_POOL_MAX: "0" })).toThrow("OTP_DB_POOL_MAX: expected an integer 1–1000");
+  });
+
   it("returns a frozen object", () => {
     expect(Object.isFrozen(loadConfig(["dev"], {}))).toBe(true);
   });
 
   it("configures serve from the environment", () => {
     const config = loadConfig(["serve"], { ...serveEnv, OTP_SENDS_PER_DESTINATION: "3/1m" });
-    expect(config.database).toEqual({ kind: "postgres", url: "postgres://localhost/otp" });
+    expect(config.database).toMatchObject({ kind: "postgres", url: "postgres://localhost/otp" });
     expect(config.callers).toEqual([{ id: "checkout", tokenSha256: digest }]);
     expect(config.limits.sendsPerDestination).toEqual({ max: 3, windowMs: 60_000 });
     expect(config.host).toBe("0.0.0.0");
