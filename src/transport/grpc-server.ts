@@ -6,6 +6,7 @@ import * as reflectionV1alpha from "../../gen/grpc/reflection/v1alpha/reflection
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { addService } from "./grpc-adapter.js";
 import type { HealthRegistry } from "./health.js";
+import { MAX_REQUEST_BYTES } from "./limits.js";
 import { Reflection } from "./reflection.js";
 
 export interface GrpcServerOptions {
@@ -25,7 +26,11 @@ export interface RunningServer {
 
 /** The mesh port: @grpc/grpc-js serving OtpService, grpc.health.v1 and server reflection. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningServer> {
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  const server = new grpc.Server({
+    "grpc.keepalive_permit_without_calls": 1,
+    // As on the HTTP port: larger messages (compressed or inflated) are refused before any handler runs.
+    "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
+  });
   addService(server, OtpService, options.otp, options.shutdownSignal);
   addService(server, Health, options.health.impl(), options.shutdownSignal);
   const reflection = new Reflection([OtpService, Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection]);

@@ -7,6 +7,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import type { HealthRegistry } from "./health.js";
 import type { RunningServer } from "./grpc-server.js";
+import { MAX_REQUEST_BYTES } from "./limits.js";
 
 /** A plain HTTP route (pages, JSON endpoints, webhooks). Returns false when it does not handle the request. */
 export type PageHandler = (request: PageArgs[0], response: PageArgs[1]) => boolean;
@@ -31,6 +32,9 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
   const connect = connectNodeAdapter({
+    // Checked while reading, before the handler (and so before authentication) runs: a larger declared length is
+    // refused unread, a body is read no further than this, and gzip output is capped at it while inflating.
+    readMaxBytes: MAX_REQUEST_BYTES,
     routes: (router) => {
       router.service(OtpService, options.otp);
       router.service(Health, options.health.impl());
