@@ -1,4 +1,5 @@
 import type { Channel } from "../domain/channel.js";
+import { scrubProviderCode, scrubProviderText } from "../domain/provider-text.js";
 
 /** A rendered message on its way to a provider: the only place a plaintext code exists. */
 export interface OutboundMessage {
@@ -28,15 +29,19 @@ export interface SubmitResult {
 export class ProviderError extends Error {
   override readonly name = "ProviderError";
 
+  /** Short machine-readable cause, e.g. "http_503", "timeout", "smtp_550". */
+  readonly code: string;
+
   constructor(
     message: string,
     readonly retryable: boolean,
-    /** Short machine-readable cause, e.g. "http_503", "timeout", "smtp_550". */
-    readonly code: string,
+    code: string,
     /** The request may have reached the provider (a timeout after sending): it may have been sent. */
     readonly ambiguous = false,
   ) {
-    super(message);
+    // The message often quotes the provider's answer: scrubbed here, before it can reach a log or the store.
+    super(scrubProviderText(message));
+    this.code = scrubProviderCode(code);
   }
 }
 

@@ -30,6 +30,7 @@
  */
 import type { Channel } from "../domain/channel.js";
 import type { Clock } from "../domain/ports.js";
+import { scrubProviderCode, scrubProviderText } from "../domain/provider-text.js";
 import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
 import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted } from "../store/repositories/attempts.js";
@@ -184,7 +185,11 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
 
 async function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
   if (!isFinalReceipt(receipt.status)) return false;
-  const error = receipt.status === "DELIVERED" ? undefined : { code: receipt.errorCode ?? receipt.status.toLowerCase(), reason: receipt.errorReason ?? "" };
+  // A receipt's text comes from the provider: only its scrubbed form is kept.
+  const error =
+    receipt.status === "DELIVERED"
+      ? undefined
+      : { code: scrubProviderCode(receipt.errorCode ?? receipt.status.toLowerCase()), reason: scrubProviderText(receipt.errorReason ?? "") };
   const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error);
   if (ended === undefined) return false;
   const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };

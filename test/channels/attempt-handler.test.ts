@@ -7,7 +7,7 @@ import { getVerification } from "../../src/service/end-verification.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
-import { BACKENDS } from "../harness/databases.js";
+import { BACKENDS, dumpAllText } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 
 const caller = { id: "checkout" };
@@ -141,5 +141,28 @@ describe("channel worker: one attempt", () => {
     expect(provider.calls).toHaveLength(1);
     expect(await attempt()).toMatchObject({ status: "FAILED", providerErrorCode: "outcome_unknown" });
     expect((await events()).at(-1)).toMatchObject({ kind: "ATTEMPT_FAILED", providerErrorCode: "outcome_unknown" });
+  });
+
+  it("keeps no code or address from a provider's error that echoes the request: not in the store, the events or the bus", async () => {
+    const { handle, attempt, events } = await queued();
+    const sent: OutboundMessage[] = [];
+    const echoing: Provider = {
+      name: "sandbox",
+      idempotent: true,
+      timeoutMs: TIMEOUT_MS,
+      submit: async (message) => {
+        sent.push(message);
+        throw new ProviderError(`provider answered 400: {"numbers":["${message.to}"],"message":"${message.text}"}`, false, "http_400");
+      },
+    };
+    expect(await handle(echoing, 1)).toEqual({ kind: "ack" });
+    const code = /^(\d{6}) /.exec(sent[0]!.text)![1]!;
+    expect((await attempt()).status).toBe("REJECTED");
+    const reason = (await events()).find((e) => e.kind === "ATTEMPT_FAILED")?.providerErrorReason;
+    expect(reason).toContain("provider answered 400");
+    // The address is stored where sending needs it, never in what the provider said.
+    const stored = await db.selectFrom("attempts").select("provider_error_reason").where("id", "=", sent[0]!.attemptId).executeTakeFirstOrThrow();
+    for (const text of [reason!, stored.provider_error_reason!]) expect(text).not.toContain(sent[0]!.to.slice(1));
+    expect(await dumpAllText(db)).not.toContain(code);
   });
 });
