@@ -172,8 +172,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return true;
     },
   ];
-  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, otp, health, shutdownSignal });
-  const httpServer = await startHttpServer({ host: config.host, port: config.httpPort, otp, health, pages, shutdownSignal });
+  const limits = config.connections;
+  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, otp, health, shutdownSignal, limits });
+  const httpServer = await startHttpServer({ host: config.host, port: config.httpPort, otp, health, pages, shutdownSignal, limits });
   log.info("ports open; starting", { grpcPort: grpcServer.port, httpPort: httpServer.port });
   const core = await createCore(config, { ...options, log }, health, shutdown).catch(async (error: unknown) => {
     await Promise.all([grpcServer.close(0), httpServer.close(0)]);

@@ -3,6 +3,7 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import { MAX_TTL_MS } from "../domain/verification.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../transport/limits.js";
 import { DEFAULT_POOL, type DatabaseOptions, type PoolSettings } from "../store/database.js";
 import { DEFAULT_ROUTE_HEALTH, type RouteHealthSettings } from "../service/route-health.js";
 import { DEFAULT_RETENTION, type RetentionWindows } from "../service/retention.js";
@@ -22,6 +23,8 @@ export interface Config {
   readonly database: DatabaseOptions;
   /** A unary RPC still waiting on the database (or another dependency) after this long answers UNAVAILABLE. */
   readonly callTimeoutMs: number;
+  /** Timeouts and caps of both ports' connections. */
+  readonly connections: ConnectionLimits;
   /** Where `dev` keeps PGlite data and its generated keys. */
   readonly dataDir: string;
   readonly natsUrl?: string;
@@ -118,6 +121,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     throw new ConfigError(`${codeHashKey ? "OTP_CODE_SEAL_KEY" : "OTP_CODE_HASH_KEY"}: required (base64 of 32 random bytes)`);
   }
 
+  const watchKeepAliveMs = parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000);
   const limits: AbuseLimits = {
     ...DEFAULT_LIMITS,
     maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
@@ -143,7 +147,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     workerConcurrency: parseInteger("OTP_WORKER_CONCURRENCY", env.OTP_WORKER_CONCURRENCY, 16, 1, 1024),
     workerAckWaitMs,
     receiptGraceMs: parseDurationSetting("OTP_RECEIPT_GRACE", env.OTP_RECEIPT_GRACE, 600_000),
-    watchKeepAliveMs: parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000),
+    watchKeepAliveMs,
     routeHealth: {
       windowMs: parseDurationSetting("OTP_ROUTE_HEALTH_WINDOW", env.OTP_ROUTE_HEALTH_WINDOW, DEFAULT_ROUTE_HEALTH.windowMs),
       minSamples: parseInteger("OTP_ROUTE_HEALTH_MIN_SAMPLES", env.OTP_ROUTE_HEALTH_MIN_SAMPLES, DEFAULT_ROUTE_HEALTH.minSamples, 1, 100_000),
@@ -153,6 +157,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits,
     retention: parseRetention(env, limits),
+    connections: parseConnectionLimits(env, watchKeepAliveMs),
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
   };
   return Object.freeze(config);
@@ -166,6 +171,24 @@ function parsePool(setting: (flag: "db-pool-max" | "db-connect-timeout" | "db-st
     statementTimeoutMs: parseDurationSetting(...setting("db-statement-timeout", "OTP_DB_STATEMENT_TIMEOUT"), DEFAULT_POOL.statementTimeoutMs),
     idleInTransactionTimeoutMs: parseDurationSetting(...setting("db-idle-in-transaction-timeout", "OTP_DB_IDLE_IN_TRANSACTION_TIMEOUT"), DEFAULT_POOL.idleInTransactionTimeoutMs),
   };
+}
+
+/** Connection timeouts and caps; an idle connection must outlast a stream's keep-alive interval. */
+function parseConnectionLimits(env: Env, watchKeepAliveMs: number): ConnectionLimits {
+  const d = DEFAULT_CONNECTION_LIMITS;
+  const limits: ConnectionLimits = {
+    headersTimeoutMs: parseDurationSetting("OTP_HEADERS_TIMEOUT", env.OTP_HEADERS_TIMEOUT, d.headersTimeoutMs),
+    requestTimeoutMs: parseDurationSetting("OTP_REQUEST_TIMEOUT", env.OTP_REQUEST_TIMEOUT, d.requestTimeoutMs),
+    idleTimeoutMs: parseDurationSetting("OTP_IDLE_TIMEOUT", env.OTP_IDLE_TIMEOUT, d.idleTimeoutMs),
+    keepAliveTimeoutMs: parseDurationSetting("OTP_KEEPALIVE_TIMEOUT", env.OTP_KEEPALIVE_TIMEOUT, d.keepAliveTimeoutMs),
+    maxConnections: parseInteger("OTP_MAX_CONNECTIONS", env.OTP_MAX_CONNECTIONS, d.maxConnections, 1, 1_000_000),
+    maxStreamsPerConnection: parseInteger("OTP_MAX_STREAMS_PER_CONNECTION", env.OTP_MAX_STREAMS_PER_CONNECTION, d.maxStreamsPerConnection, 1, 100_000),
+    maxConnectionAgeMs: parseDurationSetting("OTP_MAX_CONNECTION_AGE", env.OTP_MAX_CONNECTION_AGE, d.maxConnectionAgeMs),
+  };
+  if (limits.idleTimeoutMs <= watchKeepAliveMs * 2) {
+    throw new ConfigError(`OTP_IDLE_TIMEOUT: must be more than twice OTP_WATCH_KEEPALIVE (${watchKeepAliveMs / 1000} s), or idle-looking streams are cut`);
+  }
+  return limits;
 }
 
 /** Retention windows; a counter must outlive the longest limit window it counts, and a published dispatch the longest code. */

@@ -7,7 +7,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import type { HealthRegistry } from "./health.js";
 import type { RunningServer } from "./grpc-server.js";
-import { MAX_REQUEST_BYTES } from "./limits.js";
+import { MAX_REQUEST_BYTES, type ConnectionLimits } from "./limits.js";
 
 /** A plain HTTP route (pages, JSON endpoints, webhooks). Returns false when it does not handle the request. */
 export type PageHandler = (request: PageArgs[0], response: PageArgs[1]) => boolean;
@@ -20,6 +20,7 @@ export interface HttpServerOptions {
   readonly health: HealthRegistry;
   readonly pages: readonly PageHandler[];
   readonly shutdownSignal: AbortSignal;
+  readonly limits: ConnectionLimits;
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -46,14 +47,31 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       response.end("not found\n");
     },
   });
-  const h1 = http.createServer(connect);
-  const h2 = http2.createServer(connect);
+  const { limits } = options;
+  const h1 = http.createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs },
+    connect,
+  );
+  // A socket quiet for this long is closed (a streaming response writes keep-alives well within it).
+  h1.timeout = limits.idleTimeoutMs;
+  // Node checks header and request timeouts from a timer it starts when a server listens; h1 never listens
+  // itself (connections are handed to it), so start that timer the way listen() would.
+  h1.emit("listening");
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxStreamsPerConnection } }, connect);
+  // A session with no activity for this long is closed: a preface and nothing more, or an idle client.
+  h2.on("session", (session) => session.setTimeout(limits.idleTimeoutMs, () => session.destroy()));
   const sockets = new Set<net.Socket>();
   const listener = net.createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    socket.once("readable", () => routeByPreface(socket, h1, h2));
+    // Until its first bytes say which protocol it speaks, a socket gets the header timeout.
+    socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy());
+    socket.once("readable", () => {
+      socket.setTimeout(0);
+      routeByPreface(socket, h1, h2);
+    });
   });
+  listener.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(options.port, options.host, resolve);

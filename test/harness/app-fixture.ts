@@ -9,6 +9,7 @@ import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { startApp, type RunningApp } from "../../src/app.js";
 import type { Config } from "../../src/config/config.js";
 import { SANDBOX_ROUTING } from "../../src/config/sandbox-catalogue.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../../src/transport/limits.js";
 import { DEFAULT_RETENTION } from "../../src/service/retention.js";
 import { DEFAULT_ROUTE_HEALTH } from "../../src/service/route-health.js";
 import { CHANNELS } from "../../src/domain/channel.js";
@@ -25,7 +26,7 @@ export function sha256(text: string): string {
 }
 
 /** `serve` on a fresh Postgres database, on free loopback ports, tokens for two callers. */
-export async function startTestApp(options: { limits?: Partial<AbuseLimits>; watchKeepAliveMs?: number } = {}): Promise<RunningApp> {
+export async function startTestApp(options: { limits?: Partial<AbuseLimits>; watchKeepAliveMs?: number; connections?: Partial<ConnectionLimits> } = {}): Promise<RunningApp> {
   const config: Config = {
     role: "serve",
     host: "127.0.0.1",
@@ -48,6 +49,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     retention: DEFAULT_RETENTION,
     callTimeoutMs: 9_000,
+    connections: { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
     shutdownGraceMs: 2_000,
   };
   return startApp(config, { log: silentLogger });
