@@ -29,6 +29,6 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
   maxConnections: 4_096,
-  maxStreamsPerConnection: 256,
+  maxStreamsPerConnection: 1_024,
   maxConnectionAgeMs: 3_600_000,
 };
