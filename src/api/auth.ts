@@ -10,6 +10,8 @@ export interface CallerConfig {
   readonly channels?: readonly Channel[];
   readonly countries?: readonly string[];
   readonly routes?: readonly string[];
+  /** Senders the caller may name in overrides, besides each route's own. */
+  readonly senders?: readonly string[];
   /** Opening balance of a metered caller; callers without one are not metered. */
   readonly credit?: { readonly currency: string; readonly micros: number };
 }
@@ -46,6 +48,7 @@ export function bearerTokenAuthentication(callers: readonly CallerConfig[]): Aut
         ...(found.channels ? { channels: found.channels } : {}),
         ...(found.countries ? { countries: found.countries } : {}),
         ...(found.routes ? { routes: found.routes } : {}),
+        ...(found.senders ? { senders: found.senders } : {}),
       };
     },
   };

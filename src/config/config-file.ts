@@ -184,6 +184,7 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
   const channels = list("channels", isChannel, CHANNELS.join(" / "));
   const countries = list("countries", (c) => /^[A-Z]{2}$/.test(c), "ISO 3166-1 alpha-2 codes");
   const routes = list("routes", (r) => routeIds.has(r), "configured route ids");
+  const senders = list("senders", (s) => SENDER.test(s), "sender ids, numbers or addresses (1–64 printable characters)");
   let credit: CallerConfig["credit"];
   if (node.credit !== undefined) {
     const c = object(node.credit, `${at}.credit`);
@@ -200,6 +201,7 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
     ...(channels ? { channels: channels as Channel[] } : {}),
     ...(countries ? { countries } : {}),
     ...(routes ? { routes } : {}),
+    ...(senders ? { senders } : {}),
     ...(credit ? { credit } : {}),
   };
 }
@@ -307,6 +309,7 @@ function parseRoute(node: Node, at: string, providers: ReadonlySet<string>): Rou
     providerRoute: node.provider_route === undefined ? id : String(node.provider_route),
     trafficClass,
     sender: string(node.sender, `${at}.sender`),
+    ...(node.senders !== undefined ? { senders: senderList(node.senders, `${at}.senders`) } : {}),
     countries: countries as string[],
     currency,
     pricesMicros,
@@ -365,4 +368,14 @@ function url(value: unknown, at: string): string {
     throw new ConfigFileError(`${at}: expected an http(s) URL, got "${text}"`);
   }
   return text.replace(/\/+$/, "");
+}
+
+/** A sender as configured: printable, no control characters, at most 64 characters. */
+const SENDER = /^[^\u0000-\u001f\u007f]{1,64}$/;
+
+function senderList(value: unknown, at: string): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || !SENDER.test(v))) {
+    throw new ConfigFileError(`${at}: expected a list of sender ids, numbers or addresses (1–64 printable characters)`);
+  }
+  return value as string[];
 }

@@ -2,7 +2,7 @@ import type { Channel } from "./channel.js";
 import { addressFor, maskAddress, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
 import { renderSms, type RenderOptions } from "./message.js";
-import { chooseRoute, servesCountry, unitPriceMicros, type Route, type RouteHealth } from "./route.js";
+import { chooseRoute, senderAllowed, servesCountry, unitPriceMicros, type Route, type RouteHealth } from "./route.js";
 import type { SmsEncoding } from "./sms-text.js";
 
 export type EscalateWhen = "undelivered" | "unverified";
@@ -68,6 +68,8 @@ export interface PlanRequest {
   readonly routes: readonly Route[];
   /** Route ids the caller may use; every route when undefined. */
   readonly allowedRoutes?: readonly string[];
+  /** Senders the caller may name in overrides besides each route's own. */
+  readonly allowedSenders?: readonly string[];
   readonly health?: (routeId: string) => RouteHealth | undefined;
   readonly render: RenderOptions;
   readonly codeLength: number;
@@ -97,6 +99,9 @@ export function planVerification(request: PlanRequest): Plan {
       ? pinnedRoute(request, override.routeId, policyStep.channel, country)
       : policyRoute(request, policyStep, country, warnings);
     if (route === undefined) continue;
+    if (override?.sender && !senderAllowed(route, override.sender, request.allowedSenders)) {
+      throw new PreconditionError(`sender "${override.sender}" is not allowed on route ${route.id} for this caller`);
+    }
     const unit = unitPriceMicros(route, country);
     if (unit === undefined) {
       warnings.push(`route ${route.id} has no price for ${country ?? "this destination"}; step skipped`);

@@ -11,13 +11,24 @@ export interface Route {
   /** The route's name in the provider's own API (e.g. BridgeXAPI's route_id); our id when the same. */
   readonly providerRoute: string;
   readonly trafficClass: TrafficClass;
-  /** SMS sender id, caller number, or from address. */
+  /** SMS sender id, caller number, or from address: the one used unless a request names another allowed one. */
   readonly sender: string;
+  /** Further senders a request may pick on this route (registered sender ids, numbers, from addresses). */
+  readonly senders?: readonly string[];
   /** ISO 3166-1 alpha-2 codes; "*" serves every country. */
   readonly countries: readonly string[];
   readonly currency: string;
   /** Price per message (SMS: per segment) in micros, by country; "*" for the rest. */
   readonly pricesMicros: Readonly<Record<string, number>>;
+}
+
+/**
+ * Whether a request may send as `sender` on `route`: the route's own sender or
+ * one it lists, or one the caller's configuration lists. Senders are never
+ * free-form: a made-up sender id is how phishing looks.
+ */
+export function senderAllowed(route: Route, sender: string, callerSenders: readonly string[] = []): boolean {
+  return sender === route.sender || (route.senders ?? []).includes(sender) || callerSenders.includes(sender);
 }
 
 /** Country "*" stands for a destination without a country (email, push). */

@@ -36,4 +36,6 @@ export interface Caller {
   readonly countries?: readonly string[];
   /** Route ids this caller may use; all when undefined. */
   readonly routes?: readonly string[];
+  /** Senders this caller may name in overrides, besides each route's own. */
+  readonly senders?: readonly string[];
 }

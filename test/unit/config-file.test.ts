@@ -92,6 +92,7 @@ describe("routing file", () => {
       ["push-otp", "push", "fcm", "push-otp"],
     ]);
     expect(routing.routes[0]!.pricesMicros).toEqual({ NL: 72_000, BE: 81_000 });
+    expect(routing.routes[0]!.senders).toEqual(["ACMEPAY"]);
     expect(routing.policies.get("default")!.steps.map((s) => s.channel)).toEqual(["sms", "email", "voice", "push"]);
     expect(routing.policies.get("default")!.countrySteps?.get("US")?.[1]).toMatchObject({ channel: "email", cooldownMs: 60_000 });
     expect(file.callers).toEqual([
@@ -101,6 +102,7 @@ describe("routing file", () => {
         channels: ["sms", "email", "voice", "push"],
         countries: ["NL", "BE", "US"],
         routes: ["sms-nl-otp", "email-otp", "voice-otp", "push-otp"],
+        senders: ["ACMESHOP"],
         credit: { currency: "EUR", micros: 50_000_000 },
       },
     ]);

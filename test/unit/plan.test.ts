@@ -38,6 +38,17 @@ describe("planVerification", () => {
     expect(() => planVerification({ ...base, destination: { phone: "+31612345678" }, overrides })).toThrow(message);
   });
 
+  it("takes a sender only from the route's own, the route's list or the caller's list; refuses any other", () => {
+    const withSenders: Route = { ...dutchOnly, senders: ["ACMEPAY"] };
+    const plan = (sender: string, allowedSenders?: string[]) =>
+      planVerification({ ...base, routes: [withSenders], destination: { phone: "+31612345678" }, overrides: new Map([["sms" as const, { sender }]]), ...(allowedSenders ? { allowedSenders } : {}) });
+    expect(plan("OTP").steps[0]?.sender).toBe("OTP");
+    expect(plan("ACMEPAY").steps[0]?.sender).toBe("ACMEPAY");
+    expect(plan("ACMESHOP", ["ACMESHOP"]).steps[0]?.sender).toBe("ACMESHOP");
+    expect(() => plan("YOURBANK")).toThrow(PreconditionError);
+    expect(() => plan("YOURBANK")).toThrow('sender "YOURBANK" is not allowed on route nl-sms for this caller');
+  });
+
   it("refuses a pinned route that does not serve the country", () => {
     const overrides = new Map([["sms" as const, { routeId: "nl-sms" }]]);
     expect(() => planVerification({ ...base, destination: { phone: "+12025550123" }, overrides })).toThrow(/does not serve US/);
