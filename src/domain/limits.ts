@@ -1,4 +1,4 @@
-/** A fixed-window limit: at most `max` events per `windowMs`. */
+/** A rate limit: at most `max` events in any `windowMs` (a sliding window). */
 export interface WindowLimit {
   readonly max: number;
   readonly windowMs: number;
@@ -27,6 +27,17 @@ export const DEFAULT_LIMITS: AbuseLimits = {
   baseLockMs: 15 * 60_000,
   maxLockMs: 24 * 60 * 60_000,
 };
+
+/**
+ * Sends counted in the sliding window that ends at `now`, estimated from the
+ * current fixed window's count and the previous one's, weighted by how much of
+ * the previous window the sliding one still covers. Unlike fixed windows alone,
+ * it does not let a full window's worth through on each side of a boundary.
+ */
+export function slidingCount(now: Date, windowMs: number, current: number, previous: number): number {
+  const intoWindow = (now.getTime() - windowStart(now, windowMs).getTime()) / windowMs;
+  return previous * (1 - intoWindow) + current;
+}
 
 /** Start of the fixed window that `now` falls in. */
 export function windowStart(now: Date, windowMs: number): Date {

@@ -1,6 +1,6 @@
 import { generateCode } from "../domain/code.js";
 import { IdempotencyConflictError, PreconditionError, RateLimitedError } from "../domain/errors.js";
-import { windowStart, type WindowLimit } from "../domain/limits.js";
+import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
 import type { Plan, PlannedStep } from "../domain/plan.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
@@ -138,8 +138,10 @@ async function enforceSendLimits(
   }
   for (const [key, limit, message] of windows) {
     const start = windowStart(now, limit.windowMs);
-    const count = await incrementWindowCounter(uow.trx, key, start);
-    if (count > limit.max) throw new RateLimitedError(message, start.getTime() + limit.windowMs - now.getTime());
+    const counts = await incrementWindowCounter(uow.trx, key, start, new Date(start.getTime() - limit.windowMs));
+    if (slidingCount(now, limit.windowMs, counts.current, counts.previous) > limit.max) {
+      throw new RateLimitedError(message, start.getTime() + limit.windowMs - now.getTime());
+    }
   }
 }
 

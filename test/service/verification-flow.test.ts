@@ -127,8 +127,20 @@ describe.each(BACKENDS)("verification flow on $name", (backend) => {
     await expect(sendOtp(deps, caller, sendCommand({ destination }), newTrace())).rejects.toThrow(RateLimitedError);
     const after = await db.selectFrom("verifications").select(db.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
-    deps.clock.advance(600_000);
+    // The window slides: once it has passed both sends, the destination may get codes again.
+    deps.clock.advance(1_200_000);
     await expect(sendOtp(deps, caller, sendCommand({ destination }), newTrace())).resolves.toBeDefined();
+  });
+
+  it("lets no double burst through at a window boundary: 40 a minute means 40 in any minute", async () => {
+    const deps = serviceDeps(db, { limits: { sendsPerCaller: { max: 40, windowMs: 60_000 } } });
+    const burst = { id: `burst-${backend.name}` };
+    deps.clock.advance(56_000); // :56 of a minute
+    for (let i = 0; i < 40; i++) await sendOtp(deps, burst, sendCommand(), newTrace());
+    deps.clock.advance(4_500); // :00.5 of the next minute: a fixed window would start counting afresh here
+    await expect(sendOtp(deps, burst, sendCommand(), newTrace())).rejects.toThrow("too many codes sent by this caller");
+    deps.clock.advance(60_000); // a minute after the burst: its sends have slid out of the window
+    await expect(sendOtp(deps, burst, sendCommand(), newTrace())).resolves.toBeDefined();
   });
 
   it("limits sends per client IP across destinations", async () => {

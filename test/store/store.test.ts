@@ -77,9 +77,12 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     expect(await claim("idem-2", "h2")).toMatchObject({ verification_id: "idem-1", request_hash: "h1" });
   });
 
-  it("counts fixed windows atomically", async () => {
-    const counts = await Promise.all(Array.from({ length: 10 }, () => inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", now))));
-    expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  it("counts fixed windows atomically, each count with the previous window's", async () => {
+    const before = new Date(now.getTime() - 60_000);
+    await inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", before, new Date(before.getTime() - 60_000)));
+    const counts = await Promise.all(Array.from({ length: 10 }, () => inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", now, before))));
+    expect(counts.map((c) => c.current).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(counts.every((c) => c.previous === 1)).toBe(true);
   });
 
   it("lets concurrent relays claim disjoint outbox rows, and hides published ones", async () => {
