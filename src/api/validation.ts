@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { normalizeClientIp } from "../domain/client-ip.js";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { Destination as PbDestination, EstimateOtpRequest, SendOtpRequest } from "../../gen/otp/v1/otp_service_pb.js";
@@ -7,7 +7,7 @@ import type { ChannelOverride } from "../../gen/otp/v1/otp_service_pb.js";
 import { channelFromProto } from "../contract/enums.js";
 import type { Channel } from "../domain/channel.js";
 import { DEFAULT_CODE_LENGTH, MAX_CODE_LENGTH, MIN_CODE_LENGTH } from "../domain/code.js";
-import { isE164, isEmail, type Destination } from "../domain/destination.js";
+import { isE164, normalizeEmail, type Destination } from "../domain/destination.js";
 import { InvalidInputError, type FieldViolation } from "../domain/errors.js";
 import { DEFAULT_TTL_MS, MAX_TTL_MS } from "../domain/verification.js";
 import type { PlanInput } from "../service/plan-request.js";
@@ -62,6 +62,7 @@ export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
   for (const [key, value] of entries) {
     if (key.length === 0 || key.length > 64) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "key must be 1–64 characters");
     if (value.length > 256) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "value must be at most 256 characters");
+    if (CONTROL.test(key) || CONTROL.test(value)) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "must not contain control characters");
   }
   v.maxLength("estimate_id", request.estimateId, 64);
   v.check();
@@ -71,7 +72,8 @@ export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
     ttlMs: ttlMs(request.ttl),
     clientReference: request.clientReference,
     metadata: { ...request.metadata },
-    ...(request.clientIp ? { clientIp: request.clientIp } : {}),
+    // One spelling per address (IPv6 compressed, IPv4-mapped as IPv4): the per-IP window counts addresses.
+    ...(request.clientIp ? { clientIp: normalizeClientIp(request.clientIp)! } : {}),
     ...(request.deviceId ? { deviceId: request.deviceId } : {}),
     ...(request.estimateId ? { estimateId: request.estimateId } : {}),
   };
@@ -136,7 +138,7 @@ function planInput(request: PlanFields, v: Violations): PlanInput {
     const ms = durationMs(request.ttl);
     if (!(ms > 0) || ms > MAX_TTL_MS) v.add("ttl", "must be more than 0 and at most 10 minutes");
   }
-  if (request.clientIp !== "" && isIP(request.clientIp) === 0) v.add("client_ip", "must be an IPv4 or IPv6 address");
+  if (request.clientIp !== "" && normalizeClientIp(request.clientIp) === undefined) v.add("client_ip", "must be an IPv4 or IPv6 address");
   v.maxLength("device_id", request.deviceId, 128);
   return {
     destination,
@@ -161,11 +163,14 @@ function toDestination(pb: PbDestination | undefined, v: Violations): Destinatio
   }
   if (pb.phone && !isE164(pb.phone)) v.add("destination.phone", "must be a valid E.164 number, e.g. +31612345678");
   if (pb.voicePhone && !isE164(pb.voicePhone)) v.add("destination.voice_phone", "must be a valid E.164 number, e.g. +31612345678");
-  if (pb.email && !isEmail(pb.email)) v.add("destination.email", "must be an email address");
+  // One spelling per mailbox (case, IDNA): limits count mailboxes. A list ("a@x.org,b@y.org") is not an address.
+  const email = pb.email ? normalizeEmail(pb.email) : undefined;
+  if (pb.email && email === undefined) v.add("destination.email", "must be one email address");
   v.maxLength("destination.push_token", pb.pushToken, 4096);
+  if (CONTROL.test(pb.pushToken)) v.add("destination.push_token", "must not contain control characters");
   return {
     ...(pb.phone ? { phone: pb.phone } : {}),
-    ...(pb.email ? { email: pb.email } : {}),
+    ...(email ? { email } : {}),
     ...(pb.pushToken ? { pushToken: pb.pushToken } : {}),
     ...(pb.voicePhone ? { voicePhone: pb.voicePhone } : {}),
   };

@@ -128,6 +128,9 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
     sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
     sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),
+    ...(env.OTP_SENDS_PER_DESTINATION_GLOBAL
+      ? { sendsPerDestinationGlobal: parseWindow("OTP_SENDS_PER_DESTINATION_GLOBAL", env.OTP_SENDS_PER_DESTINATION_GLOBAL, DEFAULT_LIMITS.sendsPerDestination) }
+      : {}),
   };
 
   const config: Config = {
@@ -198,9 +201,15 @@ function parseRetention(env: Env, limits: AbuseLimits): RetentionWindows {
     windowCountersMs: parseDurationSetting("OTP_RETAIN_WINDOW_COUNTERS", env.OTP_RETAIN_WINDOW_COUNTERS, DEFAULT_RETENTION.windowCountersMs),
     verificationsMs: parseDurationSetting("OTP_RETAIN_VERIFICATIONS", env.OTP_RETAIN_VERIFICATIONS, DEFAULT_RETENTION.verificationsMs),
   };
-  const longestWindow = Math.max(limits.sendsPerDestination.windowMs, limits.sendsPerCaller.windowMs, limits.sendsPerClientIp.windowMs);
-  if (retention.windowCountersMs < longestWindow) {
-    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least the longest send-limit window (${longestWindow / 1000} s), or limits would forget counts`);
+  const longestWindow = Math.max(
+    limits.sendsPerDestination.windowMs,
+    limits.sendsPerCaller.windowMs,
+    limits.sendsPerClientIp.windowMs,
+    limits.sendsPerDestinationGlobal?.windowMs ?? 0,
+  );
+  // A sliding window reads the window before the current one too.
+  if (retention.windowCountersMs < 2 * longestWindow) {
+    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (${(2 * longestWindow) / 1000} s), or limits would forget counts`);
   }
   // Without NATS, a restart re-dispatches queued attempts from their outbox rows: keep them while a code can live.
   if (retention.publishedOutboxMs < MAX_TTL_MS) {

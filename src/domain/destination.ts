@@ -1,3 +1,4 @@
+import { domainToASCII } from "node:url";
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import type { Channel } from "./channel.js";
 
@@ -10,8 +11,9 @@ export interface Destination {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
-// Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the provider's job.
-const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+// Deliberately simple: one @, a dot in the domain, and nothing that could make it a list or a display name
+// ("a@x.org,b@y.org", "a@x.org;b@y.org", "Name <a@x.org>"). Deliverability is the provider's job.
+const EMAIL = /^[^\s@,;<>()[\]\\"]{1,64}@[^\s@,;<>()[\]\\"]+\.[^\s@,;<>()[\]\\"]{2,}$/;
 
 export function isE164(value: string): boolean {
   return E164.test(value) && parsePhoneNumberFromString(value)?.isValid() === true;
@@ -19,6 +21,19 @@ export function isE164(value: string): boolean {
 
 export function isEmail(value: string): boolean {
   return value.length <= 254 && EMAIL.test(value);
+}
+
+/**
+ * One spelling per mailbox, so limits count mailboxes, not spellings: lower
+ * case, and an internationalised domain in its ASCII (IDNA) form. Undefined
+ * when the domain is not a valid one.
+ */
+export function normalizeEmail(email: string): string | undefined {
+  const at = email.lastIndexOf("@");
+  const domain = domainToASCII(email.slice(at + 1).toLowerCase());
+  if (at < 1 || domain === "") return undefined;
+  const normalized = `${email.slice(0, at).toLowerCase()}@${domain}`;
+  return isEmail(normalized) ? normalized : undefined;
 }
 
 /** ISO 3166-1 alpha-2 country of an E.164 number, when it can be told. */

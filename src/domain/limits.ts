@@ -8,7 +8,10 @@ export interface WindowLimit {
 export interface AbuseLimits {
   /** Wrong codes accepted per verification before MAX_ATTEMPTS. */
   readonly maxWrongCodes: number;
+  /** Sends per address per caller (each address a plan may send to is counted). */
   readonly sendsPerDestination: WindowLimit;
+  /** Optional ceiling per address across all callers; none when undefined. */
+  readonly sendsPerDestinationGlobal?: WindowLimit;
   readonly sendsPerCaller: WindowLimit;
   readonly sendsPerClientIp: WindowLimit;
   /** Consecutive wrong codes across verifications that lock a destination. */
@@ -27,6 +30,15 @@ export const DEFAULT_LIMITS: AbuseLimits = {
   baseLockMs: 15 * 60_000,
   maxLockMs: 24 * 60 * 60_000,
 };
+
+/**
+ * The key that windows and wrong-code locks of one address are kept under for
+ * one caller: one caller's abuse (or a caller's attacker) cannot lock an
+ * address for the others. `addressKey` is the keyed hash of the address, never the address.
+ */
+export function guardKey(callerId: string, addressKey: string): string {
+  return `${callerId}:${addressKey}`;
+}
 
 /**
  * Sends counted in the sliding window that ends at `now`, estimated from the

@@ -9,6 +9,7 @@ import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
 import { continueOrStartTrace } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
+import { guardKeysFor, lockedUntil } from "./address-guards.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { recordEvent } from "./events.js";
 import { chargeStep, writeQueuedAttempt } from "./queue-attempt.js";
@@ -74,6 +75,11 @@ async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: Verification
       continue;
     }
     const next = candidate.step;
+    // Checked again now: the address may have been locked since the plan was made.
+    if ((await lockedUntil(uow.trx, guardKeysFor(deps.protector, row.caller_id, [next.address]), now)) !== undefined) {
+      skipped.push(`${next.channel} skipped: its address is locked after repeated wrong codes`);
+      continue;
+    }
     const attemptId = deps.ids.next("att");
     const unpaid = await chargeStep(uow, row.caller_id, attemptId, next, now);
     if (unpaid !== undefined) {

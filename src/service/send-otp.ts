@@ -5,7 +5,8 @@ import type { Plan, PlannedStep } from "../domain/plan.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
-import { findDestinationGuard, incrementWindowCounter } from "../store/repositories/abuse-counters.js";
+import { incrementWindowCounter } from "../store/repositories/abuse-counters.js";
+import { guardKeysFor, lockedUntil } from "./address-guards.js";
 import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
 import { findVerification, insertVerification } from "../store/repositories/verifications.js";
@@ -67,8 +68,8 @@ export async function sendOtp(
       });
       if (held !== undefined) return heldBy(held, requestHash);
     }
-    const destinationKey = deps.protector.destinationKey(first.address);
-    await enforceSendLimits(deps, uow, caller, command, destinationKey, now);
+    const guardKeys = guardKeysFor(deps.protector, caller.id, plan.steps.map((s) => s.address));
+    await enforceSendLimits(deps, uow, caller, command, plan.steps, guardKeys, now);
 
     const code = generateCode(command.codeLength, deps.random);
     const sealedCode = deps.protector.seal(verificationId, code);
@@ -79,7 +80,8 @@ export async function sendOtp(
       status: "PENDING",
       policy: command.policy || "default",
       destination: JSON.stringify(command.destination),
-      destination_key: destinationKey,
+      destination_key: guardKeys[0]!,
+      guard_keys: JSON.stringify(guardKeys),
       code_hash: deps.protector.hash(verificationId, code),
       sealed_code: sealedCode,
       render: JSON.stringify(command.render),
@@ -114,25 +116,31 @@ function heldBy(held: IdempotencyKeyRow, requestHash: string): string {
 }
 
 /**
- * Per-destination, per-caller and per-IP windows, and the destination lock.
- * Runs inside the send transaction: a send that fails later does not count.
+ * The locks and windows of every address the plan may send to (per caller,
+ * and across callers when a global ceiling is set), the caller's window and
+ * the client IP's. Runs inside the send transaction: a send that fails later does not count.
  */
 async function enforceSendLimits(
   deps: ServiceDeps,
   uow: UnitOfWork,
   caller: Caller,
   command: SendOtpCommand,
-  destinationKey: string,
+  steps: readonly PlannedStep[],
+  guardKeys: readonly string[],
   now: Date,
 ): Promise<void> {
-  const guard = await findDestinationGuard(uow.trx, destinationKey);
-  if (guard?.locked_until && guard.locked_until > now) {
-    throw new RateLimitedError("destination is temporarily locked after repeated wrong codes", guard.locked_until.getTime() - now.getTime());
+  const locked = await lockedUntil(uow.trx, guardKeys, now);
+  if (locked !== undefined) {
+    throw new RateLimitedError("a destination is temporarily locked after repeated wrong codes", locked.getTime() - now.getTime());
   }
-  const windows: Array<[string, WindowLimit, string]> = [
-    [`dest:${destinationKey}`, deps.limits.sendsPerDestination, "too many codes sent to this destination"],
-    [`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"],
-  ];
+  const windows: Array<[string, WindowLimit, string]> = guardKeys.map((key) => [`dest:${key}`, deps.limits.sendsPerDestination, "too many codes sent to this destination"]);
+  const global = deps.limits.sendsPerDestinationGlobal;
+  if (global !== undefined) {
+    for (const address of new Set(steps.map((s) => s.address))) {
+      windows.push([`dest-all:${deps.protector.destinationKey(address)}`, global, "too many codes sent to this destination"]);
+    }
+  }
+  windows.push([`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"]);
   if (command.clientIp) {
     windows.push([`ip:${deps.protector.destinationKey(command.clientIp)}`, deps.limits.sendsPerClientIp, "too many codes requested from this client IP"]);
   }

@@ -1,6 +1,5 @@
 import type { Channel } from "../domain/channel.js";
 import { NotFoundError } from "../domain/errors.js";
-import { lockDurationMs } from "../domain/limits.js";
 import {
   outcomeBeforeCodeCheck,
   remainingAttempts,
@@ -8,12 +7,7 @@ import {
   type VerificationStatus,
   type VerifyOutcome,
 } from "../domain/verification.js";
-import {
-  addDestinationFailure,
-  findDestinationGuard,
-  lockDestination,
-  resetDestinationFailures,
-} from "../store/repositories/abuse-counters.js";
+import { clearWrongGuesses, countWrongGuess, lockedUntil } from "./address-guards.js";
 import { latestReachingAttempt } from "../store/repositories/attempts.js";
 import { approveIfPending, findVerification, recordWrongCode } from "../store/repositories/verifications.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
@@ -41,15 +35,14 @@ export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationI
     const row = await findVerification(uow.trx, verificationId, caller.id);
     if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
 
-    const guard = await findDestinationGuard(uow.trx, row.destination_key);
-    if (guard?.locked_until && guard.locked_until > now) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
-
     const early = outcomeBeforeCodeCheck(checkState(row), now);
     if (early !== undefined) return { outcome: early, remainingAttempts: remainingAttempts(checkState(row)) };
 
-    return deps.protector.matches(row.id, code, row.code_hash)
-      ? approve(deps, uow, row, now)
-      : countWrongCode(deps, uow, row, now);
+    // The right code for a live verification approves even while its addresses are locked: a lock stops
+    // further sends and guesses, so locking a victim out by guessing wrong on purpose gains an attacker nothing.
+    if (deps.protector.matches(row.id, code, row.code_hash)) return approve(deps, uow, row, now);
+    if ((await lockedUntil(uow.trx, guardKeysOf(row), now)) !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
+    return countWrongCode(deps, uow, row, now);
   });
 }
 
@@ -59,7 +52,7 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
   if (approved === undefined) return reread(uow, row, now);
   // The plan stops here: attempts whose provider call has not started are not sent.
   await cancelUnsentAttempts(uow, row.id, now);
-  await resetDestinationFailures(uow.trx, row.destination_key);
+  await clearWrongGuesses(uow.trx, guardKeysOf(row));
   await recordEvent(
     uow,
     {
@@ -86,10 +79,7 @@ async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: Verificat
     await cancelUnsentAttempts(uow, row.id, now);
     await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
   }
-  const guard = await addDestinationFailure(uow.trx, row.destination_key);
-  if (guard.consecutive_failures >= deps.limits.destinationFailureLock) {
-    await lockDestination(uow.trx, row.destination_key, new Date(now.getTime() + lockDurationMs(deps.limits, guard.lock_count)));
-  }
+  await countWrongGuess(uow.trx, deps.limits, guardKeysOf(row), now);
   return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
 }
 
@@ -98,6 +88,11 @@ async function reread(uow: UnitOfWork, row: VerificationRow, now: Date): Promise
   const current = (await findVerification(uow.trx, row.id, row.caller_id)) ?? row;
   const state = checkState(current);
   return { outcome: outcomeBeforeCodeCheck(state, now) ?? "WRONG_CODE", remainingAttempts: remainingAttempts(state) };
+}
+
+/** The guards of every address the verification's plan may send to (older rows: the first one's). */
+function guardKeysOf(row: VerificationRow): string[] {
+  return row.guard_keys.length > 0 ? row.guard_keys : [row.destination_key];
 }
 
 function checkState(row: VerificationRow): VerificationCheckState {

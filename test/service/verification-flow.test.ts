@@ -162,10 +162,36 @@ describe.each(BACKENDS)("verification flow on $name", (backend) => {
     };
     await wrongTwice();
     const second = await wrongTwice(); // the 3rd consecutive failure locks
-    expect(await verifyOtp(deps, caller, second.id, second.code)).toEqual({ outcome: "MAX_ATTEMPTS", remainingAttempts: 0 });
+    // Locked: further wrong guesses and sends are refused...
+    const wrong = second.code === "000000" ? "111111" : "000000";
+    expect(await verifyOtp(deps, caller, second.id, wrong)).toEqual({ outcome: "MAX_ATTEMPTS", remainingAttempts: 0 });
     await expect(sendOtp(deps, caller, sendCommand({ destination }), newTrace())).rejects.toThrow(/locked/);
+    // ...but the right code of a live verification still approves: a lock-out cannot be used against the owner.
+    expect((await verifyOtp(deps, caller, second.id, second.code)).outcome).toBe("APPROVED");
+    // And it is this caller's lock: another service may still send to the address.
+    await expect(sendOtp(deps, { id: "another-service" }, sendCommand({ destination }), newTrace())).resolves.toBeDefined();
     deps.clock.advance(60_000);
     const third = await sendOtp(deps, caller, sendCommand({ destination }), newTrace());
     expect((await verifyOtp(deps, caller, third.verification.id, await codeOf(deps, third.verification.id))).outcome).toBe("APPROVED");
+  });
+
+  it("counts and locks every address a plan may send to, not only the first step's", async () => {
+    const deps = serviceDeps(db, { limits: { sendsPerDestination: { max: 5, windowMs: 600_000 }, destinationFailureLock: 3 } });
+    const phone = uniquePhone();
+    // A fresh push token first each time, the same phone second: the phone's window still fills.
+    const viaPush = () => sendOtp(deps, caller, sendCommand({ destination: { phone, pushToken: `tok-${Math.random()}` }, channels: ["push", "sms"] }), newTrace());
+    for (let i = 0; i < 5; i++) await viaPush();
+    await expect(viaPush()).rejects.toThrow("too many codes sent to this destination");
+
+    // Wrong codes on such verifications lock the phone, whichever address came first.
+    const lockable = serviceDeps(db, { limits: { destinationFailureLock: 3 } });
+    const target = uniquePhone();
+    const send = () => sendOtp(lockable, caller, sendCommand({ destination: { phone: target, pushToken: `tok-${Math.random()}` }, channels: ["push", "sms"] }), newTrace());
+    for (let i = 0; i < 3; i++) {
+      const { verification } = await send();
+      const code = await codeOf(lockable, verification.id);
+      await verifyOtp(lockable, caller, verification.id, code === "000000" ? "111111" : "000000");
+    }
+    await expect(sendOtp(lockable, caller, sendCommand({ destination: { phone: target } }), newTrace())).rejects.toThrow(/locked/);
   });
 });

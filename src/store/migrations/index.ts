@@ -4,6 +4,7 @@ import * as sendIntentAndReceipts from "./20261122T0700-send-intent-and-receipts
 import * as ledgerEstimatesDeadlines from "./20261122T0800-ledger-estimates-deadlines.js";
 import * as routeHealthIndexes from "./20261122T0900-route-health-indexes.js";
 import * as retentionIndexes from "./20261123T0900-retention-indexes.js";
+import * as guardKeys from "./20261123T1000-guard-keys.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   "20261122T0800-ledger-estimates-deadlines": ledgerEstimatesDeadlines,
   "20261122T0900-route-health-indexes": routeHealthIndexes,
   "20261123T0900-retention-indexes": retentionIndexes,
+  "20261123T1000-guard-keys": guardKeys,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,8 +8,10 @@ export interface VerificationsTable {
   policy: string;
   /** Destination addresses (JSON of domain Destination). */
   destination: ColumnType<unknown, string, string>;
-  /** HMAC of the primary address: the key of rate limits and locks. */
+  /** Guard key of the first step's address (kept for reading older rows; `guard_keys` is what counts). */
   destination_key: string;
+  /** Guard keys (caller + HMAC of the address) of every address the plan may send to: each is counted and lockable. */
+  guard_keys: ColumnType<string[], string | undefined, string>;
   /** HMAC-SHA-256 of the code; never the code itself. */
   code_hash: string;
   /** AES-256-GCM sealed code, opened only by workers to render the message. */
