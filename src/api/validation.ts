@@ -95,6 +95,14 @@ export function requireVerificationId(verificationId: string): string {
   return verificationId;
 }
 
+/** A WatchDelivery resume point: sequences are positive integers well inside 2^53. */
+export function requireSequence(afterSequence: bigint): number {
+  const v = new Violations();
+  if (afterSequence < 0n || afterSequence > BigInt(Number.MAX_SAFE_INTEGER)) v.add("after_sequence", `must be 0–${Number.MAX_SAFE_INTEGER}`);
+  v.check();
+  return Number(afterSequence);
+}
+
 export function requireCode(verificationId: string, code: string): { verificationId: string; code: string } {
   const v = new Violations();
   if (verificationId === "") v.add("verification_id", "is required");
@@ -112,6 +120,15 @@ export function requireCountryFilter(country: string): string | undefined {
   if (country !== "" && !/^[A-Z]{2}$/.test(country)) v.add("country", "must be an ISO 3166-1 alpha-2 code, e.g. NL");
   v.check();
   return country || undefined;
+}
+
+/** ListRoutes' optional channel: unset, or one this contract knows (an unknown number is not "no filter"). */
+export function requireChannelFilter(channel: PbChannel): Channel | undefined {
+  const v = new Violations();
+  const known = channelFromProto(channel);
+  if (channel !== PbChannel.UNSPECIFIED && known === undefined) v.add("channel", "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+  v.check();
+  return known;
 }
 
 function planInput(request: PlanFields, v: Violations): PlanInput {

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { toConnectError } from "../api/error-mapping.js";
@@ -28,7 +28,7 @@ export function addService<S extends DescService>(
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: (message: any) => Buffer.from(toBinary(method.input, message)),
-      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      requestDeserialize: (bytes: Buffer) => parseRequest(method.input, bytes),
       responseSerialize: (message: any) => Buffer.from(toBinary(method.output, create(method.output, message))),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
     };
@@ -36,6 +36,29 @@ export function addService<S extends DescService>(
     handlers[method.localName] = handlerFor(service, method, path, methodImpl, shutdownSignal);
   }
   server.addService(definition as grpc.ServiceDefinition, handlers);
+}
+
+/** Request bytes that are not a valid message: the handler answers INVALID_ARGUMENT (grpc-js itself would say INTERNAL). */
+class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
+function parseRequest(schema: DescMessage, bytes: Buffer): unknown {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (error) {
+    return new MalformedRequest(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function malformed(request: MalformedRequest): ConnectError {
+  return new ConnectError(`malformed request message: ${request.reason}`, Code.InvalidArgument);
+}
+
+/** The request of a call with a single request message, or the INVALID_ARGUMENT its bytes earned. */
+function requestOf(call: { request: unknown }): unknown {
+  if (call.request instanceof MalformedRequest) throw malformed(call.request);
+  return call.request;
 }
 
 type AnyCall =
@@ -74,12 +97,17 @@ function handlerFor(
     case "unary":
       return ((call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => {
         Promise.resolve()
-          .then(() => impl(call.request, context(call)))
+          .then(() => impl(requestOf(call), context(call)))
           .then((response) => callback(null, response), (error) => callback(toGrpcError(error)));
       }) as grpc.handleUnaryCall<any, any>;
     case "server_streaming":
       return ((call: grpc.ServerWritableStream<any, any>) => {
-        void writeAll(call, impl(call.request, context(call)));
+        void writeAll(
+          call,
+          (async function* () {
+            yield* impl(requestOf(call), context(call)) as AsyncIterable<unknown>;
+          })(),
+        );
       }) as grpc.handleServerStreamingCall<any, any>;
     case "bidi_streaming":
       return ((call: grpc.ServerDuplexStream<any, any>) => {
@@ -105,7 +133,8 @@ async function* incoming(call: grpc.ServerReadableStream<any, any> | grpc.Server
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   call.on("data", (message) => {
-    queue.push(message);
+    if (message instanceof MalformedRequest) failure = malformed(message);
+    else queue.push(message);
     wake?.();
   });
   call.once("end", () => {

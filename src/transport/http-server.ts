@@ -36,6 +36,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // Checked while reading, before the handler (and so before authentication) runs: a larger declared length is
     // refused unread, a body is read no further than this, and gzip output is capped at it while inflating.
     readMaxBytes: MAX_REQUEST_BYTES,
+    // A JSON field or enum name this contract does not know is an error, not silently dropped: "channels":
+    // ["CHANNEL_FAX"] must not become the default plan and an SMS.
+    jsonOptions: { ignoreUnknownFields: false },
     routes: (router) => {
       router.service(OtpService, options.otp);
       router.service(Health, options.health.impl());

@@ -2,13 +2,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { deliveryEventToProto } from "../../contract/delivery-event.js";
-import { channelFromProto } from "../../contract/enums.js";
 import { servesCountry } from "../../domain/route.js";
 import { cancelOtp, getVerification } from "../../service/end-verification.js";
 import { watchDelivery } from "../../service/watch-delivery.js";
 import { asCaller, streamAsCaller, type ApiDeps } from "../call.js";
 import { routeToProto, verificationToProto } from "../to-proto.js";
-import { requireCountryFilter, requireVerificationId } from "../validation.js";
+import { requireChannelFilter, requireCountryFilter, requireSequence, requireVerificationId } from "../validation.js";
 
 type Impl = ServiceImpl<typeof OtpService>;
 
@@ -33,7 +32,7 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
     watchDelivery: (request, context) =>
       streamAsCaller(deps, context, async function* (caller) {
         const id = requireVerificationId(request.verificationId);
-        const items = watchDelivery(deps.service, deps.feed, caller, id, Number(request.afterSequence), context.signal, deps.watchKeepAliveMs);
+        const items = watchDelivery(deps.service, deps.feed, caller, id, requireSequence(request.afterSequence), context.signal, deps.watchKeepAliveMs);
         for await (const item of items) {
           yield item.kind === "event" ? { event: deliveryEventToProto(item.event) } : { keepAliveAt: timestampFromDate(item.at) };
         }
@@ -42,7 +41,7 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
     listRoutes: (request, context) =>
       asCaller(deps, context, async (caller) => {
         const country = requireCountryFilter(request.country);
-        const channel = channelFromProto(request.channel);
+        const channel = requireChannelFilter(request.channel);
         const routes = deps.service.catalogue.routes.filter(
           (r) =>
             (channel === undefined || r.channel === channel) &&
