@@ -64,7 +64,7 @@ export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
     if (value.length > 256) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "value must be at most 256 characters");
     if (CONTROL.test(key) || CONTROL.test(value)) v.add(`metadata[${JSON.stringify(key.slice(0, 64))}]`, "must not contain control characters");
   }
-  v.maxLength("estimate_id", request.estimateId, 64);
+  if (request.estimateId !== "" && (!PRINTABLE.test(request.estimateId) || request.estimateId.length > 64)) v.add("estimate_id", "is not an estimate id");
   v.check();
   return {
     ...plan,
@@ -157,6 +157,7 @@ function planInput(request: PlanFields, v: Violations): PlanInput {
   }
   if (request.clientIp !== "" && normalizeClientIp(request.clientIp) === undefined) v.add("client_ip", "must be an IPv4 or IPv6 address");
   v.maxLength("device_id", request.deviceId, 128);
+  if (CONTROL.test(request.deviceId)) v.add("device_id", "must not contain control characters");
   return {
     destination,
     policy: request.policy,
@@ -211,6 +212,7 @@ function toOverrides(overrides: readonly ChannelOverride[], v: Violations): Map<
     if (channel === undefined) return v.add(`overrides[${i}].channel`, "must be a channel (SMS, EMAIL, VOICE or PUSH)");
     if (result.has(channel)) return v.add(`overrides[${i}].channel`, `${channel} is overridden twice`);
     v.maxLength(`overrides[${i}].route_id`, o.routeId, 64);
+    if (CONTROL.test(o.routeId)) v.add(`overrides[${i}].route_id`, "must not contain control characters");
     v.maxLength(`overrides[${i}].sender`, o.sender, 64);
     if (CONTROL.test(o.sender)) v.add(`overrides[${i}].sender`, "must not contain control characters");
     result.set(channel, { ...(o.routeId ? { routeId: o.routeId } : {}), ...(o.sender ? { sender: o.sender } : {}) });

@@ -73,8 +73,10 @@ export function addressFor(destination: Destination, channel: Channel): string |
 
 /** Hides most of an address for logs and estimates: "+316*****678", "j***@example.com". */
 export function maskAddress(address: string): string {
-  const at = address.indexOf("@");
-  if (at > 0) return `${address[0]}***${address.slice(at)}`;
-  if (address.length <= 6) return "*".repeat(address.length);
-  return `${address.slice(0, 4)}${"*".repeat(address.length - 7)}${address.slice(-3)}`;
+  // By code point: cutting a surrogate pair in half leaves text that is not valid Unicode (nor storable JSON).
+  const chars = Array.from(address);
+  const at = chars.indexOf("@");
+  if (at > 0) return `${chars[0]}***${chars.slice(at).join("")}`;
+  if (chars.length <= 6) return "*".repeat(chars.length);
+  return `${chars.slice(0, 4).join("")}${"*".repeat(chars.length - 7)}${chars.slice(-3).join("")}`;
 }
