@@ -12,7 +12,7 @@ import type { ServiceDeps } from "./deps.js";
 import { guardKeysFor, lockedUntil } from "./address-guards.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { recordEvent } from "./events.js";
-import { chargeStep, writeQueuedAttempt } from "./queue-attempt.js";
+import { chargeStep, newAttemptCode, writeQueuedAttempt } from "./queue-attempt.js";
 
 /** Where one verification's plan went when the scheduler looked at it. */
 export type PlanMove = "waiting" | "escalated" | "finished" | "none";
@@ -100,7 +100,7 @@ async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: Verification
       verificationId: row.id,
       callerId: row.caller_id,
       step: next,
-      sealedCode: row.sealed_code,
+      code: newAttemptCode(deps, row.id, row.code_length),
       render: row.render as RenderOptions,
       expiresAt: row.expires_at,
       trace,

@@ -2,6 +2,7 @@ import { encodeDispatch } from "../bus/dispatch-message.js";
 import { dispatchSubject } from "../bus/subjects.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
+import { generateCode } from "../domain/code.js";
 import { formatMoney } from "../domain/money.js";
 import { insertAttempt } from "../store/repositories/attempts.js";
 import { debitAttempt } from "../store/repositories/ledger.js";
@@ -15,11 +16,28 @@ export interface QueueAttemptInput {
   readonly verificationId: string;
   readonly callerId: string;
   readonly step: PlannedStep;
-  readonly sealedCode: string;
+  /** This attempt's own code, hashed (to check) and sealed (for the worker). */
+  readonly code: AttemptCode;
   readonly render: RenderOptions;
   readonly expiresAt: Date;
   readonly trace: TraceContext;
   readonly now: Date;
+}
+
+/** A code as stored: its keyed hash and its sealed form, never the digits. */
+export interface AttemptCode {
+  readonly hash: string;
+  readonly sealed: string;
+}
+
+/**
+ * A fresh code for one attempt. Each attempt carries its own, so the code a
+ * user types names the channel whose message carried it (an approval with a
+ * code read from the email is not an approval of the phone).
+ */
+export function newAttemptCode(deps: Pick<ServiceDeps, "protector" | "random">, verificationId: string, length: number): AttemptCode {
+  const code = generateCode(length, deps.random);
+  return { hash: deps.protector.hash(verificationId, code), sealed: deps.protector.seal(verificationId, code) };
 }
 
 export type QueueOutcome = { readonly kind: "queued"; readonly attemptId: string } | { readonly kind: "unpaid"; readonly reason: string };
@@ -73,6 +91,8 @@ export async function writeQueuedAttempt(
     created_at: now,
     submitted_at: null,
     completed_at: null,
+    code_hash: input.code.hash,
+    sealed_code: input.code.sealed,
   });
   await recordEvent(
     uow,
@@ -103,7 +123,7 @@ export async function writeQueuedAttempt(
         provider: step.provider,
         sender: step.sender,
         to: step.address,
-        sealedCode: input.sealedCode,
+        sealedCode: input.code.sealed,
         render: input.render,
         expiresAt: input.expiresAt.toISOString(),
       }),

@@ -1,4 +1,3 @@
-import { generateCode } from "../domain/code.js";
 import { IdempotencyConflictError, PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
 import type { Plan, PlannedStep } from "../domain/plan.js";
@@ -13,7 +12,7 @@ import { findVerification, insertVerification } from "../store/repositories/veri
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { recordEvent } from "./events.js";
-import { queueAttempt } from "./queue-attempt.js";
+import { newAttemptCode, queueAttempt } from "./queue-attempt.js";
 import { canonicalHash, hashPlanInput } from "./request-hash.js";
 import { planFor, type PlanInput } from "./plan-request.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
@@ -71,8 +70,7 @@ export async function sendOtp(
     const guardKeys = guardKeysFor(deps.protector, caller.id, plan.steps.map((s) => s.address));
     await enforceSendLimits(deps, uow, caller, command, plan.steps, guardKeys, now);
 
-    const code = generateCode(command.codeLength, deps.random);
-    const sealedCode = deps.protector.seal(verificationId, code);
+    const code = newAttemptCode(deps, verificationId, command.codeLength);
     const expiresAt = new Date(now.getTime() + command.ttlMs);
     await insertVerification(uow.trx, {
       id: verificationId,
@@ -82,8 +80,9 @@ export async function sendOtp(
       destination: JSON.stringify(command.destination),
       destination_key: guardKeys[0]!,
       guard_keys: JSON.stringify(guardKeys),
-      code_hash: deps.protector.hash(verificationId, code),
-      sealed_code: sealedCode,
+      code_hash: code.hash,
+      sealed_code: code.sealed,
+      code_length: command.codeLength,
       render: JSON.stringify(command.render),
       plan: JSON.stringify(plan.steps),
       max_attempts: deps.limits.maxWrongCodes,
@@ -100,7 +99,7 @@ export async function sendOtp(
       next_step_at: new Date(now.getTime() + first.deadlineMs),
     });
     await recordEvent(uow, { verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now }, deps.onOutboxWritten);
-    const queued = await queueAttempt(deps, uow, { verificationId, callerId: caller.id, step: first, sealedCode, render: command.render, expiresAt, trace, now });
+    const queued = await queueAttempt(deps, uow, { verificationId, callerId: caller.id, step: first, code, render: command.render, expiresAt, trace, now });
     // Thrown inside the transaction: nothing of this send is kept.
     if (queued.kind === "unpaid") throw new PreconditionError(queued.reason);
     return undefined;

@@ -8,7 +8,8 @@ import {
   type VerifyOutcome,
 } from "../domain/verification.js";
 import { clearWrongGuesses, countWrongGuess, lockedUntil } from "./address-guards.js";
-import { latestReachingAttempt } from "../store/repositories/attempts.js";
+import { latestReaching, listAttempts } from "../store/repositories/attempts.js";
+import type { AttemptRow } from "../store/tables/attempts.js";
 import { approveIfPending, findVerification, recordWrongCode } from "../store/repositories/verifications.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
@@ -40,14 +41,34 @@ export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationI
 
     // The right code for a live verification approves even while its addresses are locked: a lock stops
     // further sends and guesses, so locking a victim out by guessing wrong on purpose gains an attacker nothing.
-    if (deps.protector.matches(row.id, code, row.code_hash)) return approve(deps, uow, row, now);
+    const owner = codeOwner(deps, row, await listAttempts(uow.trx, row.id), code);
+    if (owner !== undefined) return approve(deps, uow, row, now, owner.attempt);
     if ((await lockedUntil(uow.trx, guardKeysOf(row), now)) !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
     return countWrongCode(deps, uow, row, now);
   });
 }
 
-async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
-  const attempt = await latestReachingAttempt(uow.trx, row.id);
+/**
+ * The attempt whose code `code` is, if it is one of this verification's valid
+ * codes: each attempt's own, for every attempt whose message may have gone out
+ * (a canceled one's never left), valid until the verification ends — a user who
+ * gets the SMS late can still use it. Attempts from before per-attempt codes
+ * share the verification's code, and the latest one that reached the user is named.
+ * Every candidate is compared, so the time taken does not tell which one matched.
+ */
+function codeOwner(deps: ServiceDeps, row: VerificationRow, attempts: readonly AttemptRow[], code: string): { attempt: AttemptRow | undefined } | undefined {
+  let owner: { attempt: AttemptRow | undefined } | undefined;
+  for (const attempt of attempts) {
+    if (attempt.code_hash === null || attempt.status === "CANCELED") continue;
+    if (deps.protector.matches(row.id, code, attempt.code_hash) && owner === undefined) owner = { attempt };
+  }
+  if (attempts.every((a) => a.code_hash === null) && deps.protector.matches(row.id, code, row.code_hash)) {
+    owner = { attempt: latestReaching(attempts) };
+  }
+  return owner;
+}
+
+async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date, attempt: AttemptRow | undefined): Promise<VerifyOtpResult> {
   const approved = await approveIfPending(uow.trx, row.id, now, attempt?.id ?? null);
   if (approved === undefined) return reread(uow, row, now);
   // The plan stops here: attempts whose provider call has not started are not sent.

@@ -45,9 +45,12 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     const kinds = async () => (await details()).events.map((e) => e.kind);
     const attempts = async () => (await details()).attempts;
     const tick = () => advanceDuePlans(deps, 10);
-    const code = async () => {
-      const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
-      return deps.protector.unseal(id, row.sealed_code);
+    /** The code of the newest attempt that may have gone out (each attempt carries its own). */
+    const code = async (channel?: string) => {
+      let query = db.selectFrom("attempts").select("sealed_code").where("verification_id", "=", id).where("status", "!=", "CANCELED");
+      if (channel) query = query.where("channel", "=", channel);
+      const row = await query.orderBy("step_index", "desc").executeTakeFirstOrThrow();
+      return deps.protector.unseal(id, row.sealed_code!);
     };
     return { deps, caller, sent, id, details, kinds, attempts, tick, code };
   }
@@ -234,6 +237,26 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     await tick();
     expect((await attempts()).map((a) => [a.channel, a.status, a.providerMessageId])).toEqual([["sms", "DELIVERED", `p-${sms.id}`]]);
     expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 72_000 });
+  });
+
+  it("names the channel whose code was used: each attempt carries its own code, and earlier ones stay valid", async () => {
+    const submitAll = async (s: Awaited<ReturnType<typeof started>>) => {
+      for (const attempt of (await s.attempts()).filter((a) => a.status === "QUEUED")) {
+        await recordSubmitted(s.deps, (await findAttempt(db, attempt.id))!, { providerMessageId: `p-${attempt.id}`, delivered: false, firstPollAt: null });
+      }
+    };
+    for (const used of ["sms", "email"] as const) {
+      const s = await started();
+      await submitAll(s);
+      s.deps.clock.advance(15_000);
+      await s.tick();
+      await submitAll(s); // the SMS and the email both went out
+      const [smsCode, emailCode] = [await s.code("sms"), await s.code("email")];
+      expect(smsCode).not.toBe(emailCode);
+      const result = await verifyOtp(s.deps, s.caller, s.id, used === "sms" ? smsCode : emailCode);
+      expect(result).toMatchObject({ outcome: "APPROVED", channel: used });
+      expect((await s.details()).events.at(-1)).toMatchObject({ kind: "VERIFIED", channel: used });
+    }
   });
 
   it("refunds attempts canceled before they were sent", async () => {

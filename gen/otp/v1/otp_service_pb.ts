@@ -432,7 +432,8 @@ export type VerifyOtpResponse = Message<"otp.v1.VerifyOtpResponse"> & {
   remainingAttempts: number;
 
   /**
-   * On approval: the attempt whose message carried the code (the latest delivered one).
+   * On approval: the attempt whose message carried the code. Every attempt carries a code of its own, so this
+   * names the channel the user proved they can read.
    *
    * @generated from field: string attempt_id = 3;
    */

@@ -5,6 +5,7 @@ import * as ledgerEstimatesDeadlines from "./20261122T0800-ledger-estimates-dead
 import * as routeHealthIndexes from "./20261122T0900-route-health-indexes.js";
 import * as retentionIndexes from "./20261123T0900-retention-indexes.js";
 import * as guardKeys from "./20261123T1000-guard-keys.js";
+import * as attemptCodes from "./20261123T1100-attempt-codes.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   "20261122T0900-route-health-indexes": routeHealthIndexes,
   "20261123T0900-retention-indexes": retentionIndexes,
   "20261123T1000-guard-keys": guardKeys,
+  "20261123T1100-attempt-codes": attemptCodes,
 };
 
 export const migrationProvider: MigrationProvider = {

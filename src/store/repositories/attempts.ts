@@ -138,9 +138,8 @@ export async function cancelUnstarted(trx: Trx, verificationId: string, now: Dat
   return update.returningAll().execute();
 }
 
-/** The attempt whose message most plausibly carried the code: the latest delivered, else the latest submitted. */
-export async function latestReachingAttempt(db: Executor, verificationId: string): Promise<AttemptRow | undefined> {
-  const attempts = await listAttempts(db, verificationId);
+/** Of attempts sharing one code, the one whose message most plausibly carried it: the latest delivered, else the latest submitted. */
+export function latestReaching(attempts: readonly AttemptRow[]): AttemptRow | undefined {
   const latest = (status: string) => attempts.filter((a) => a.status === status).at(-1);
   return latest("DELIVERED") ?? latest("SUBMITTED") ?? attempts.at(-1);
 }

@@ -25,6 +25,10 @@ export interface AttemptsTable {
   submit_started_at: Generated<Date | null>;
   submit_tries: Generated<number>;
   next_poll_at: Generated<Date | null>;
+  /** HMAC of this attempt's own code (null on attempts older than per-attempt codes: the verification's counts). */
+  code_hash: Generated<string | null>;
+  /** This attempt's code, sealed for the worker that renders it. */
+  sealed_code: Generated<string | null>;
 }
 
 export type AttemptRow = Selectable<AttemptsTable>;

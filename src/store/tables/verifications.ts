@@ -12,8 +12,10 @@ export interface VerificationsTable {
   destination_key: string;
   /** Guard keys (caller + HMAC of the address) of every address the plan may send to: each is counted and lockable. */
   guard_keys: ColumnType<string[], string | undefined, string>;
-  /** HMAC-SHA-256 of the code; never the code itself. */
+  /** HMAC-SHA-256 of the first attempt's code; never the code itself. Each attempt also keeps its own code's hash. */
   code_hash: string;
+  /** Digits of this verification's codes: every attempt's code has this length. */
+  code_length: Generated<number>;
   /** AES-256-GCM sealed code, opened only by workers to render the message. */
   sealed_code: string;
   /** Render options (brand, locale, origin domain, Android hash) as JSON. */
