@@ -117,7 +117,7 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     const queuedOf = async (id: string) =>
       (await db.selectFrom("attempts").select("id").where("verification_id", "=", id).where("status", "=", "QUEUED").execute()).map((a) => a.id);
 
-    await rounds(1_500, 8, async (i) => {
+    await rounds(2_000, 8, async (i) => {
       const destination = { phone: uniquePhone(), email: `race${i}@example.com`, pushToken: `tok-${i}` };
       const sent = await sendOtp(deps, caller, sendCommand({ destination }), newTrace());
       const id = sent.verification.id;
