@@ -10,7 +10,7 @@ import { sha256 } from "../harness/app-fixture.js";
 import { waitFor } from "../harness/free-port.js";
 import { createTestDatabase, startPostgres, type RunningPostgres } from "../harness/postgres.js";
 import { startNats } from "../harness/nats.js";
-import { startServeProcess, startServiceProcess, type ServiceProcess } from "../harness/service-process.js";
+import { startServeProcess, startServiceProcess, startWorkerProcess, type ServiceProcess } from "../harness/service-process.js";
 import { TEST_KEYS } from "../harness/service-fixture.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 
@@ -199,4 +199,70 @@ describe("processes started before their dependencies", () => {
       await postgres.stop();
     }
   }, 90_000);
+});
+
+describe("serve and worker while nats-server restarts under load", () => {
+  it("keeps accepting sends while NATS is down, and then sends every accepted code exactly once", async () => {
+    const postgres = await startPostgres();
+    const nats = await startNats();
+    const peer = await HttpRoutePeer.start({ apiKey: API_KEY, webhookSecret: "unused-secret" });
+    const processes: ServiceProcess[] = [];
+    try {
+      const dir = mkdtempSync(path.join(tmpdir(), "otp-nats-faults-"));
+      writeFileSync(path.join(dir, "api-key"), `${API_KEY}\n`);
+      writeFileSync(
+        path.join(dir, "otp.yaml"),
+        [
+          "providers:",
+          "  bridgex: { type: http-route, base_url: " + peer.baseUrl + ", api_key_file: api-key, webhook_secret: unused-secret, idempotency_key: true, timeout: 2s }",
+          "routes:",
+          "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
+          "",
+        ].join("\n"),
+      );
+      const options = { databaseUrl: await createTestDatabase(postgres.adminUrl), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_WORKER_ACK_WAIT: "4s" } };
+      const serve = await startServeProcess({ ...options, token: TOKEN });
+      processes.push(serve);
+      processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
+      const otp = createClient(OtpService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` }));
+
+      const accepted: string[] = [];
+      const failures: Array<Code> = [];
+      let stopped = false;
+      let sent = 0;
+      const client = async () => {
+        while (!stopped && sent < 2_000) {
+          const phone = `+31656${String(++sent).padStart(6, "0")}`;
+          try {
+            await otp.sendOtp({ destination: { phone } }, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(30_000) });
+            accepted.push(phone);
+          } catch (error) {
+            failures.push(ConnectError.from(error).code);
+          }
+        }
+      };
+      const load = Promise.all([client(), client()]);
+      const more = async (what: string) => {
+        const before = accepted.length;
+        await waitFor(what, async () => accepted.length >= before + 10, 30_000, 50);
+      };
+      await more("sends to go through");
+      await nats.kill();
+      await more("sends to be accepted while NATS is down"); // the outbox holds them
+      await nats.restart();
+      await more("sends to go through after NATS is back");
+      stopped = true;
+      await load;
+
+      expect(failures).toEqual([]);
+      expect(processes.map((p) => p.exitCode())).toEqual([null, null]);
+      await waitFor("every accepted code to reach its phone", async () => accepted.every((phone) => peer.sendsTo(phone).length > 0), 60_000, 200);
+      expect(accepted.filter((phone) => peer.sendsTo(phone).length !== 1)).toEqual([]);
+    } finally {
+      for (const p of processes) await p.stop("SIGKILL");
+      await peer.stop();
+      await nats.stop();
+      await postgres.stop();
+    }
+  }, 150_000);
 });
