@@ -52,7 +52,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   });
   const { limits } = options;
   const h1 = http.createServer(
-    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs },
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often those two are checked (Node's default, 30 s, would let a client that trickles a byte now
+      // and then keep half a request open for 40 s instead of 10).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
     connect,
   );
   // A socket quiet for this long is closed (a streaming response writes keep-alives well within it).

@@ -55,6 +55,25 @@ describe("slow and idle connections", () => {
     expect(await allWithin(closed, 10_000)).toBe(true);
   });
 
+  it("closes an HTTP/1 request whose headers trickle in a byte at a time, at the header timeout", async () => {
+    const socket = net.connect(app.httpPort, "127.0.0.1");
+    socket.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    const header = "POST /otp.v1.OtpService/SendOtp HTTP/1.1\r\nHost: x\r\nx-padding: " + "a".repeat(200);
+    let sent = 0;
+    // A byte every 200 ms: the socket is never idle for the 1.5 s idle timeout, only the 0.5 s header timeout can end it.
+    const trickle = setInterval(() => {
+      if (!socket.destroyed && sent < header.length) socket.write(header[sent++]!);
+    }, 200);
+    try {
+      expect(await allWithin([closed], 10_000)).toBe(true);
+      expect(sent).toBeLessThan(header.length);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
   it("keeps WatchDelivery streams open past the idle timeout through their keep-alives, on both ports", async () => {
     const grpc = otpClient(createGrpcTransport({ baseUrl: `http://127.0.0.1:${app.grpcPort}` }));
     const connect = otpClient(createConnectTransport({ baseUrl: `http://127.0.0.1:${app.httpPort}`, httpVersion: "2" }));
