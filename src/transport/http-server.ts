@@ -8,6 +8,7 @@ import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import type { HealthRegistry } from "./health.js";
 import type { RunningServer } from "./grpc-server.js";
 import { MAX_REQUEST_BYTES, type ConnectionLimits } from "./limits.js";
+import { malformedAsInvalidArgument } from "./malformed-requests.js";
 
 /** A plain HTTP route (pages, JSON endpoints, webhooks). Returns false when it does not handle the request. */
 export type PageHandler = (request: PageArgs[0], response: PageArgs[1]) => boolean;
@@ -42,6 +43,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     routes: (router) => {
       router.service(OtpService, options.otp);
       router.service(Health, options.health.impl());
+      // Malformed protobuf answers INVALID_ARGUMENT, not INTERNAL (see malformed-requests.ts).
+      router.handlers.forEach((handler, i) => (router.handlers[i] = malformedAsInvalidArgument(handler)));
     },
     shutdownSignal: options.shutdownSignal,
     fallback: (request, response) => {

@@ -139,6 +139,46 @@ describe("hostile input on every protocol", () => {
     );
   });
 
+  /** Wraps a payload in the 5-byte envelope of gRPC, gRPC-Web and Connect streaming. */
+  const envelope = (payload: Uint8Array) => {
+    const frame = Buffer.alloc(5 + payload.length);
+    frame.writeUInt32BE(payload.length, 1);
+    frame.set(payload, 5);
+    return frame;
+  };
+  const post = (path: string, contentType: string, body: Uint8Array, extra: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${app.httpPort}${path}`, { method: "POST", headers: { "content-type": contentType, authorization: `Bearer ${TOKENS.checkout}`, ...extra }, body });
+
+  it("answers malformed protobuf bytes with INVALID_ARGUMENT on every protocol of the HTTP port, never INTERNAL", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 64 }), async (bytes) => {
+        fc.pre(!parses(bytes));
+        // Connect unary: HTTP 400 with code invalid_argument.
+        const unary = await post("/otp.v1.OtpService/VerifyOtp", "application/proto", bytes);
+        expect(unary.status).toBe(400);
+        expect(((await unary.json()) as { code: string }).code).toBe("invalid_argument");
+        // gRPC-Web: the trailer frame says grpc-status 3.
+        const web = Buffer.from(await (await post("/otp.v1.OtpService/VerifyOtp", "application/grpc-web+proto", envelope(bytes), { "x-grpc-web": "1" })).arrayBuffer());
+        expect(web.toString("latin1")).toMatch(/grpc-status: ?3(\r\n|$)/);
+        // Connect streaming (WatchDelivery): the end-of-stream frame's error is invalid_argument.
+        const stream = Buffer.from(await (await post("/otp.v1.OtpService/WatchDelivery", "application/connect+proto", envelope(bytes), { "connect-protocol-version": "1" })).arrayBuffer());
+        expect(stream.toString("utf8")).toContain('"code":"invalid_argument"');
+      }),
+      { numRuns: 20 },
+    );
+    // gRPC over h2c on the HTTP port, from a plain grpc-js client sending the raw bytes.
+    const code = await new Promise<number>((resolve) => {
+      const raw = new grpc.Client(`127.0.0.1:${app.httpPort}`, grpc.credentials.createInsecure());
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", `Bearer ${TOKENS.checkout}`);
+      raw.makeUnaryRequest("/otp.v1.OtpService/VerifyOtp", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0xff]), metadata, (error) => {
+        raw.close();
+        resolve(error?.code ?? 0);
+      });
+    });
+    expect(code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
   it("answers malformed protobuf bytes with INVALID_ARGUMENT on the gRPC port", async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 64 }), async (bytes) => {
