@@ -194,4 +194,22 @@ describe.each(BACKENDS)("verification flow on $name", (backend) => {
     }
     await expect(sendOtp(lockable, caller, sendCommand({ destination: { phone: target } }), newTrace())).rejects.toThrow(/locked/);
   });
+
+  it("keeps address windows per caller, with an optional ceiling across callers", async () => {
+    const perCaller = serviceDeps(db, { limits: { sendsPerDestination: { max: 2, windowMs: 600_000 } } });
+    const destination = { phone: uniquePhone() };
+    const send = (deps: typeof perCaller, id: string) => sendOtp(deps, { id }, sendCommand({ destination }), newTrace());
+    await send(perCaller, "shop");
+    await send(perCaller, "shop");
+    await expect(send(perCaller, "shop")).rejects.toThrow("too many codes sent to this destination");
+    await expect(send(perCaller, "bank")).resolves.toBeDefined(); // another service's window
+
+    const capped = serviceDeps(db, { limits: { sendsPerDestination: { max: 2, windowMs: 600_000 }, sendsPerDestinationGlobal: { max: 3, windowMs: 600_000 } } });
+    const other = { phone: uniquePhone() };
+    const sendOther = (id: string) => sendOtp(capped, { id }, sendCommand({ destination: other }), newTrace());
+    await sendOther("shop");
+    await sendOther("shop");
+    await sendOther("bank");
+    await expect(sendOther("games")).rejects.toThrow("too many codes sent to this destination");
+  });
 });
