@@ -10,7 +10,8 @@
  *
  * An attempt whose provider call has started (intent set) is never canceled:
  * its message may be out, so it stays charged and records its provider id when
- * the call returns. An attempt is refunded only if no provider accepted it.
+ * the call returns. An attempt is refunded only if no provider accepted it and
+ * no call that may have reached one is out.
  *
  * Lock order. Every transaction that writes a verification or its attempts
  * takes its locks in this order, so no two of them can wait on each other:

@@ -36,7 +36,6 @@ describe("serve while its database restarts, freezes and stops", () => {
   let serve: ServiceProcess;
   let otp: Client<typeof OtpService>;
   let health: Client<typeof Health>;
-  let databaseUrl: string;
 
   beforeAll(async () => {
     postgres = await startPostgres();
@@ -59,9 +58,8 @@ describe("serve while its database restarts, freezes and stops", () => {
         "",
       ].join("\n"),
     );
-    databaseUrl = await createTestDatabase(postgres.adminUrl);
     serve = await startServeProcess({
-      databaseUrl,
+      databaseUrl: await createTestDatabase(postgres.adminUrl),
       configFile: path.join(dir, "otp.yaml"),
       token: TOKEN,
       env: { OTP_SENDS_PER_CALLER: "100000/1m" },
