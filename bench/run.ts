@@ -8,9 +8,7 @@
  * grpc.health.v1 Check on the same port, and a raw PostgreSQL transaction of
  * ten single-row writes through a pool like the service's.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { writeFileSync } from "node:fs";
 import pg from "pg";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
@@ -33,21 +31,9 @@ async function main(): Promise<void> {
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
   const processes: ServiceProcess[] = [];
   try {
-    const dir = mkdtempSync(path.join(tmpdir(), "otp-bench-"));
-    writeFileSync(path.join(dir, "api-key"), "bench-key\n");
-    writeFileSync(
-      path.join(dir, "otp.yaml"),
-      [
-        "providers:",
-        `  bridgex: { type: http-route, base_url: ${peer.baseUrl}, api_key_file: api-key, webhook_secret: bench-secret, idempotency_key: true, timeout: 5s }`,
-        "routes:",
-        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
-        "",
-      ].join("\n"),
-    );
     const databaseUrl = await createTestDatabase(postgres.adminUrl);
     const unlimited = { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m" };
-    const options = { databaseUrl, natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), env: unlimited };
+    const options = { databaseUrl, natsUrl: nats.url, configFile: peer.writeConfigFile("5s"), env: unlimited };
     const serve = await startServeProcess({ ...options, token: TOKEN });
     processes.push(serve);
     peer.webhookUrl = `http://127.0.0.1:${serve.httpPort}/webhooks/dlr/bridgex`;

@@ -93,7 +93,7 @@ export async function claimSend(deps: OutcomeDeps, verificationId: string, attem
     if (!wanted) {
       if (attempt.submit_started_at === null) {
         // This attempt only: a later step's attempt of the same verification is the one that counts now.
-        for (const canceled of await cancelUnstarted(uow.trx, verificationId, now, attemptId)) await refundAttempt(uow.trx, canceled.id, now);
+        await cancelUnsentAttempts(uow, verificationId, now, attemptId);
         return { kind: "superseded" };
       }
       // An earlier call may have sent it: never a new call, not even an idempotent repeat.
@@ -108,11 +108,11 @@ export async function claimSend(deps: OutcomeDeps, verificationId: string, attem
 }
 
 /**
- * Cancels a verification's attempts that no provider call has started, and
- * gives back what they were charged. The caller holds the verification's lock.
+ * Cancels a verification's attempts that no provider call has started (or only
+ * `onlyAttemptId`), and gives back what they were charged. The caller holds the verification's lock.
  */
-export async function cancelUnsentAttempts(uow: UnitOfWork, verificationId: string, now: Date): Promise<void> {
-  for (const attempt of await cancelUnstarted(uow.trx, verificationId, now)) await refundAttempt(uow.trx, attempt.id, now);
+export async function cancelUnsentAttempts(uow: UnitOfWork, verificationId: string, now: Date, onlyAttemptId?: string): Promise<void> {
+  for (const attempt of await cancelUnstarted(uow.trx, verificationId, now, onlyAttemptId)) await refundAttempt(uow.trx, attempt.id, now);
 }
 
 /**

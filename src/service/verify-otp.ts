@@ -43,7 +43,7 @@ export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationI
     // further sends and guesses, so locking a victim out by guessing wrong on purpose gains an attacker nothing.
     const owner = codeOwner(deps, row, await listAttempts(uow.trx, row.id), code);
     if (owner !== undefined) return approve(deps, uow, row, now, owner.attempt);
-    if ((await lockedUntil(uow.trx, guardKeysOf(row), now)) !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
+    if ((await lockedUntil(uow.trx, row.guard_keys, now)) !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
     return countWrongCode(deps, uow, row, now);
   });
 }
@@ -73,7 +73,7 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
   if (approved === undefined) return reread(uow, row, now);
   // The plan stops here: attempts whose provider call has not started are not sent.
   await cancelUnsentAttempts(uow, row.id, now);
-  await clearWrongGuesses(uow.trx, guardKeysOf(row));
+  await clearWrongGuesses(uow.trx, row.guard_keys);
   await recordEvent(
     uow,
     {
@@ -100,7 +100,7 @@ async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: Verificat
     await cancelUnsentAttempts(uow, row.id, now);
     await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
   }
-  await countWrongGuess(uow.trx, deps.limits, guardKeysOf(row), now);
+  await countWrongGuess(uow.trx, deps.limits, row.guard_keys, now);
   return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
 }
 
@@ -109,11 +109,6 @@ async function reread(uow: UnitOfWork, row: VerificationRow, now: Date): Promise
   const current = (await findVerification(uow.trx, row.id, row.caller_id)) ?? row;
   const state = checkState(current);
   return { outcome: outcomeBeforeCodeCheck(state, now) ?? "WRONG_CODE", remainingAttempts: remainingAttempts(state) };
-}
-
-/** The guards of every address the verification's plan may send to (older rows: the first one's). */
-function guardKeysOf(row: VerificationRow): string[] {
-  return row.guard_keys.length > 0 ? row.guard_keys : [row.destination_key];
 }
 
 function checkState(row: VerificationRow): VerificationCheckState {

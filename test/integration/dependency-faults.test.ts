@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,27 +37,9 @@ describe("serve while its database restarts, freezes and stops", () => {
   beforeAll(async () => {
     postgres = await startPostgres();
     peer = await HttpRoutePeer.start({ apiKey: API_KEY, webhookSecret: "unused-secret" });
-    const dir = mkdtempSync(path.join(tmpdir(), "otp-faults-"));
-    writeFileSync(path.join(dir, "api-key"), `${API_KEY}\n`);
-    writeFileSync(
-      path.join(dir, "otp.yaml"),
-      [
-        "providers:",
-        "  bridgex:",
-        "    type: http-route",
-        `    base_url: ${peer.baseUrl}`,
-        "    api_key_file: api-key",
-        "    webhook_secret: unused-secret",
-        "    idempotency_key: true",
-        "    timeout: 2s",
-        "routes:",
-        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
-        "",
-      ].join("\n"),
-    );
     serve = await startServeProcess({
       databaseUrl: await createTestDatabase(postgres.adminUrl),
-      configFile: path.join(dir, "otp.yaml"),
+      configFile: peer.writeConfigFile("2s"),
       token: TOKEN,
       env: { OTP_SENDS_PER_CALLER: "100000/1m" },
     });
@@ -206,19 +185,7 @@ describe("serve and worker while nats-server restarts under load", () => {
     const peer = await HttpRoutePeer.start({ apiKey: API_KEY, webhookSecret: "unused-secret" });
     const processes: ServiceProcess[] = [];
     try {
-      const dir = mkdtempSync(path.join(tmpdir(), "otp-nats-faults-"));
-      writeFileSync(path.join(dir, "api-key"), `${API_KEY}\n`);
-      writeFileSync(
-        path.join(dir, "otp.yaml"),
-        [
-          "providers:",
-          "  bridgex: { type: http-route, base_url: " + peer.baseUrl + ", api_key_file: api-key, webhook_secret: unused-secret, idempotency_key: true, timeout: 2s }",
-          "routes:",
-          "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
-          "",
-        ].join("\n"),
-      );
-      const options = { databaseUrl: await createTestDatabase(postgres.adminUrl), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_WORKER_ACK_WAIT: "4s" } };
+      const options = { databaseUrl: await createTestDatabase(postgres.adminUrl), natsUrl: nats.url, configFile: peer.writeConfigFile("2s"), env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_WORKER_ACK_WAIT: "4s" } };
       const serve = await startServeProcess({ ...options, token: TOKEN });
       processes.push(serve);
       processes.push(await startWorkerProcess({ ...options, channels: "sms" }));

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import pg from "pg";
@@ -28,25 +25,7 @@ describe("serve on the in-process bus (no NATS) with real PostgreSQL", () => {
 
   beforeAll(async () => {
     peer = await HttpRoutePeer.start({ apiKey: API_KEY, webhookSecret: "unused-secret" });
-    const dir = mkdtempSync(path.join(tmpdir(), "otp-no-nats-"));
-    writeFileSync(path.join(dir, "api-key"), `${API_KEY}\n`);
-    writeFileSync(
-      path.join(dir, "otp.yaml"),
-      [
-        "providers:",
-        "  bridgex:",
-        "    type: http-route",
-        `    base_url: ${peer.baseUrl}`,
-        "    api_key_file: api-key",
-        "    webhook_secret: unused-secret",
-        "    idempotency_key: true",
-        "    timeout: 1s",
-        "routes:",
-        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
-        "",
-      ].join("\n"),
-    );
-    options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), configFile: path.join(dir, "otp.yaml"), env: { OTP_WORKER_CONCURRENCY: "2" } };
+    options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), configFile: peer.writeConfigFile("1s"), env: { OTP_WORKER_CONCURRENCY: "2" } };
   });
   afterAll(async () => {
     await serve?.stop("SIGKILL");

@@ -1,4 +1,7 @@
 import { EventEmitter, once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { signBody } from "../../src/receipts/signature.js";
@@ -73,6 +76,28 @@ export class HttpRoutePeer {
     server.on("request", (req, res) => void peer.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return peer;
+  }
+
+  /**
+   * A configuration file (OTP_CONFIG) with this peer as the only provider, `bridgex`, behind one Dutch OTP SMS
+   * route, `sms-nl-otp`: its API key in a file beside it, receipts signed with its secret, idempotency keys on.
+   */
+  writeConfigFile(timeout: string): string {
+    const dir = mkdtempSync(path.join(tmpdir(), "otp-route-"));
+    writeFileSync(path.join(dir, "api-key"), `${this.options.apiKey}\n`);
+    const provider = `{ type: http-route, base_url: ${this.baseUrl}, api_key_file: api-key, webhook_secret: ${this.options.webhookSecret}, idempotency_key: true, timeout: ${timeout} }`;
+    const file = path.join(dir, "otp.yaml");
+    writeFileSync(
+      file,
+      [
+        "providers:",
+        `  bridgex: ${provider}`,
+        "routes:",
+        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL] }",
+        "",
+      ].join("\n"),
+    );
+    return file;
   }
 
   get baseUrl(): string {

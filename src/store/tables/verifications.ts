@@ -8,7 +8,7 @@ export interface VerificationsTable {
   policy: string;
   /** Destination addresses (JSON of domain Destination). */
   destination: ColumnType<unknown, string, string>;
-  /** Guard key of the first step's address (kept for reading older rows; `guard_keys` is what counts). */
+  /** Guard key of the first step's address: written for older readers; `guard_keys` is what is checked. */
   destination_key: string;
   /** Guard keys (caller + HMAC of the address) of every address the plan may send to: each is counted and lockable. */
   guard_keys: ColumnType<string[], string | undefined, string>;
