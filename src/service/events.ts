@@ -2,10 +2,10 @@ import { eventsSubject } from "../bus/subjects.js";
 import { encodeDeliveryEvent } from "../contract/delivery-event.js";
 import type { Channel } from "../domain/channel.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
-import { enqueueOutbox } from "../store/repositories/outbox.js";
+import { enqueueOutbox, type OutboxMessage } from "../store/repositories/outbox.js";
 import { insertDeliveryEvent } from "../store/repositories/delivery-events.js";
 import { nextEventSequence } from "../store/repositories/verifications.js";
-import type { DeliveryEventRow } from "../store/tables/delivery-events.js";
+import type { DeliveryEventRow, NewDeliveryEventRow } from "../store/tables/delivery-events.js";
 import type { UnitOfWork } from "../store/transaction.js";
 
 export type NewDeliveryEvent = Omit<DeliveryEvent, "sequence">;
@@ -22,35 +22,40 @@ export async function recordEvent(
 ): Promise<DeliveryEvent> {
   const sequence = await nextEventSequence(uow.trx, event.verificationId);
   const full: DeliveryEvent = { ...event, sequence };
-  await insertDeliveryEvent(uow.trx, {
-    verification_id: full.verificationId,
-    sequence,
-    kind: full.kind,
-    attempt_id: full.attemptId ?? null,
-    channel: full.channel ?? null,
-    route_id: full.routeId ?? null,
-    status: full.status ?? null,
-    provider_message_id: full.providerMessageId ?? null,
-    provider_error_code: full.providerErrorCode ?? null,
-    provider_error_reason: full.providerErrorReason ?? null,
-    reason: full.reason ?? null,
-    currency: full.currency ?? null,
-    price_micros: full.priceMicros ?? null,
-    latency_ms: full.latencyMs ?? null,
-    trace_id: full.traceId,
-    occurred_at: full.occurredAt,
-  });
-  await enqueueOutbox(
-    uow.trx,
-    {
-      msgId: `${full.verificationId}.${sequence}`,
-      subject: eventsSubject(full.verificationId),
-      payload: encodeDeliveryEvent(full),
-    },
-    full.occurredAt,
-  );
+  const rows = eventRows(full);
+  await insertDeliveryEvent(uow.trx, rows.event);
+  await enqueueOutbox(uow.trx, rows.outbox, full.occurredAt);
   uow.afterCommit(onOutboxWritten);
   return full;
+}
+
+/** An event as stored: its timeline row and its message on the bus. */
+export function eventRows(event: DeliveryEvent): { event: NewDeliveryEventRow; outbox: OutboxMessage } {
+  return {
+    event: {
+      verification_id: event.verificationId,
+      sequence: event.sequence,
+      kind: event.kind,
+      attempt_id: event.attemptId ?? null,
+      channel: event.channel ?? null,
+      route_id: event.routeId ?? null,
+      status: event.status ?? null,
+      provider_message_id: event.providerMessageId ?? null,
+      provider_error_code: event.providerErrorCode ?? null,
+      provider_error_reason: event.providerErrorReason ?? null,
+      reason: event.reason ?? null,
+      currency: event.currency ?? null,
+      price_micros: event.priceMicros ?? null,
+      latency_ms: event.latencyMs ?? null,
+      trace_id: event.traceId,
+      occurred_at: event.occurredAt,
+    },
+    outbox: {
+      msgId: `${event.verificationId}.${event.sequence}`,
+      subject: eventsSubject(event.verificationId),
+      payload: encodeDeliveryEvent(event),
+    },
+  };
 }
 
 export function eventFromRow(row: DeliveryEventRow): DeliveryEvent {

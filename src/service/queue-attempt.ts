@@ -5,12 +5,13 @@ import type { PlannedStep } from "../domain/plan.js";
 import { generateCode } from "../domain/code.js";
 import { formatMoney } from "../domain/money.js";
 import { insertAttempt } from "../store/repositories/attempts.js";
-import { debitAttempt } from "../store/repositories/ledger.js";
-import { enqueueOutbox } from "../store/repositories/outbox.js";
+import { debitAttempt, type DebitOutcome } from "../store/repositories/ledger.js";
+import { enqueueOutbox, type OutboxMessage } from "../store/repositories/outbox.js";
+import type { AttemptRow } from "../store/tables/attempts.js";
 import type { UnitOfWork } from "../store/transaction.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
-import { recordEvent } from "./events.js";
+import { recordEvent, type NewDeliveryEvent } from "./events.js";
 
 export interface QueueAttemptInput {
   readonly verificationId: string;
@@ -58,7 +59,12 @@ export async function queueAttempt(deps: Pick<ServiceDeps, "ids" | "onOutboxWrit
 /** Debits the step's price for the attempt, once; returns why not when the balance cannot pay. */
 export async function chargeStep(uow: UnitOfWork, callerId: string, attemptId: string, step: PlannedStep, now: Date): Promise<string | undefined> {
   const price = { currency: step.currency, micros: step.totalPriceMicros };
-  const debit = await debitAttempt(uow.trx, callerId, attemptId, price, now);
+  return unpaidReason(step, await debitAttempt(uow.trx, callerId, attemptId, price, now));
+}
+
+/** Why a step could not be paid for, or undefined when it was. */
+export function unpaidReason(step: PlannedStep, debit: DebitOutcome): string | undefined {
+  const price = { currency: step.currency, micros: step.totalPriceMicros };
   if (debit.kind === "insufficient") return `balance ${formatMoney(debit.balance)} cannot pay the ${step.channel} step (${formatMoney(price)})`;
   if (debit.kind === "wrong-currency") return `route ${step.routeId} is priced in ${price.currency}; the balance is in ${debit.balance.currency}`;
   return undefined;
@@ -71,32 +77,46 @@ export async function writeQueuedAttempt(
   attemptId: string,
   input: QueueAttemptInput,
 ): Promise<void> {
+  const queued = queuedAttempt(attemptId, input);
+  await insertAttempt(uow.trx, queued.row);
+  await recordEvent(uow, queued.event, deps.onOutboxWritten);
+  await enqueueOutbox(uow.trx, queued.dispatch, input.now);
+}
+
+/** A new attempt's row: all of it but what later steps of its life fill in. */
+export type QueuedAttemptRow = Omit<AttemptRow, "submit_started_at" | "submit_tries" | "next_poll_at">;
+
+/**
+ * What queuing an attempt writes: the QUEUED attempt, its ATTEMPT_QUEUED event
+ * (numbered when it is recorded), and the dispatch message for its channel's
+ * workers (de-duplicated on the bus by attempt id).
+ */
+export function queuedAttempt(attemptId: string, input: QueueAttemptInput): { row: QueuedAttemptRow; event: NewDeliveryEvent; dispatch: OutboxMessage } {
   const { step, trace, now } = input;
-  await insertAttempt(uow.trx, {
-    id: attemptId,
-    verification_id: input.verificationId,
-    step_index: step.index,
-    channel: step.channel,
-    route_id: step.routeId,
-    provider: step.provider,
-    sender: step.sender,
-    status: "QUEUED",
-    provider_message_id: null,
-    provider_error_code: null,
-    provider_error_reason: null,
-    currency: step.currency,
-    price_micros: step.totalPriceMicros,
-    trace_id: trace.traceId,
-    traceparent: trace.traceparent,
-    created_at: now,
-    submitted_at: null,
-    completed_at: null,
-    code_hash: input.code.hash,
-    sealed_code: input.code.sealed,
-  });
-  await recordEvent(
-    uow,
-    {
+  return {
+    row: {
+      id: attemptId,
+      verification_id: input.verificationId,
+      step_index: step.index,
+      channel: step.channel,
+      route_id: step.routeId,
+      provider: step.provider,
+      sender: step.sender,
+      status: "QUEUED",
+      provider_message_id: null,
+      provider_error_code: null,
+      provider_error_reason: null,
+      currency: step.currency,
+      price_micros: step.totalPriceMicros,
+      trace_id: trace.traceId,
+      traceparent: trace.traceparent,
+      created_at: now,
+      submitted_at: null,
+      completed_at: null,
+      code_hash: input.code.hash,
+      sealed_code: input.code.sealed,
+    },
+    event: {
       verificationId: input.verificationId,
       kind: "ATTEMPT_QUEUED",
       attemptId,
@@ -108,11 +128,7 @@ export async function writeQueuedAttempt(
       traceId: trace.traceId,
       occurredAt: now,
     },
-    deps.onOutboxWritten,
-  );
-  await enqueueOutbox(
-    uow.trx,
-    {
+    dispatch: {
       msgId: attemptId,
       subject: dispatchSubject(step.channel),
       payload: encodeDispatch({
@@ -129,6 +145,5 @@ export async function writeQueuedAttempt(
       }),
       headers: { traceparent: trace.traceparent },
     },
-    now,
-  );
+  };
 }

@@ -1,20 +1,23 @@
-import { IdempotencyConflictError, PreconditionError, RateLimitedError } from "../domain/errors.js";
-import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
+import { IdempotencyConflictError, PreconditionError } from "../domain/errors.js";
 import type { Plan, PlannedStep } from "../domain/plan.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
-import { incrementWindowCounter } from "../store/repositories/abuse-counters.js";
-import { guardKeysFor, lockedUntil } from "./address-guards.js";
 import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
+import { writeNewVerification, type NewVerificationWrite } from "../store/repositories/new-verification.js";
+import { outboxRow } from "../store/repositories/outbox.js";
+import { findVerification } from "../store/repositories/verifications.js";
+import type { AttemptRow } from "../store/tables/attempts.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
-import { findVerification, insertVerification } from "../store/repositories/verifications.js";
-import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import type { NewVerificationRow, VerificationRow } from "../store/tables/verifications.js";
+import { inTransaction } from "../store/transaction.js";
+import { guardKeysFor } from "./address-guards.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { recordEvent } from "./events.js";
-import { newAttemptCode, queueAttempt } from "./queue-attempt.js";
+import { eventRows } from "./events.js";
+import { newAttemptCode, queuedAttempt, unpaidReason } from "./queue-attempt.js";
 import { canonicalHash, hashPlanInput } from "./request-hash.js";
 import { planFor, type PlanInput } from "./plan-request.js";
+import { admit } from "./send-limits.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
 export interface SendOtpCommand extends PlanInput {
@@ -39,6 +42,10 @@ export interface SendOtpResult {
  * Creates a verification and queues its first attempt. The verification, the
  * attempt, their events and the dispatch message are written in one
  * transaction: after a crash there is either all of it or none of it.
+ *
+ * Round trips: the limits (one statement, see send-limits.ts), then BEGIN,
+ * the idempotency key's claim (only with a key), the write (one statement),
+ * COMMIT; the answer is built from the rows written.
  */
 export async function sendOtp(
   deps: ServiceDeps,
@@ -48,108 +55,111 @@ export async function sendOtp(
 ): Promise<SendOtpResult> {
   const now = deps.clock.now();
   const requestHash = canonicalHash(command);
-  // A replay answers from what the first request made, before anything (an expired estimate, a
-  // changed route catalogue, a limit) could refuse it. A replay racing its original is caught below.
-  const replayed = command.idempotencyKey ? await findIdempotencyKey(deps.db, caller.id, command.idempotencyKey) : undefined;
-  if (replayed !== undefined) return loadSendResult(deps, caller, heldBy(replayed, requestHash), []);
-  const plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
-  const first = plan.steps[0]!;
+  let plan: Plan;
+  try {
+    plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
+  } catch (error) {
+    // A replay answers from what the first request made, even when planning would now refuse it
+    // (an expired estimate, a changed route catalogue).
+    const replayed = command.idempotencyKey ? await findIdempotencyKey(deps.db, caller.id, command.idempotencyKey) : undefined;
+    if (replayed === undefined) throw error;
+    return loadSendResult(deps, caller, heldBy(heldKey(replayed), requestHash), []);
+  }
+  const guardKeys = guardKeysFor(deps.protector, caller.id, plan.steps.map((s) => s.address));
+  const admission = await admit(deps, caller, command, plan.steps, guardKeys, now);
+  if (admission.kind === "held") return loadSendResult(deps, caller, heldBy(admission, requestHash), []);
+
   const verificationId = deps.ids.next("vrf");
-
-  const existingId = await inTransaction(deps.db, async (uow) => {
-    if (command.idempotencyKey) {
-      const held = await claimIdempotencyKey(uow.trx, {
-        callerId: caller.id,
-        key: command.idempotencyKey,
-        requestHash,
-        verificationId,
-        now,
-      });
-      if (held !== undefined) return heldBy(held, requestHash);
-    }
-    const guardKeys = guardKeysFor(deps.protector, caller.id, plan.steps.map((s) => s.address));
-    await enforceSendLimits(deps, uow, caller, command, plan.steps, guardKeys, now);
-
-    const code = newAttemptCode(deps, verificationId, command.codeLength);
-    const expiresAt = new Date(now.getTime() + command.ttlMs);
-    await insertVerification(uow.trx, {
-      id: verificationId,
-      caller_id: caller.id,
-      status: "PENDING",
-      policy: command.policy || "default",
-      destination: JSON.stringify(command.destination),
-      destination_key: guardKeys[0]!,
-      guard_keys: JSON.stringify(guardKeys),
-      code_hash: code.hash,
-      sealed_code: code.sealed,
-      code_length: command.codeLength,
-      render: JSON.stringify(command.render),
-      plan: JSON.stringify(plan.steps),
-      max_attempts: deps.limits.maxWrongCodes,
-      client_reference: command.clientReference,
-      metadata: JSON.stringify(command.metadata),
-      trace_id: trace.traceId,
-      created_at: now,
-      expires_at: expiresAt,
-      approved_at: null,
-      approved_attempt_id: null,
-      ended_at: null,
-      current_step: first.index,
-      // The fallback scheduler looks again when the first step's deadline passes.
-      next_step_at: new Date(now.getTime() + first.deadlineMs),
+  let outcome: { readonly replayOf: string } | { readonly written: SendOtpResult };
+  try {
+    outcome = await inTransaction(deps.db, async (uow) => {
+      if (command.idempotencyKey) {
+        // A replay racing its original: the key's unique index makes this wait for it, then answer from it.
+        const held = await claimIdempotencyKey(uow.trx, { callerId: caller.id, key: command.idempotencyKey, requestHash, verificationId, now });
+        if (held !== undefined) return { replayOf: heldBy(heldKey(held), requestHash) };
+      }
+      const start = firstRows(deps, caller, command, plan, guardKeys, verificationId, trace, now);
+      const written = await writeNewVerification(uow.trx, start.write);
+      // Thrown inside the transaction: nothing of this send is kept.
+      if (written.kind === "unpaid") throw new PreconditionError(unpaidReason(plan.steps[0]!, written.debit)!);
+      uow.afterCommit(deps.onOutboxWritten);
+      return { written: sendResult(deps, written.verification, start.attempt, plan.warnings) };
     });
-    await recordEvent(uow, { verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now }, deps.onOutboxWritten);
-    const queued = await queueAttempt(deps, uow, { verificationId, callerId: caller.id, step: first, code, render: command.render, expiresAt, trace, now });
-    // Thrown inside the transaction: nothing of this send is kept.
-    if (queued.kind === "unpaid") throw new PreconditionError(queued.reason);
-    return undefined;
-  });
+  } catch (error) {
+    await admission.release();
+    throw error;
+  }
+  if ("written" in outcome) return outcome.written;
+  await admission.release();
+  return loadSendResult(deps, caller, outcome.replayOf, []);
+}
 
-  return loadSendResult(deps, caller, existingId ?? verificationId, plan.warnings);
+/** The rows a send starts with: the verification, its first attempt, both events (numbered 1 and 2) and three messages. */
+function firstRows(
+  deps: ServiceDeps,
+  caller: Caller,
+  command: SendOtpCommand,
+  plan: Plan,
+  guardKeys: readonly string[],
+  verificationId: string,
+  trace: TraceContext,
+  now: Date,
+): { write: NewVerificationWrite; attempt: AttemptRow } {
+  const first = plan.steps[0]!;
+  const code = newAttemptCode(deps, verificationId, command.codeLength);
+  const expiresAt = new Date(now.getTime() + command.ttlMs);
+  const queued = queuedAttempt(deps.ids.next("att"), { verificationId, callerId: caller.id, step: first, code, render: command.render, expiresAt, trace, now });
+  const events = [
+    eventRows({ verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now, sequence: 1 }),
+    eventRows({ ...queued.event, sequence: 2 }),
+  ];
+  const verification: NewVerificationRow = {
+    id: verificationId,
+    caller_id: caller.id,
+    status: "PENDING",
+    policy: command.policy || "default",
+    destination: JSON.stringify(command.destination),
+    destination_key: guardKeys[0]!,
+    guard_keys: JSON.stringify(guardKeys),
+    code_hash: code.hash,
+    sealed_code: code.sealed,
+    code_length: command.codeLength,
+    render: JSON.stringify(command.render),
+    plan: JSON.stringify(plan.steps),
+    max_attempts: deps.limits.maxWrongCodes,
+    event_seq: events.length,
+    client_reference: command.clientReference,
+    metadata: JSON.stringify(command.metadata),
+    trace_id: trace.traceId,
+    created_at: now,
+    expires_at: expiresAt,
+    approved_at: null,
+    approved_attempt_id: null,
+    ended_at: null,
+    current_step: first.index,
+    // The fallback scheduler looks again when the first step's deadline passes.
+    next_step_at: new Date(now.getTime() + first.deadlineMs),
+  };
+  return {
+    write: {
+      verification,
+      attempt: queued.row,
+      events: events.map((e) => e.event),
+      outbox: [...events.map((e) => e.outbox), queued.dispatch].map((message) => outboxRow(message, now)),
+      price: { currency: first.currency, micros: first.totalPriceMicros },
+    },
+    attempt: { ...queued.row, submit_started_at: null, submit_tries: 0, next_poll_at: null },
+  };
 }
 
 /** The verification an idempotency key was first used for; refused if it was for a different request. */
-function heldBy(held: IdempotencyKeyRow, requestHash: string): string {
-  if (held.request_hash !== requestHash) throw new IdempotencyConflictError("idempotency_key was already used for a different request");
-  return held.verification_id;
+function heldBy(held: { readonly verificationId: string; readonly requestHash: string }, requestHash: string): string {
+  if (held.requestHash !== requestHash) throw new IdempotencyConflictError("idempotency_key was already used for a different request");
+  return held.verificationId;
 }
 
-/**
- * The locks and windows of every address the plan may send to (per caller,
- * and across callers when a global ceiling is set), the caller's window and
- * the client IP's. Runs inside the send transaction: a send that fails later does not count.
- */
-async function enforceSendLimits(
-  deps: ServiceDeps,
-  uow: UnitOfWork,
-  caller: Caller,
-  command: SendOtpCommand,
-  steps: readonly PlannedStep[],
-  guardKeys: readonly string[],
-  now: Date,
-): Promise<void> {
-  const locked = await lockedUntil(uow.trx, guardKeys, now);
-  if (locked !== undefined) {
-    throw new RateLimitedError("a destination is temporarily locked after repeated wrong codes", locked.getTime() - now.getTime());
-  }
-  const windows: Array<[string, WindowLimit, string]> = guardKeys.map((key) => [`dest:${key}`, deps.limits.sendsPerDestination, "too many codes sent to this destination"]);
-  const global = deps.limits.sendsPerDestinationGlobal;
-  if (global !== undefined) {
-    for (const address of new Set(steps.map((s) => s.address))) {
-      windows.push([`dest-all:${deps.protector.destinationKey(address)}`, global, "too many codes sent to this destination"]);
-    }
-  }
-  windows.push([`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"]);
-  if (command.clientIp) {
-    windows.push([`ip:${deps.protector.destinationKey(command.clientIp)}`, deps.limits.sendsPerClientIp, "too many codes requested from this client IP"]);
-  }
-  for (const [key, limit, message] of windows) {
-    const start = windowStart(now, limit.windowMs);
-    const counts = await incrementWindowCounter(uow.trx, key, start, new Date(start.getTime() - limit.windowMs));
-    if (slidingCount(now, limit.windowMs, counts.current, counts.previous) > limit.max) {
-      throw new RateLimitedError(message, start.getTime() + limit.windowMs - now.getTime());
-    }
-  }
+function heldKey(row: IdempotencyKeyRow): { verificationId: string; requestHash: string } {
+  return { verificationId: row.verification_id, requestHash: row.request_hash };
 }
 
 async function loadSendResult(deps: ServiceDeps, caller: Caller, verificationId: string, warnings: readonly string[]): Promise<SendOtpResult> {
@@ -157,6 +167,10 @@ async function loadSendResult(deps: ServiceDeps, caller: Caller, verificationId:
   if (row === undefined) throw new Error(`verification ${verificationId} vanished after commit`);
   const [attempt] = await listAttempts(deps.db, verificationId);
   if (attempt === undefined) throw new Error(`verification ${verificationId} has no attempt`);
+  return sendResult(deps, row, attempt, warnings);
+}
+
+function sendResult(deps: ServiceDeps, row: VerificationRow, attempt: AttemptRow, warnings: readonly string[]): SendOtpResult {
   const verification = verificationView(row, deps.clock.now());
   const firstAttempt = attemptView(attempt);
   return {

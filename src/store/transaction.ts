@@ -17,20 +17,27 @@ export const TRANSACTION_TRIES = 4;
 /**
  * Runs `work` in one transaction. Side effects that must not happen for a
  * rolled-back change (waking the outbox relay, notifying watchers) go into
- * `afterCommit`.
- *
- * A transaction that PostgreSQL aborts for a deadlock or a serialization
- * failure is run again (`work` must therefore be safe to re-run: it is, as it
- * only writes through `trx`), after a short random pause, up to
- * TRANSACTION_TRIES times; then it fails with UnavailableError.
+ * `afterCommit`. A transaction aborted for a conflict is run again, as `retryConflicts` says.
  */
 export async function inTransaction<T>(db: Db, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
-  for (let tries = 1; ; tries++) {
+  return retryConflicts(async () => {
     const hooks: Array<() => void> = [];
+    const result = await db.transaction().execute((trx) => work({ trx, afterCommit: (hook) => hooks.push(hook) }));
+    for (const hook of hooks) hook();
+    return result;
+  });
+}
+
+/**
+ * Runs `work` (a transaction, or one autocommitted statement) again when
+ * PostgreSQL aborts it for a deadlock or a serialization failure (`work` must
+ * therefore be safe to re-run: it is, when it only writes through the database),
+ * after a short random pause, up to TRANSACTION_TRIES times; then it fails with UnavailableError.
+ */
+export async function retryConflicts<T>(work: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
     try {
-      const result = await db.transaction().execute((trx) => work({ trx, afterCommit: (hook) => hooks.push(hook) }));
-      for (const hook of hooks) hook();
-      return result;
+      return await work();
     } catch (error) {
       if (!isConflict(error)) throw error;
       if (tries >= TRANSACTION_TRIES) throw new UnavailableError("the database kept aborting this change for conflicting ones; retry", { cause: error });

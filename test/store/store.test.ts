@@ -4,7 +4,7 @@ import type { Db } from "../../src/store/database.js";
 import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
 import { claimUnpublished, enqueueOutbox, markPublished } from "../../src/store/repositories/outbox.js";
 import { approveIfPending, insertVerification, nextEventSequence } from "../../src/store/repositories/verifications.js";
-import { incrementWindowCounter } from "../../src/store/repositories/abuse-counters.js";
+import { admitSend, releaseSend, type SendWindow } from "../../src/store/repositories/send-admission.js";
 import { inTransaction } from "../../src/store/transaction.js";
 import { BACKENDS } from "../harness/databases.js";
 
@@ -77,12 +77,31 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     expect(await claim("idem-2", "h2")).toMatchObject({ verification_id: "idem-1", request_hash: "h1" });
   });
 
-  it("counts fixed windows atomically, each count with the previous window's", async () => {
+  it("counts a send in all its windows atomically, each count with the previous window's, and takes it back out", async () => {
     const before = new Date(now.getTime() - 60_000);
-    await inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", before, new Date(before.getTime() - 60_000)));
-    const counts = await Promise.all(Array.from({ length: 10 }, () => inTransaction(db, ({ trx }) => incrementWindowCounter(trx, "dest:x", now, before))));
-    expect(counts.map((c) => c.current).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(counts.every((c) => c.previous === 1)).toBe(true);
+    const window = (key: string, start: Date) => ({ key, windowStart: start, previousStart: new Date(start.getTime() - 60_000) });
+    const query = (windows: SendWindow[]) => ({ callerId: "c", idempotencyKey: "", guardKeys: ["g-free"], windows, now });
+    await admitSend(db, query([window("dest:x", before)]));
+    const admissions = await Promise.all(Array.from({ length: 10 }, () => admitSend(db, query([window("caller:c", now), window("dest:x", now)]))));
+    const counts = admissions.map((a) => (a.kind === "counted" ? a.counts : new Map()));
+    expect(counts.map((c) => c.get("dest:x")?.current).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(counts.map((c) => c.get("caller:c")?.current).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(counts.every((c) => c.get("dest:x")?.previous === 1 && c.get("caller:c")?.previous === 0)).toBe(true);
+
+    await releaseSend(db, [window("caller:c", now), window("dest:x", now)]);
+    const after = await admitSend(db, query([window("dest:x", now)]));
+    expect(after.kind === "counted" && after.counts.get("dest:x")?.current).toBe(10);
+  });
+
+  it("counts nothing for a held idempotency key or a locked destination guard", async () => {
+    await insertPending(db, "idem-admit");
+    await inTransaction(db, ({ trx }) => claimIdempotencyKey(trx, { callerId: "c", key: "k-admit", requestHash: "h", verificationId: "idem-admit", now }));
+    await db.insertInto("destination_guards").values({ destination_key: "g-locked", consecutive_failures: 0, lock_count: 1, locked_until: new Date(now.getTime() + 1_000) }).execute();
+    const windows = [{ key: "dest:admit", windowStart: now, previousStart: new Date(now.getTime() - 60_000) }];
+    expect(await admitSend(db, { callerId: "c", idempotencyKey: "k-admit", guardKeys: ["g-locked"], windows, now })).toEqual({ kind: "held", verificationId: "idem-admit", requestHash: "h" });
+    expect(await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free", "g-locked"], windows, now })).toEqual({ kind: "locked", until: new Date(now.getTime() + 1_000) });
+    const counted = await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free"], windows, now });
+    expect(counted.kind === "counted" && counted.counts.get("dest:admit")).toEqual({ current: 1, previous: 0 });
   });
 
   it("lets concurrent relays claim disjoint outbox rows, and hides published ones", async () => {

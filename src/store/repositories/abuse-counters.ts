@@ -2,28 +2,6 @@ import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import type { DestinationGuardRow } from "../tables/destination-guards.js";
 
-/**
- * Adds one to the counter of the fixed window starting at `windowStart`, and
- * returns its new count with the count of the window before it, in one statement.
- */
-export async function incrementWindowCounter(trx: Trx, key: string, windowStart: Date, previousStart: Date): Promise<{ current: number; previous: number }> {
-  const row = await trx
-    .insertInto("rate_limit_counters")
-    .values({ key, window_start: windowStart, count: 1 })
-    .onConflict((oc) => oc.columns(["key", "window_start"]).doUpdateSet({ count: sql`rate_limit_counters.count + 1` }))
-    .returning((eb) => [
-      "count",
-      eb
-        .selectFrom("rate_limit_counters as before")
-        .select("before.count")
-        .where("before.key", "=", key)
-        .where("before.window_start", "=", previousStart)
-        .as("previous"),
-    ])
-    .executeTakeFirstOrThrow();
-  return { current: row.count, previous: Number(row.previous ?? 0) };
-}
-
 export async function findDestinationGuard(db: Executor, destinationKey: string): Promise<DestinationGuardRow | undefined> {
   return db.selectFrom("destination_guards").selectAll().where("destination_key", "=", destinationKey).executeTakeFirst();
 }

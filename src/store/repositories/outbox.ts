@@ -1,5 +1,5 @@
 import type { Executor, Trx } from "../database.js";
-import type { OutboxRow } from "../tables/outbox.js";
+import type { NewOutboxRow, OutboxRow } from "../tables/outbox.js";
 
 export interface OutboxMessage {
   readonly msgId: string;
@@ -9,16 +9,18 @@ export interface OutboxMessage {
 }
 
 export async function enqueueOutbox(trx: Trx, message: OutboxMessage, now: Date): Promise<void> {
-  await trx
-    .insertInto("outbox")
-    .values({
-      msg_id: message.msgId,
-      subject: message.subject,
-      payload: Buffer.from(message.payload).toString("base64"),
-      headers: JSON.stringify(message.headers ?? {}),
-      created_at: now,
-    })
-    .execute();
+  await trx.insertInto("outbox").values(outboxRow(message, now)).execute();
+}
+
+/** A message as the outbox stores it. */
+export function outboxRow(message: OutboxMessage, now: Date): NewOutboxRow {
+  return {
+    msg_id: message.msgId,
+    subject: message.subject,
+    payload: Buffer.from(message.payload).toString("base64"),
+    headers: JSON.stringify(message.headers ?? {}),
+    created_at: now,
+  };
 }
 
 /**

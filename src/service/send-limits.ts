@@ -1,0 +1,87 @@
+import { RateLimitedError } from "../domain/errors.js";
+import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
+import type { PlannedStep } from "../domain/plan.js";
+import { admitSend, releaseSend, type SendWindow } from "../store/repositories/send-admission.js";
+import { retryConflicts } from "../store/transaction.js";
+import type { Caller, ServiceDeps } from "./deps.js";
+
+/** A send its limits let through: counted in its windows until it is released. */
+export interface CountedSend {
+  readonly kind: "counted";
+  /** Takes the send back out of its windows, for a send that did not happen after all. Never throws. */
+  release(): Promise<void>;
+}
+
+/** What the limits say about a send. */
+export type SendAdmissionResult = CountedSend | { readonly kind: "held"; readonly verificationId: string; readonly requestHash: string };
+
+interface LimitedWindow extends SendWindow {
+  readonly limit: WindowLimit;
+  readonly refusal: string;
+}
+
+/**
+ * Checks a send against the locks and windows of every address the plan may
+ * send to (per caller, and across callers when a global ceiling is set), the
+ * caller's window and the client IP's, and counts it in each. A repeated
+ * idempotency key is answered before anything is counted.
+ *
+ * Counting happens in its own short statement, before the send's transaction,
+ * so sends of one caller do not queue on its window row for a whole
+ * transaction. The guarantee stays: a send is let through only if, with it,
+ * every window is within its limit; a refused send, or one whose transaction
+ * then fails, is taken back out. (A process that dies between counting and
+ * committing leaves its send counted: the limit errs on the safe side.)
+ */
+export async function admit(
+  deps: ServiceDeps,
+  caller: Caller,
+  request: { readonly idempotencyKey: string; readonly clientIp?: string },
+  steps: readonly PlannedStep[],
+  guardKeys: readonly string[],
+  now: Date,
+): Promise<SendAdmissionResult> {
+  const windows = sendWindows(deps, caller, request.clientIp, steps, guardKeys, now);
+  const admission = await retryConflicts(() =>
+    admitSend(deps.db, { callerId: caller.id, idempotencyKey: request.idempotencyKey, guardKeys, windows, now }),
+  );
+  if (admission.kind === "held") return admission;
+  if (admission.kind === "locked") {
+    throw new RateLimitedError("a destination is temporarily locked after repeated wrong codes", admission.until.getTime() - now.getTime());
+  }
+  // A send that cannot be taken back out (the database gone meanwhile) stays counted: the safe side.
+  const release = () => retryConflicts(() => releaseSend(deps.db, windows)).catch(() => undefined);
+  for (const window of windows) {
+    const counts = admission.counts.get(window.key) ?? { current: 0, previous: 0 };
+    if (slidingCount(now, window.limit.windowMs, counts.current, counts.previous) > window.limit.max) {
+      await release();
+      throw new RateLimitedError(window.refusal, window.windowStart.getTime() + window.limit.windowMs - now.getTime());
+    }
+  }
+  return { kind: "counted", release };
+}
+
+function sendWindows(
+  deps: ServiceDeps,
+  caller: Caller,
+  clientIp: string | undefined,
+  steps: readonly PlannedStep[],
+  guardKeys: readonly string[],
+  now: Date,
+): LimitedWindow[] {
+  const windows: Array<[string, WindowLimit, string]> = guardKeys.map((key) => [`dest:${key}`, deps.limits.sendsPerDestination, "too many codes sent to this destination"]);
+  const global = deps.limits.sendsPerDestinationGlobal;
+  if (global !== undefined) {
+    for (const address of new Set(steps.map((s) => s.address))) {
+      windows.push([`dest-all:${deps.protector.destinationKey(address)}`, global, "too many codes sent to this destination"]);
+    }
+  }
+  windows.push([`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"]);
+  if (clientIp) {
+    windows.push([`ip:${deps.protector.destinationKey(clientIp)}`, deps.limits.sendsPerClientIp, "too many codes requested from this client IP"]);
+  }
+  return windows.map(([key, limit, refusal]) => {
+    const start = windowStart(now, limit.windowMs);
+    return { key, windowStart: start, previousStart: new Date(start.getTime() - limit.windowMs), limit, refusal };
+  });
+}
