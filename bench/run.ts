@@ -8,9 +8,12 @@
  * grpc.health.v1 Check on the same port, and a raw PostgreSQL transaction of
  * ten single-row writes through a pool like the service's.
  */
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { DeliveryEventKind } from "../gen/otp/v1/common_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { startNats } from "../test/harness/nats.js";
 import { createTestDatabase, startPostgres } from "../test/harness/postgres.js";
@@ -22,8 +25,10 @@ const quick = process.argv.includes("--quick");
 const SECONDS = quick ? 2 : 10;
 const CONNECTIONS = 4;
 const IN_FLIGHT = 16;
-const TOKEN = "bench-token";
-const headers = { authorization: `Bearer ${TOKEN}` };
+
+const CALLERS = 100;
+const tokenOf = (caller: number) => `bench-token-${caller}`;
+const headersOf = (caller: number) => ({ authorization: `Bearer ${tokenOf(caller)}` });
 
 async function main(): Promise<void> {
   const postgres = await startPostgres();
@@ -32,12 +37,15 @@ async function main(): Promise<void> {
   const processes: ServiceProcess[] = [];
   try {
     const databaseUrl = await createTestDatabase(postgres.adminUrl);
-    const unlimited = { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m" };
-    const options = { databaseUrl, natsUrl: nats.url, configFile: peer.writeConfigFile("5s"), env: unlimited };
-    const serve = await startServeProcess({ ...options, token: TOKEN });
+    const env = {
+      OTP_SENDS_PER_CALLER: "100000000/1m",
+      OTP_SENDS_PER_DESTINATION: "100000000/1m",
+      OTP_CALLERS: Array.from({ length: CALLERS }, (_, i) => `bench-${i}:${sha256(tokenOf(i))}`).join(","),
+    };
+    const options = { databaseUrl, natsUrl: nats.url, configFile: peer.writeConfigFile("5s"), env };
+    const serve = await startServeProcess(options);
     processes.push(serve);
     peer.webhookUrl = `http://127.0.0.1:${serve.httpPort}/webhooks/dlr/bridgex`;
-    processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
 
     const concurrency = CONNECTIONS * IN_FLIGHT;
     const health = clients(Health, serve.grpcPort, CONNECTIONS);
@@ -45,22 +53,76 @@ async function main(): Promise<void> {
     const results: LoadResult[] = [];
     results.push(await saturate("grpc.health.v1 Check (transport baseline)", SECONDS, concurrency, (w) => health[w % CONNECTIONS]!.check({})));
     results.push(await rawPostgres(databaseUrl, concurrency));
+
+    // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
+    // The dispatches queue up in JetStream for the worker's drain below.
     let phone = 0;
-    const ids: string[] = [];
+    const nextPhone = () => `+3165${String(++phone).padStart(7, "0")}`;
+    const ids: Array<[string, number]> = [];
     results.push(
-      await saturate("SendOtp, one caller", SECONDS, concurrency, async (w) => {
-        const sent = await otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: `+3165${String(++phone).padStart(7, "0")}` } }, { headers });
-        ids.push(sent.verificationId);
+      await saturate("SendOtp, one caller (no worker running)", SECONDS, concurrency, async (w) => {
+        const sent = await otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(0) });
+        ids.push([sent.verificationId, 0]);
+      }),
+    );
+    results.push(
+      await saturate(`SendOtp, ${CALLERS} callers (no worker running)`, SECONDS, concurrency, async (w) => {
+        const caller = (phone + w) % CALLERS;
+        const sent = await otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
+        ids.push([sent.verificationId, caller]);
       }),
     );
     let next = 0;
-    results.push(await saturate("VerifyOtp, wrong code", SECONDS, concurrency, (w) => otp[w % CONNECTIONS]!.verifyOtp({ verificationId: ids[next++ % ids.length]!, code: "000000" }, { headers })));
+    results.push(
+      await saturate("VerifyOtp, wrong code", SECONDS, concurrency, (w) => {
+        const [verificationId, caller] = ids[next++ % ids.length]!;
+        return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
+      }),
+    );
+
+    // The worker starts with every send above queued: how fast it drains them to DELIVERED.
+    const queued = ids.length;
+    const drainStarted = performance.now();
+    processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
+    await untilAllDelivered(databaseUrl, queued);
+    const drainSeconds = (performance.now() - drainStarted) / 1000;
+    results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+
+    // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
+    results.push(
+      await saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, concurrency, async (w) => {
+        const client = otp[w % CONNECTIONS]!;
+        const caller = w % CALLERS;
+        const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
+        for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
+          if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
+        }
+        throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
+      }),
+    );
     report(results);
   } finally {
     for (const p of processes) await p.stop("SIGTERM");
     await peer.stop();
     await nats.stop();
     await postgres.stop();
+  }
+}
+
+/** Polls the database until `count` attempts are DELIVERED; bounded at five minutes. */
+async function untilAllDelivered(url: string, count: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { rows } = await client.query<{ n: string }>("select count(*) as n from attempts where status = 'DELIVERED'");
+      if (Number(rows[0]!.n) >= count) return;
+      if (Date.now() > deadline) throw new Error(`only ${rows[0]!.n} of ${count} sends delivered after five minutes`);
+      await sleep(100);
+    }
+  } finally {
+    await client.end();
   }
 }
 
@@ -84,12 +146,16 @@ async function rawPostgres(url: string, concurrency: number): Promise<LoadResult
   }
 }
 
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
 function report(results: readonly LoadResult[]): void {
   const baseline = Math.min(results[0]!.perSecond, results[1]!.perSecond);
   const lines = [
     `| measure (${SECONDS} s, ${CONNECTIONS} connections × ${IN_FLIGHT} in flight) | per second | p50 ms | p99 ms | errors | of min(baselines) |`,
     "|---|---|---|---|---|---|",
-    ...results.map((r) => `| ${r.name} | ${r.perSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${Math.round((100 * r.perSecond) / baseline)} % |`),
+    ...results.map((r) => `| ${r.name} | ${r.perSecond} | ${Number.isNaN(r.p50Ms) ? "–" : r.p50Ms} | ${Number.isNaN(r.p99Ms) ? "–" : r.p99Ms} | ${r.errors} | ${Math.round((100 * r.perSecond) / baseline)} % |`),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
   writeFileSync("bench-results.json", JSON.stringify({ at: new Date().toISOString(), quick, results }, null, 2));

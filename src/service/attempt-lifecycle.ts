@@ -41,7 +41,7 @@ import { escalateNow, lockVerification } from "../store/repositories/verificatio
 import type { AttemptRow } from "../store/tables/attempts.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
-import { recordEvent, type NewDeliveryEvent } from "./events.js";
+import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
 
 /** What recording an attempt's outcome needs: the store, the time, and a nudge for the outbox relay. */
 export interface OutcomeDeps {
@@ -124,7 +124,7 @@ export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, su
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
     await lockProviderMessage(uow.trx, attempt.provider, submission.providerMessageId);
-    await lockVerification(uow.trx, attempt.verification_id);
+    await holdVerification(uow, attempt.verification_id);
     const submitted = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt);
     if (submitted === undefined) return;
     await record(deps, uow, submitted, {
@@ -152,7 +152,7 @@ export async function recordAttemptFailure(
 ): Promise<void> {
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
-    await lockVerification(uow.trx, attempt.verification_id);
+    await holdVerification(uow, attempt.verification_id);
     const ended = await markFinished(uow.trx, attempt.id, status, now, error);
     if (ended === undefined) return;
     await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now });
@@ -179,7 +179,7 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
       await parkReceipt(uow.trx, receipt, now);
       return "parked";
     }
-    await lockVerification(uow.trx, attempt.verification_id);
+    await holdVerification(uow, attempt.verification_id);
     return (await applyToAttempt(deps, uow, attempt, receipt, now)) ? "applied" : "unchanged";
   });
 }
@@ -219,6 +219,12 @@ async function record(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, f
     },
     deps.onOutboxWritten,
   );
+}
+
+/** Locks a verification (the lock order's second lock) and notes its row, so its events are numbered without reading it again. */
+async function holdVerification(uow: UnitOfWork, verificationId: string): Promise<void> {
+  const row = await lockVerification(uow.trx, verificationId);
+  if (row !== undefined) holdsVerification(uow, row);
 }
 
 /** Forgets a claim's intent after a call that certainly did not reach the provider, so a retry may send. */

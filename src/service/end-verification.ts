@@ -5,7 +5,7 @@ import { claimExpired, endIfPending, findVerification } from "../store/repositor
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { eventFromRow, recordEvent } from "./events.js";
+import { eventFromRow, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
@@ -56,6 +56,7 @@ async function end(deps: ServiceDeps, uow: UnitOfWork, id: string, traceId: stri
   const now = deps.clock.now();
   const ended = await endIfPending(uow.trx, id, status, now);
   if (ended === undefined) return;
+  holdsVerification(uow, ended);
   await cancelUnsentAttempts(uow, id, now);
   await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
 }

@@ -2,9 +2,9 @@ import { eventsSubject } from "../bus/subjects.js";
 import { encodeDeliveryEvent } from "../contract/delivery-event.js";
 import type { Channel } from "../domain/channel.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
-import { enqueueOutbox, type OutboxMessage } from "../store/repositories/outbox.js";
-import { insertDeliveryEvent } from "../store/repositories/delivery-events.js";
-import { nextEventSequence } from "../store/repositories/verifications.js";
+import { outboxRow, type OutboxMessage } from "../store/repositories/outbox.js";
+import { appendDeliveryEvent } from "../store/repositories/delivery-events.js";
+import { lastEventSequence } from "../store/repositories/verifications.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../store/tables/delivery-events.js";
 import type { UnitOfWork } from "../store/transaction.js";
 
@@ -13,20 +13,32 @@ export type NewDeliveryEvent = Omit<DeliveryEvent, "sequence">;
 /**
  * Appends an event to its verification's timeline and to the outbox, in the
  * caller's transaction, so the event exists on the bus if and only if the
- * change it describes committed.
+ * change it describes committed. One statement when the transaction has
+ * noted the verification's row (`holdsVerification`); else its number is
+ * taken from the row first.
  */
 export async function recordEvent(
   uow: UnitOfWork,
   event: NewDeliveryEvent,
   onOutboxWritten: () => void,
 ): Promise<DeliveryEvent> {
-  const sequence = await nextEventSequence(uow.trx, event.verificationId);
-  const full: DeliveryEvent = { ...event, sequence };
+  const last = uow.eventSequences.get(event.verificationId) ?? (await lastEventSequence(uow.trx, event.verificationId));
+  const full: DeliveryEvent = { ...event, sequence: last + 1 };
   const rows = eventRows(full);
-  await insertDeliveryEvent(uow.trx, rows.event);
-  await enqueueOutbox(uow.trx, rows.outbox, full.occurredAt);
+  await appendDeliveryEvent(uow.trx, rows.event, outboxRow(rows.outbox, full.occurredAt));
+  uow.eventSequences.set(event.verificationId, full.sequence);
   uow.afterCommit(onOutboxWritten);
   return full;
+}
+
+/**
+ * Notes a verification row this transaction has locked and read (or written
+ * with RETURNING): its events are numbered on from the row's last number
+ * without reading it again. Only rows read under the lock: another writer's
+ * number could be newer.
+ */
+export function holdsVerification(uow: UnitOfWork, row: { readonly id: string; readonly event_seq: number }): void {
+  uow.eventSequences.set(row.id, row.event_seq);
 }
 
 /** An event as stored: its timeline row and its message on the bus. */

@@ -11,7 +11,7 @@ import { continueOrStartTrace } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
 import { guardKeysFor, lockedUntil } from "./address-guards.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
-import { recordEvent } from "./events.js";
+import { holdsVerification, recordEvent } from "./events.js";
 import { chargeStep, newAttemptCode, writeQueuedAttempt } from "./queue-attempt.js";
 
 /** Where one verification's plan went when the scheduler looked at it. */
@@ -48,6 +48,7 @@ export async function advanceDuePlans(deps: ServiceDeps, batch: number, log: Log
 const RETRY_BROKEN_PLAN_MS = 5_000;
 
 async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow): Promise<PlanMove> {
+  holdsVerification(uow, row);
   const now = deps.clock.now();
   const steps = row.plan as PlannedStep[];
   const attempts = await listAttempts(uow.trx, row.id);

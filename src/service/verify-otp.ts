@@ -14,7 +14,7 @@ import { approveIfPending, findVerification, recordWrongCode } from "../store/re
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { recordEvent } from "./events.js";
+import { holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 
 export interface VerifyOtpResult {
@@ -71,6 +71,7 @@ function codeOwner(deps: ServiceDeps, row: VerificationRow, attempts: readonly A
 async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date, attempt: AttemptRow | undefined): Promise<VerifyOtpResult> {
   const approved = await approveIfPending(uow.trx, row.id, now, attempt?.id ?? null);
   if (approved === undefined) return reread(uow, row, now);
+  holdsVerification(uow, approved);
   // The plan stops here: attempts whose provider call has not started are not sent.
   await cancelUnsentAttempts(uow, row.id, now);
   await clearWrongGuesses(uow.trx, row.guard_keys);
@@ -95,6 +96,7 @@ async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow,
 async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
   const updated = await recordWrongCode(uow.trx, row.id, now);
   if (updated === undefined) return reread(uow, row, now);
+  holdsVerification(uow, updated);
   if (updated.status === "MAX_ATTEMPTS") {
     // Out of tries: the plan stops, as on approval, and watchers are told.
     await cancelUnsentAttempts(uow, row.id, now);

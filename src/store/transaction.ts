@@ -7,6 +7,11 @@ export interface UnitOfWork {
   readonly trx: Trx;
   /** Runs `hook` after commit (never on rollback). Hooks must not throw. */
   afterCommit(hook: () => void): void;
+  /**
+   * The last event number of each verification this transaction holds the
+   * lock of and has read (see `holdsVerification` in service/events.ts).
+   */
+  readonly eventSequences: Map<string, number>;
 }
 
 /** SQLSTATEs of a transaction PostgreSQL rolled back for a conflict with another one: running it again may succeed. */
@@ -22,7 +27,7 @@ export const TRANSACTION_TRIES = 4;
 export async function inTransaction<T>(db: Db, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
   return retryConflicts(async () => {
     const hooks: Array<() => void> = [];
-    const result = await db.transaction().execute((trx) => work({ trx, afterCommit: (hook) => hooks.push(hook) }));
+    const result = await db.transaction().execute((trx) => work({ trx, afterCommit: (hook) => hooks.push(hook), eventSequences: new Map() }));
     for (const hook of hooks) hook();
     return result;
   });

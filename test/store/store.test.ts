@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/store/database.js";
 import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
 import { claimUnpublished, enqueueOutbox, markPublished } from "../../src/store/repositories/outbox.js";
-import { approveIfPending, insertVerification, nextEventSequence } from "../../src/store/repositories/verifications.js";
+import { approveIfPending, insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
 import { admitSend, releaseSend, type SendWindow } from "../../src/store/repositories/send-admission.js";
 import { inTransaction } from "../../src/store/transaction.js";
 import { BACKENDS } from "../harness/databases.js";
@@ -47,8 +47,8 @@ describe.each(BACKENDS)("store on $name", (backend) => {
 
   it("returns the same JavaScript types: int8 and count(*) as numbers, timestamptz as Date, jsonb parsed", async () => {
     await insertPending(db, "types");
-    const seq = await inTransaction(db, ({ trx }) => nextEventSequence(trx, "types"));
-    expect(seq).toBe(1);
+    const seq = await inTransaction(db, ({ trx }) => lastEventSequence(trx, "types"));
+    expect(seq).toBe(0);
     const row = await db
       .selectFrom("verifications")
       .select(["event_seq", "created_at", "metadata", sql<number>`count(*) over ()`.as("total")])

@@ -92,14 +92,9 @@ export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<
     .execute();
 }
 
-/** Hands out the next event sequence of a verification; the row lock orders concurrent writers. */
-export async function nextEventSequence(trx: Trx, id: string): Promise<number> {
-  const row = await trx
-    .updateTable("verifications")
-    .set({ event_seq: sql`event_seq + 1` })
-    .where("id", "=", id)
-    .returning("event_seq")
-    .executeTakeFirstOrThrow();
+/** The last event number of a verification; read under its lock, it is the number the next event follows. */
+export async function lastEventSequence(trx: Trx, id: string): Promise<number> {
+  const row = await trx.selectFrom("verifications").select("event_seq").where("id", "=", id).executeTakeFirstOrThrow();
   return row.event_seq;
 }
 
