@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry point through tsx's loader: one source of truth, no build step.
-import { register } from "tsx/esm/api";
+// Runs the compiled service (`npm run build` writes dist/): no compiler at run time, no writable /tmp needed.
+// Development runs the TypeScript itself: `npm run dev`.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/main.ts");
+const entry = new URL("../dist/src/main.js", import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write("otp-orchestrator: dist/ is missing; run `npm run build` first\n");
+  process.exit(1);
+}
+await import(entry.href);

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
 import { startNats } from "./nats.js";
@@ -12,12 +15,24 @@ declare module "vitest" {
   }
 }
 
-/** One PostgreSQL and one nats-server for the whole run; each test file makes its own database. */
+/**
+ * Compiles the service to dist/ (incrementally: a second or two when nothing
+ * changed), so the process tests run the binary as it ships, built from the
+ * source under test. Then one PostgreSQL and one nats-server for the whole
+ * run; each test file makes its own database.
+ */
 export default async function setup(project: TestProject) {
+  buildDist();
   const [postgres, nats] = await Promise.all([startPostgres(), startNats()]);
   project.provide("pgAdminUrl", postgres.adminUrl);
   project.provide("natsUrl", nats.url);
   return async () => {
     await Promise.all([postgres.stop(), nats.stop()]);
   };
+}
+
+function buildDist(): void {
+  const root = path.resolve(import.meta.dirname, "../..");
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
 }
