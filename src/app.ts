@@ -31,7 +31,7 @@ import { PeriodicLoop } from "./util/periodic-loop.js";
 export type { AppOptions };
 
 const POLL_BATCH = 64;
-const PLAN_BATCH = 100;
+const PLAN_BATCH = 1_000;
 /** Rows of each kind deleted per statement: small, so no delete holds many locks for long. */
 const RETENTION_BATCH = 1_000;
 

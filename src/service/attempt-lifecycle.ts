@@ -24,8 +24,13 @@
  *      no one holding them can be waiting for the balance
  *   4. the destination guard (wrong-code counting)
  *
- * Rate-limit windows and idempotency keys are taken by SendOtp before it
- * inserts the verification; nothing takes them later. The receipt poller's
+ * The fallback scheduler holds several verifications at once, but claims
+ * them with SKIP LOCKED (it never waits for one) and then takes their callers'
+ * balance rows in caller order, as every scheduler transaction does.
+ *
+ * Rate-limit windows are counted by SendOtp in a statement of their own,
+ * before its transaction; its idempotency key is taken before it inserts the
+ * verification; nothing takes either later. The receipt poller's
  * claim locks attempts alone, but with SKIP LOCKED and without waiting on
  * anything else, so it cannot close a cycle.
  */

@@ -101,6 +101,33 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     expect(attempts.some((a) => a.status === "SUBMITTED")).toBe(true);
   });
 
+  it("three schedulers draining 600 due plans of six metered callers at once: each plan escalated once, each charge exact", async () => {
+    const deps = serviceDeps(db, { limits: UNLIMITED, catalogue: PRICED });
+    const later = { ...deps, clock: new FakeClock(deps.clock.now().getTime() + 15_000) };
+    const callers = Array.from({ length: 6 }, (_, i) => ({ id: `drain-${i}` }));
+    for (const caller of callers) await openBalance(db, caller.id, { currency: "EUR", micros: OPENING }, deps.clock.now());
+    const ids: string[] = [];
+    await rounds(600, 8, async (i) => {
+      const destination = { phone: uniquePhone(), email: `drain${i}@example.com` };
+      ids.push((await sendOtp(deps, callers[i % 6]!, sendCommand({ destination }), newTrace())).verification.id);
+    });
+
+    const handled = await Promise.all([advanceDuePlans(later, 1_000), advanceDuePlans(later, 1_000), advanceDuePlans(later, 1_000)]);
+    expect(handled.reduce((a, b) => a + b, 0)).toBe(600);
+
+    const attempts = await db.selectFrom("attempts").select(["verification_id", "channel", "status"]).where("verification_id", "in", ids).execute();
+    const channels = new Map<string, string[]>();
+    for (const a of attempts) channels.set(a.verification_id, [...(channels.get(a.verification_id) ?? []), `${a.channel} ${a.status}`]);
+    const wrong = [...channels].filter(([, c]) => c.sort().join(",") !== "email QUEUED,sms CANCELED");
+    expect(wrong).toEqual([]);
+    const fallbacks = await db.selectFrom("delivery_events").select("verification_id").where("kind", "=", "FALLBACK_TRIGGERED").where("verification_id", "in", ids).execute();
+    expect(fallbacks).toHaveLength(600);
+    // Each SMS step refunded when it was superseded unsent, each email step charged once.
+    for (const caller of callers) {
+      expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: OPENING - 100 * PRICE_OF.get("priced-email")! });
+    }
+  });
+
   it("verify, cancel, expiry, escalation, duplicate deliveries and receipts all at once: no error, no double send, the ledger exact", async () => {
     const deps = serviceDeps(db, { limits: UNLIMITED, catalogue: PRICED });
     const later = { ...deps, clock: new FakeClock(deps.clock.now().getTime() + 15_000) };

@@ -13,6 +13,12 @@ export async function listAttempts(db: Executor, verificationId: string): Promis
   return db.selectFrom("attempts").selectAll().where("verification_id", "=", verificationId).orderBy("step_index").execute();
 }
 
+/** The attempts of several verifications, each one's in step order. */
+export async function listAttemptsOf(db: Executor, verificationIds: readonly string[]): Promise<AttemptRow[]> {
+  if (verificationIds.length === 0) return [];
+  return db.selectFrom("attempts").selectAll().where("verification_id", "in", [...verificationIds]).orderBy("verification_id").orderBy("step_index").execute();
+}
+
 /** Locks a QUEUED attempt for the rest of the transaction; undefined if it is not QUEUED. */
 export async function lockQueuedAttempt(trx: Trx, id: string): Promise<AttemptRow | undefined> {
   return trx.selectFrom("attempts").selectAll().where("id", "=", id).where("status", "=", "QUEUED").forUpdate().executeTakeFirst();

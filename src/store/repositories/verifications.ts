@@ -109,15 +109,28 @@ export async function escalateNow(trx: Trx, id: string, stepIndex: number, now: 
     .execute();
 }
 
-/** Locks one pending verification whose plan is due, skipping rows other replicas hold. */
-export async function claimDuePlan(trx: Trx, now: Date): Promise<VerificationRow | undefined> {
+/** Locks up to `limit` pending verifications whose plans are due, oldest first, skipping rows others hold. */
+export async function claimDuePlans(trx: Trx, now: Date, limit: number): Promise<VerificationRow[]> {
   return trx
     .selectFrom("verifications")
     .selectAll()
     .where("status", "=", "PENDING")
     .where("next_step_at", "<=", now)
     .orderBy("next_step_at")
-    .limit(1)
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+/** Locks one verification if its plan is (still) due and no one else holds it. */
+export async function claimDuePlan(trx: Trx, id: string, now: Date): Promise<VerificationRow | undefined> {
+  return trx
+    .selectFrom("verifications")
+    .selectAll()
+    .where("id", "=", id)
+    .where("status", "=", "PENDING")
+    .where("next_step_at", "<=", now)
     .forUpdate()
     .skipLocked()
     .executeTakeFirst();
