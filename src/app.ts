@@ -190,6 +190,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // Probes see NOT_SERVING and streams end first; unary calls in flight still complete.
       core.beginShutdown();
       await Promise.all([grpcServer.close(config.shutdownGraceMs), httpServer.close(config.shutdownGraceMs)]);
+      log.info("ports closed; stopping background work");
       await core.stop();
       log.info("stopped");
     },

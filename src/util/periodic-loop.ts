@@ -34,7 +34,9 @@ export class PeriodicLoop {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
+    const slow = setTimeout(() => this.log.warn(`${this.name}: still finishing its current run`), 5_000);
     await this.running;
+    clearTimeout(slow);
   }
 
   private async run(): Promise<void> {
