@@ -1,6 +1,6 @@
-import { guardKey, lockDurationMs, type AbuseLimits } from "../domain/limits.js";
+import { guardKey } from "../domain/limits.js";
 import type { CodeProtector } from "../domain/code-protector.js";
-import { addDestinationFailure, findDestinationGuard, lockDestination, resetDestinationFailures } from "../store/repositories/abuse-counters.js";
+import { findDestinationGuard } from "../store/repositories/abuse-counters.js";
 import type { Trx } from "../store/database.js";
 
 /**
@@ -22,19 +22,4 @@ export async function lockedUntil(trx: Trx, keys: readonly string[], now: Date):
     if (guard?.locked_until && guard.locked_until > now && (until === undefined || guard.locked_until > until)) until = guard.locked_until;
   }
   return until;
-}
-
-/** One more consecutive wrong code for each address; an address that reaches the limit is locked, for longer each time. */
-export async function countWrongGuess(trx: Trx, limits: AbuseLimits, keys: readonly string[], now: Date): Promise<void> {
-  for (const key of keys) {
-    const guard = await addDestinationFailure(trx, key);
-    if (guard.consecutive_failures >= limits.destinationFailureLock) {
-      await lockDestination(trx, key, new Date(now.getTime() + lockDurationMs(limits, guard.lock_count)));
-    }
-  }
-}
-
-/** A correct code ends each address's run of wrong ones. */
-export async function clearWrongGuesses(trx: Trx, keys: readonly string[]): Promise<void> {
-  for (const key of keys) await resetDestinationFailures(trx, key);
 }

@@ -1,5 +1,6 @@
 import type { Channel } from "../domain/channel.js";
-import { NotFoundError } from "../domain/errors.js";
+import { NotFoundError, UnavailableError } from "../domain/errors.js";
+import { lockDurationMs } from "../domain/limits.js";
 import {
   outcomeBeforeCodeCheck,
   remainingAttempts,
@@ -7,14 +8,13 @@ import {
   type VerificationStatus,
   type VerifyOutcome,
 } from "../domain/verification.js";
-import { clearWrongGuesses, countWrongGuess, lockedUntil } from "./address-guards.js";
-import { latestReaching, listAttempts } from "../store/repositories/attempts.js";
-import type { AttemptRow } from "../store/tables/attempts.js";
-import { approveIfPending, findVerification, recordWrongCode } from "../store/repositories/verifications.js";
+import { latestReaching } from "../store/repositories/attempts.js";
+import { approveCode, countWrongCode, readCodeCheck, type CheckedVerification, type CodeCandidate, type CodeCheckState } from "../store/repositories/code-checks.js";
+import { outboxRow } from "../store/repositories/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
-import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import { inTransaction } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { holdsVerification, recordEvent } from "./events.js";
+import { eventRows, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 
 export interface VerifyOtpResult {
@@ -25,27 +25,45 @@ export interface VerifyOtpResult {
   readonly channel?: Channel;
 }
 
+/** Reads of a verification that moved on before its check could be written, before UNAVAILABLE. */
+const CHECK_TRIES = 5;
+
+/** The verification changed between the read and the write: read again. */
+class MovedOn extends Error {}
+
 /**
- * Checks a code. Approval and wrong-code counting are conditional updates on
- * the verification row, so of any number of racing calls exactly one approves;
- * that update is the transaction's first lock, as the lifecycle's lock order asks.
+ * Checks a code: one read of the verification, its attempts' code hashes and
+ * its addresses' locks, then one conditional write (BEGIN, the write, COMMIT:
+ * four round trips). The write happens only if the verification is still as
+ * read (approval: still open, and no event since; wrong code: still open), so of
+ * any number of racing calls exactly one approves; a call that loses reads again
+ * and answers from the new state.
  */
 export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationId: string, code: string): Promise<VerifyOtpResult> {
-  return inTransaction(deps.db, async (uow) => {
-    const now = deps.clock.now();
-    const row = await findVerification(uow.trx, verificationId, caller.id);
-    if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+  for (let tries = 1; ; tries++) {
+    try {
+      return await checkOnce(deps, caller, verificationId, code);
+    } catch (error) {
+      if (!(error instanceof MovedOn)) throw error;
+      if (tries >= CHECK_TRIES) throw new UnavailableError("the verification kept changing during the check; retry");
+    }
+  }
+}
 
-    const early = outcomeBeforeCodeCheck(checkState(row), now);
-    if (early !== undefined) return { outcome: early, remainingAttempts: remainingAttempts(checkState(row)) };
+async function checkOnce(deps: ServiceDeps, caller: Caller, verificationId: string, code: string): Promise<VerifyOtpResult> {
+  const now = deps.clock.now();
+  const state = await readCodeCheck(deps.db, verificationId, caller.id, now);
+  if (state === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+  const row = state.verification;
+  const early = outcomeBeforeCodeCheck(checkState(row), now);
+  if (early !== undefined) return { outcome: early, remainingAttempts: remainingAttempts(checkState(row)) };
 
-    // The right code for a live verification approves even while its addresses are locked: a lock stops
-    // further sends and guesses, so locking a victim out by guessing wrong on purpose gains an attacker nothing.
-    const owner = codeOwner(deps, row, await listAttempts(uow.trx, row.id), code);
-    if (owner !== undefined) return approve(deps, uow, row, now, owner.attempt);
-    if ((await lockedUntil(uow.trx, row.guard_keys, now)) !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
-    return countWrongCode(deps, uow, row, now);
-  });
+  // The right code for a live verification approves even while its addresses are locked: a lock stops
+  // further sends and guesses, so locking a victim out by guessing wrong on purpose gains an attacker nothing.
+  const owner = codeOwner(deps, row, state.attempts, code);
+  if (owner !== undefined) return approve(deps, state, now, owner.attempt);
+  if (state.lockedUntil !== undefined) return { outcome: "MAX_ATTEMPTS", remainingAttempts: 0 };
+  return countWrong(deps, row, now);
 }
 
 /**
@@ -56,8 +74,8 @@ export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationI
  * share the verification's code, and the latest one that reached the user is named.
  * Every candidate is compared, so the time taken does not tell which one matched.
  */
-function codeOwner(deps: ServiceDeps, row: VerificationRow, attempts: readonly AttemptRow[], code: string): { attempt: AttemptRow | undefined } | undefined {
-  let owner: { attempt: AttemptRow | undefined } | undefined;
+function codeOwner(deps: ServiceDeps, row: CheckedVerification, attempts: readonly CodeCandidate[], code: string): { attempt: CodeCandidate | undefined } | undefined {
+  let owner: { attempt: CodeCandidate | undefined } | undefined;
   for (const attempt of attempts) {
     if (attempt.code_hash === null || attempt.status === "CANCELED") continue;
     if (deps.protector.matches(row.id, code, attempt.code_hash) && owner === undefined) owner = { attempt };
@@ -68,52 +86,62 @@ function codeOwner(deps: ServiceDeps, row: VerificationRow, attempts: readonly A
   return owner;
 }
 
-async function approve(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date, attempt: AttemptRow | undefined): Promise<VerifyOtpResult> {
-  const approved = await approveIfPending(uow.trx, row.id, now, attempt?.id ?? null);
-  if (approved === undefined) return reread(uow, row, now);
-  holdsVerification(uow, approved);
-  // The plan stops here: attempts whose provider call has not started are not sent.
-  await cancelUnsentAttempts(uow, row.id, now);
-  await clearWrongGuesses(uow.trx, row.guard_keys);
-  await recordEvent(
-    uow,
-    {
-      verificationId: row.id,
-      kind: "VERIFIED",
-      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, routeId: attempt.route_id } : {}),
-      traceId: row.trace_id,
-      occurredAt: now,
-    },
-    deps.onOutboxWritten,
-  );
-  return {
-    outcome: "APPROVED",
-    remainingAttempts: remainingAttempts(checkState(approved)),
-    ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel } : {}),
-  };
+async function approve(deps: ServiceDeps, state: CodeCheckState, now: Date, attempt: CodeCandidate | undefined): Promise<VerifyOtpResult> {
+  const row = state.verification;
+  const verified = eventRows({
+    verificationId: row.id,
+    sequence: row.event_seq + 1,
+    kind: "VERIFIED",
+    ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, routeId: attempt.route_id } : {}),
+    traceId: row.trace_id,
+    occurredAt: now,
+  });
+  return inTransaction(deps.db, async (uow) => {
+    const approved = await approveCode(uow.trx, {
+      id: row.id,
+      now,
+      attemptId: attempt?.id ?? null,
+      seenSequence: row.event_seq,
+      guardKeys: row.guard_keys,
+      event: verified.event,
+      message: outboxRow(verified.outbox, now),
+    });
+    if (approved === undefined) throw new MovedOn();
+    holdsVerification(uow, approved);
+    // The plan stops here: attempts whose provider call has not started are not sent. (One queued after the
+    // read is stopped by its worker, which sends only for a pending verification.)
+    if (state.attempts.some((a) => a.unsent)) await cancelUnsentAttempts(uow, row.id, now);
+    uow.afterCommit(deps.onOutboxWritten);
+    return {
+      outcome: "APPROVED",
+      remainingAttempts: remainingAttempts(checkState(approved)),
+      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel } : {}),
+    };
+  });
 }
 
-async function countWrongCode(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
-  const updated = await recordWrongCode(uow.trx, row.id, now);
-  if (updated === undefined) return reread(uow, row, now);
-  holdsVerification(uow, updated);
-  if (updated.status === "MAX_ATTEMPTS") {
-    // Out of tries: the plan stops, as on approval, and watchers are told.
-    await cancelUnsentAttempts(uow, row.id, now);
-    await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
-  }
-  await countWrongGuess(uow.trx, deps.limits, row.guard_keys, now);
-  return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
+async function countWrong(deps: ServiceDeps, row: CheckedVerification, now: Date): Promise<VerifyOtpResult> {
+  const limits = deps.limits;
+  return inTransaction(deps.db, async (uow) => {
+    const updated = await countWrongCode(uow.trx, {
+      id: row.id,
+      now,
+      guardKeys: row.guard_keys,
+      failureLock: limits.destinationFailureLock,
+      lockDurationsMs: Array.from({ length: 31 }, (_, lockCount) => lockDurationMs(limits, lockCount)),
+    });
+    if (updated === undefined) throw new MovedOn();
+    if (updated.status === "MAX_ATTEMPTS") {
+      // Out of tries: the plan stops, as on approval, and watchers are told.
+      holdsVerification(uow, updated);
+      await cancelUnsentAttempts(uow, row.id, now);
+      await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
+    }
+    return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
+  });
 }
 
-/** A racing call changed the row first: answer from its state now. */
-async function reread(uow: UnitOfWork, row: VerificationRow, now: Date): Promise<VerifyOtpResult> {
-  const current = (await findVerification(uow.trx, row.id, row.caller_id)) ?? row;
-  const state = checkState(current);
-  return { outcome: outcomeBeforeCodeCheck(state, now) ?? "WRONG_CODE", remainingAttempts: remainingAttempts(state) };
-}
-
-function checkState(row: VerificationRow): VerificationCheckState {
+function checkState(row: Pick<VerificationRow, "status" | "expires_at" | "failed_attempts" | "max_attempts">): VerificationCheckState {
   return {
     status: row.status as VerificationStatus,
     expiresAt: row.expires_at,

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/store/database.js";
 import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
 import { claimUnpublished, enqueueOutbox, markPublished } from "../../src/store/repositories/outbox.js";
-import { approveIfPending, insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
+import { insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
+import { approveCode } from "../../src/store/repositories/code-checks.js";
 import { admitSend, releaseSend, type SendWindow } from "../../src/store/repositories/send-admission.js";
 import { inTransaction } from "../../src/store/transaction.js";
 import { BACKENDS } from "../harness/databases.js";
@@ -61,12 +62,21 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     expect(row.metadata).toEqual({ a: "b" });
   });
 
-  it("approves a pending verification once: concurrent conditional updates yield exactly one row", async () => {
+  it("approves a pending verification once: of 20 concurrent conditional approvals one row, one event", async () => {
     await insertPending(db, "race");
-    const results = await Promise.all(
-      Array.from({ length: 20 }, () => inTransaction(db, ({ trx }) => approveIfPending(trx, "race", now, null))),
-    );
-    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+    const event = { verification_id: "race", sequence: 1, kind: "VERIFIED", attempt_id: null, channel: null, route_id: null, status: null, provider_message_id: null, provider_error_code: null, provider_error_reason: null, reason: null, currency: null, price_micros: null, latency_ms: null, trace_id: "t", occurred_at: now };
+    const message = { msg_id: "race.1", subject: "otp.test", payload: "", headers: "{}", created_at: now };
+    const approve = () =>
+      inTransaction(db, async ({ trx }) => {
+        const approved = await approveCode(trx, { id: "race", now, attemptId: null, seenSequence: 0, guardKeys: ["k"], event, message });
+        if (approved === undefined) throw new Error("moved on"); // rolls back what the statement wrote, as VerifyOtp does
+        return approved;
+      });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, approve));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(await db.selectFrom("delivery_events").select("sequence").where("verification_id", "=", "race").execute()).toEqual([{ sequence: 1 }]);
+    expect(await db.selectFrom("outbox").select("id").where("msg_id", "=", "race.1").execute()).toHaveLength(1);
+    await db.deleteFrom("outbox").where("msg_id", "=", "race.1").execute(); // the relay test below expects only its own rows
   });
 
   it("gives an idempotency key to its first claimant only", async () => {

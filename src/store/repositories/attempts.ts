@@ -145,7 +145,7 @@ export async function cancelUnstarted(trx: Trx, verificationId: string, now: Dat
 }
 
 /** Of attempts sharing one code, the one whose message most plausibly carried it: the latest delivered, else the latest submitted. */
-export function latestReaching(attempts: readonly AttemptRow[]): AttemptRow | undefined {
+export function latestReaching<A extends { readonly status: string }>(attempts: readonly A[]): A | undefined {
   const latest = (status: string) => attempts.filter((a) => a.status === status).at(-1);
   return latest("DELIVERED") ?? latest("SUBMITTED") ?? attempts.at(-1);
 }

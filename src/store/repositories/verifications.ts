@@ -1,6 +1,5 @@
-import { sql, type ExpressionBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
-import type { Database } from "../tables/index.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 
 export async function insertVerification(trx: Trx, row: NewVerificationRow): Promise<void> {
@@ -19,47 +18,6 @@ export async function findVerification(db: Executor, id: string, callerId: strin
  */
 export async function lockVerification(trx: Trx, id: string): Promise<VerificationRow | undefined> {
   return trx.selectFrom("verifications").selectAll().where("id", "=", id).forNoKeyUpdate().executeTakeFirst();
-}
-
-/** The verification can still take a code: pending, unexpired, under its wrong-code limit. */
-function openForCode(id: string, now: Date) {
-  return (eb: ExpressionBuilder<Database, "verifications">) =>
-    eb.and([eb("id", "=", id), eb("status", "=", "PENDING"), eb("expires_at", ">", now), sql<boolean>`failed_attempts < max_attempts`]);
-}
-
-/**
- * Approves a verification only if it is still pending, unexpired and under its
- * wrong-code limit. The WHERE clause is the lock: of racing calls, one gets the row.
- */
-export async function approveIfPending(
-  trx: Trx,
-  id: string,
-  now: Date,
-  attemptId: string | null,
-): Promise<VerificationRow | undefined> {
-  return trx
-    .updateTable("verifications")
-    .set({ status: "APPROVED", approved_at: now, ended_at: now, approved_attempt_id: attemptId })
-    .where(openForCode(id, now))
-    .returningAll()
-    .executeTakeFirst();
-}
-
-/**
- * Counts one wrong code on a pending verification; the last allowed one moves it
- * to MAX_ATTEMPTS. Undefined when the verification was no longer pending.
- */
-export async function recordWrongCode(trx: Trx, id: string, now: Date): Promise<VerificationRow | undefined> {
-  return trx
-    .updateTable("verifications")
-    .set({
-      failed_attempts: sql`failed_attempts + 1`,
-      status: sql`case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end`,
-      ended_at: sql`case when failed_attempts + 1 >= max_attempts then ${now}::timestamptz else ended_at end`,
-    })
-    .where(openForCode(id, now))
-    .returningAll()
-    .executeTakeFirst();
 }
 
 /** Ends a pending verification with `status` (CANCELED or EXPIRED). */

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { sendOtp } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import { migrateToLatest, openDatabase, type Db } from "../../src/store/database.js";
+import { openBalance } from "../../src/store/repositories/ledger.js";
+import { countingDatabase, type CountingDatabase } from "../harness/counting-database.js";
+import { createTestDatabase } from "../harness/postgres.js";
+import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
+
+/**
+ * Statements per call, counted where they leave for PostgreSQL (BEGIN and
+ * COMMIT included): on a network, each is a round trip the caller waits for.
+ */
+describe("round trips to PostgreSQL per call", () => {
+  let db: Db;
+  let counting: CountingDatabase;
+  beforeAll(async () => {
+    const url = await createTestDatabase(inject("pgAdminUrl"));
+    db = await openDatabase({ kind: "postgres", url });
+    await migrateToLatest(db);
+    counting = await countingDatabase(url);
+  });
+  afterAll(async () => {
+    await counting?.db.destroy();
+    await db?.destroy();
+  });
+
+  const unlimited = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 } };
+
+  async function statementsOf(call: () => Promise<unknown>): Promise<number> {
+    counting.reset();
+    await call();
+    return counting.statements();
+  }
+
+  it("SendOtp: at most 4, or 6 with an idempotency key by a metered caller", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    await openBalance(db, "trips-metered", { currency: "EUR", micros: 1_000_000_000 }, new Date());
+    await sendOtp(deps, { id: "trips-warm" }, sendCommand(), newTrace()); // the pool's connections opened
+
+    expect(await statementsOf(() => sendOtp(deps, { id: "trips-plain" }, sendCommand(), newTrace()))).toBeLessThanOrEqual(4);
+    expect(await statementsOf(() => sendOtp(deps, { id: "trips-metered" }, sendCommand({ idempotencyKey: "trips-1" }), newTrace()))).toBeLessThanOrEqual(6);
+  });
+
+  it("VerifyOtp: at most 4 for a wrong code and for the right one", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-verify" };
+    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    const id = sent.verification.id;
+    const sealed = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
+    const code = deps.protector.unseal(id, sealed.sealed_code);
+    // The first attempt stays QUEUED but its call has "started", as when the SMS is on its way: nothing to cancel.
+    await db.updateTable("attempts").set({ submit_started_at: new Date() }).where("verification_id", "=", id).execute();
+
+    expect(await statementsOf(() => verifyOtp(deps, caller, id, code === "000000" ? "111111" : "000000"))).toBeLessThanOrEqual(4);
+    expect(await statementsOf(() => verifyOtp(deps, caller, id, code))).toBeLessThanOrEqual(4);
+    expect((await verifyOtp(deps, caller, id, code)).outcome).toBe("ALREADY_APPROVED");
+  });
+});
