@@ -22,13 +22,13 @@ import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
 import { clients, saturate, type LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
-const SECONDS = quick ? 2 : 10;
+const SECONDS = quick ? 1 : 10;
 const CONNECTIONS = 4;
 const IN_FLIGHT = 16;
 
 const CALLERS = 100;
 /** Due plans for the scheduler's drain. */
-const PLANS = quick ? 5_000 : 100_000;
+const PLANS = quick ? 1_000 : 100_000;
 const tokenOf = (caller: number) => `bench-token-${caller}`;
 const headersOf = (caller: number) => ({ authorization: `Bearer ${tokenOf(caller)}` });
 

@@ -1,5 +1,6 @@
-import { sql, type RawBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Db, Trx } from "../database.js";
+import { insertValues } from "../sql-rows.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { VerificationRow } from "../tables/verifications.js";
@@ -94,19 +95,13 @@ export async function approveCode(trx: Trx, approval: Approval): Promise<Checked
         and consecutive_failures <> 0 and exists (select 1 from approved)
     ), event as (
       -- A racing approval may hold this number already: then nothing is written here, and the caller rolls back.
-      insert into delivery_events ${insertValues(approval.event)} on conflict do nothing
+      insert into delivery_events ${insertValues([approval.event])} on conflict do nothing
     ), message as (
-      insert into outbox ${insertValues(approval.message)} on conflict (msg_id) do nothing
+      insert into outbox ${insertValues([approval.message])} on conflict (msg_id) do nothing
     )
     select * from approved
   `.execute(trx);
   return rows[0];
-}
-
-/** `(columns) values (...)` of one row, every value a parameter. */
-function insertValues(row: object): RawBuilder<unknown> {
-  const entries = Object.entries(row);
-  return sql`(${sql.join(entries.map(([column]) => sql.ref(column)))}) values (${sql.join(entries.map(([, value]) => sql`${value}`))})`;
 }
 
 export interface WrongCode {
