@@ -12,11 +12,7 @@ export interface Backend {
 export const BACKENDS: readonly Backend[] = [
   {
     name: "postgres",
-    open: async () => {
-      const db = await openDatabase({ kind: "postgres", url: await createTestDatabase(inject("pgAdminUrl")) });
-      await migrateToLatest(db);
-      return db;
-    },
+    open: async () => (await migratedPostgres()).db,
   },
   {
     name: "pglite",
@@ -27,6 +23,14 @@ export const BACKENDS: readonly Backend[] = [
     },
   },
 ];
+
+/** A migrated, empty database on the shared test server, with its URL (for a second connection or a process). */
+export async function migratedPostgres(): Promise<{ url: string; db: Db }> {
+  const url = await createTestDatabase(inject("pgAdminUrl"));
+  const db = await openDatabase({ kind: "postgres", url });
+  await migrateToLatest(db);
+  return { url, db };
+}
 
 /** Every text value in every table, for "the code is nowhere" assertions. */
 export async function dumpAllText(db: Db): Promise<string> {

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
-import { migrateToLatest, openDatabase, type Db } from "../../src/store/database.js";
+import type { Db } from "../../src/store/database.js";
 import { openBalance } from "../../src/store/repositories/ledger.js";
 import { countingDatabase, type CountingDatabase } from "../harness/counting-database.js";
-import { createTestDatabase } from "../harness/postgres.js";
+import { migratedPostgres } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 
 /**
@@ -15,10 +15,9 @@ describe("round trips to PostgreSQL per call", () => {
   let db: Db;
   let counting: CountingDatabase;
   beforeAll(async () => {
-    const url = await createTestDatabase(inject("pgAdminUrl"));
-    db = await openDatabase({ kind: "postgres", url });
-    await migrateToLatest(db);
-    counting = await countingDatabase(url);
+    const fresh = await migratedPostgres();
+    db = fresh.db;
+    counting = await countingDatabase(fresh.url);
   });
   afterAll(async () => {
     await counting?.db.destroy();

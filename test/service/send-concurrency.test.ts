@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
 import { SANDBOX_ROUTES, DEFAULT_POLICIES } from "../../src/config/sandbox-catalogue.js";
 import { PreconditionError, RateLimitedError } from "../../src/domain/errors.js";
 import { uuidIds } from "../../src/domain/ports.js";
 import type { Catalogue } from "../../src/service/deps.js";
 import { sendOtp, type SendOtpResult } from "../../src/service/send-otp.js";
-import { migrateToLatest, openDatabase, type Db } from "../../src/store/database.js";
+import { openDatabase, type Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
 import { sql } from "kysely";
-import { createTestDatabase } from "../harness/postgres.js";
+import { migratedPostgres } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 import { waitFor } from "../harness/free-port.js";
 
@@ -22,9 +21,7 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
   let url: string;
   let db: Db;
   beforeAll(async () => {
-    url = await createTestDatabase(inject("pgAdminUrl"));
-    db = await openDatabase({ kind: "postgres", url });
-    await migrateToLatest(db);
+    ({ url, db } = await migratedPostgres());
   });
   afterAll(async () => {
     await db?.destroy();

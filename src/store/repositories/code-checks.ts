@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import type { Db, Trx } from "../database.js";
 import { insertValues } from "../sql-rows.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
@@ -62,6 +62,11 @@ export async function readCodeCheck(db: Db, id: string, callerId: string, now: D
   };
 }
 
+/** A verification that can still take a code: pending, unexpired, under its wrong-code limit. */
+function openForCode(now: Date): RawBuilder<boolean> {
+  return sql<boolean>`status = 'PENDING' and expires_at > ${now} and failed_attempts < max_attempts`;
+}
+
 export interface Approval {
   readonly id: string;
   readonly now: Date;
@@ -87,7 +92,7 @@ export async function approveCode(trx: Trx, approval: Approval): Promise<Checked
     with approved as (
       update verifications set status = 'APPROVED', approved_at = ${now}, ended_at = ${now},
         approved_attempt_id = ${approval.attemptId}, event_seq = ${seenSequence + 1}
-      where id = ${id} and status = 'PENDING' and expires_at > ${now} and failed_attempts < max_attempts and event_seq = ${seenSequence}
+      where id = ${id} and ${openForCode(now)} and event_seq = ${seenSequence}
       returning id, status, expires_at, failed_attempts, max_attempts, event_seq, trace_id, guard_keys, code_hash
     ), cleared as (
       update destination_guards set consecutive_failures = 0
@@ -132,7 +137,7 @@ export async function countWrongCode(trx: Trx, wrong: WrongCode): Promise<Verifi
         failed_attempts = failed_attempts + 1,
         status = case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end,
         ended_at = case when failed_attempts + 1 >= max_attempts then ${now}::timestamptz else ended_at end
-      where id = ${id} and status = 'PENDING' and expires_at > ${now} and failed_attempts < max_attempts
+      where id = ${id} and ${openForCode(now)}
       returning *
     ), guarded as (
       insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until)
