@@ -1,6 +1,7 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** What one load run measured. */
 export interface LoadResult {
@@ -35,9 +36,43 @@ export async function saturate(name: string, seconds: number, concurrency: numbe
       }
     }),
   );
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { name, perSecond: Math.round(latencies.length / seconds), p50Ms: round(at(0.5)), p99Ms: round(at(0.99)), errors };
+  return { name, perSecond: Math.round(latencies.length / seconds), ...percentiles(latencies), errors };
+}
+
+/**
+ * Starts `call` at a fixed `rate` per second for `seconds`, whether or not
+ * earlier calls have finished (an open loop, as independent users would), and
+ * reports each call's latency from the moment it was due, not from when it
+ * could start: a stalled server shows in the percentiles instead of slowing
+ * the load down. Bounded: rate × seconds calls, each bounded by the server's deadline.
+ */
+export async function atRate(name: string, rate: number, seconds: number, call: (index: number) => Promise<unknown>): Promise<LoadResult> {
+  const total = Math.max(1, Math.round(rate * seconds));
+  const started = performance.now();
+  const latencies: number[] = [];
+  let errors = 0;
+  const calls: Array<Promise<void>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    calls.push(
+      call(i).then(
+        () => void latencies.push(performance.now() - due),
+        () => void (errors += 1),
+      ),
+    );
+  }
+  await Promise.all(calls);
+  const elapsed = (performance.now() - started) / 1000;
+  return { name, perSecond: Math.round(latencies.length / elapsed), ...percentiles(latencies), errors };
+}
+
+/** The median and the 99th percentile of `latencies` (ms), rounded to 0.1 ms. */
+export function percentiles(latencies: number[]): { p50Ms: number; p99Ms: number } {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { p50Ms: round(at(0.5)), p99Ms: round(at(0.99)) };
 }
 
 /** `connections` gRPC clients of `service` on their own HTTP/2 connections to `port`; callers pick one by index. */

@@ -1,27 +1,39 @@
 /**
- * npm run bench [-- --quick]
+ * npm run bench [-- --quick] [-- --only=api,scheduler,streams,dev]
  *
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
  * loopback, and a load generator in this process over several HTTP/2
  * connections. Baselines are measured in the same run, on the same box:
- * grpc.health.v1 Check on the same port, and a raw PostgreSQL transaction of
- * ten single-row writes through a pool like the service's.
+ * grpc.health.v1 Check on the same port, a raw PostgreSQL transaction of
+ * ten single-row writes through a pool like the service's, and JetStream
+ * publish. `--only` picks sections (the baselines always run):
+ * api (SendOtp, fixed rates, VerifyOtp, the worker, complete flows),
+ * scheduler (a backlog's drain, lateness at steady load), streams (many
+ * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
  */
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { DeliveryEventKind } from "../gen/otp/v1/common_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { startNats } from "../test/harness/nats.js";
 import { createTestDatabase, startPostgres } from "../test/harness/postgres.js";
-import { startServeProcess, startWorkerProcess, type ServiceProcess } from "../test/harness/service-process.js";
+import { startServeProcess, startServiceProcess, startWorkerProcess, type ServiceProcess } from "../test/harness/service-process.js";
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
-import { clients, saturate, type LoadResult } from "./load.js";
+import { atRate, clients, percentiles, saturate, type LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
+const SECTIONS = ["api", "scheduler", "streams", "dev"] as const;
+const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const sections = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
+for (const name of sections) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: no section ${name} (${SECTIONS.join(", ")})`);
 const SECONDS = quick ? 1 : 10;
 const CONNECTIONS = 4;
 const IN_FLIGHT = 16;
@@ -29,6 +41,11 @@ const IN_FLIGHT = 16;
 const CALLERS = 100;
 /** Due plans for the scheduler's drain. */
 const PLANS = quick ? 1_000 : 100_000;
+/** Plans falling due per second for the scheduler's lateness. */
+const DUE_PER_SECOND = 1_000;
+/** Concurrent WatchDelivery streams on one serve, over this many HTTP/2 connections. */
+const STREAMS = quick ? 500 : 5_000;
+const STREAM_CONNECTIONS = 10;
 const tokenOf = (caller: number) => `bench-token-${caller}`;
 const headersOf = (caller: number) => ({ authorization: `Bearer ${tokenOf(caller)}` });
 
@@ -55,64 +72,20 @@ async function main(): Promise<void> {
     const startMs = Math.round(performance.now() - startAt);
     await second.stop("SIGTERM");
 
-    const concurrency = CONNECTIONS * IN_FLIGHT;
     const health = clients(Health, serve.grpcPort, CONNECTIONS);
     const otp = clients(OtpService, serve.grpcPort, CONNECTIONS);
     const results: LoadResult[] = [];
-    results.push(await saturate("grpc.health.v1 Check (transport baseline)", SECONDS, concurrency, (w) => health[w % CONNECTIONS]!.check({})));
-    results.push(await rawPostgres(databaseUrl, concurrency));
+    results.push(await saturate("grpc.health.v1 Check (transport baseline)", SECONDS, CONCURRENCY, (w) => health[w % CONNECTIONS]!.check({})));
+    results.push(await rawPostgres(databaseUrl));
+    results.push(await jetStreamPublish(nats.url));
 
-    // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
-    // The dispatches queue up in JetStream for the worker's drain below.
     let phone = 0;
     const nextPhone = () => `+3165${String(++phone).padStart(7, "0")}`;
-    const ids: Array<[string, number]> = [];
-    results.push(
-      await saturate("SendOtp, one caller (no worker running)", SECONDS, concurrency, async (w) => {
-        const sent = await otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(0) });
-        ids.push([sent.verificationId, 0]);
-      }),
-    );
-    results.push(
-      await saturate(`SendOtp, ${CALLERS} callers (no worker running)`, SECONDS, concurrency, async (w) => {
-        const caller = (phone + w) % CALLERS;
-        const sent = await otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
-        ids.push([sent.verificationId, caller]);
-      }),
-    );
-    let next = 0;
-    results.push(
-      await saturate("VerifyOtp, wrong code", SECONDS, concurrency, (w) => {
-        const [verificationId, caller] = ids[next++ % ids.length]!;
-        return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
-      }),
-    );
-
-    // The worker starts with every send above queued: how fast it drains them to DELIVERED.
-    const queued = ids.length;
-    const drainStarted = performance.now();
-    processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
-    await untilAllDelivered(databaseUrl, queued);
-    const drainSeconds = (performance.now() - drainStarted) / 1000;
-    results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
-
-    // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
-    results.push(
-      await saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, concurrency, async (w) => {
-        const client = otp[w % CONNECTIONS]!;
-        const caller = w % CALLERS;
-        const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
-        for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
-          if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
-        }
-        throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
-      }),
-    );
-    // The fallback scheduler: PLANS verifications whose SMS step went unanswered, all due at once
-    // (as after a provider or NATS outage), moved on to their email step by the one serve.
-    const template = await otp[0]!.sendOtp({ destination: { phone: nextPhone(), email: "drain@example.com" } }, { headers: headersOf(0) });
-    const drainMs = await schedulerDrain(databaseUrl, template.verificationId, PLANS);
-    results.push({ name: `fallback scheduler: ${PLANS} due plans escalated (one serve)`, perSecond: Math.round(PLANS / (drainMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+    const bench: Bench = { databaseUrl, options, otp, nextPhone, results, processes, serve };
+    if (sections.has("api")) await apiSection(bench);
+    if (sections.has("scheduler")) await schedulerSection(bench);
+    if (sections.has("streams")) await streamsSection(bench);
+    if (sections.has("dev")) results.push(await devSendOtp());
     report(results, startMs);
   } finally {
     for (const p of processes) await p.stop("SIGTERM");
@@ -120,6 +93,168 @@ async function main(): Promise<void> {
     await nats.stop();
     await postgres.stop();
   }
+}
+
+const CONCURRENCY = CONNECTIONS * IN_FLIGHT;
+
+/** What every section works with. */
+interface Bench {
+  readonly databaseUrl: string;
+  readonly options: Parameters<typeof startWorkerProcess>[0];
+  readonly otp: ReturnType<typeof clients<typeof OtpService>>;
+  readonly nextPhone: () => string;
+  readonly results: LoadResult[];
+  readonly processes: ServiceProcess[];
+  readonly serve: ServiceProcess;
+}
+
+/** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain and complete flows. */
+async function apiSection({ databaseUrl, options, otp, nextPhone, results, processes }: Bench): Promise<void> {
+  // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
+  // The dispatches queue up in JetStream for the worker's drain below.
+  const ids: Array<[string, number]> = [];
+  const send = async (client: number, caller: number) => {
+    const sent = await otp[client % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
+    ids.push([sent.verificationId, caller]);
+  };
+  const oneCaller = await saturate("SendOtp, one caller (no worker running)", SECONDS, CONCURRENCY, (w) => send(w, 0));
+  results.push(oneCaller);
+  results.push(await saturate(`SendOtp, ${CALLERS} callers (no worker running)`, SECONDS, CONCURRENCY, (w) => send(w, w % CALLERS)));
+  for (const share of [0.25, 0.5, 0.75]) {
+    const rate = Math.max(1, Math.round(oneCaller.perSecond * share));
+    results.push(await atRate(`SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, rate, SECONDS, (i) => send(i, 0)));
+  }
+  let next = 0;
+  results.push(
+    await saturate("VerifyOtp, wrong code", SECONDS, CONCURRENCY, (w) => {
+      const [verificationId, caller] = ids[next++ % ids.length]!;
+      return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
+    }),
+  );
+
+  // The worker starts with every send above queued: how fast it drains them to DELIVERED.
+  const queued = ids.length;
+  const drainStarted = performance.now();
+  processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
+  await untilAllDelivered(databaseUrl, queued);
+  const drainSeconds = (performance.now() - drainStarted) / 1000;
+  results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+
+  // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
+  results.push(
+    await saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, CONCURRENCY, async (w) => {
+      const client = otp[w % CONNECTIONS]!;
+      const caller = w % CALLERS;
+      const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
+      for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
+        if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
+      }
+      throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
+    }),
+  );
+}
+
+/**
+ * The fallback scheduler of the one serve: PLANS verifications whose SMS step
+ * went unanswered, all due at once (as after a provider or NATS outage), moved
+ * on to their email step; then plans falling due at DUE_PER_SECOND, and how
+ * late each one's next attempt was queued.
+ */
+async function schedulerSection({ databaseUrl, otp, nextPhone, results }: Bench): Promise<void> {
+  const template = await otp[0]!.sendOtp({ destination: { phone: nextPhone(), email: "drain@example.com" } }, { headers: headersOf(0) });
+  const copies = new PlanCopies(databaseUrl, template.verificationId);
+  await copies.open();
+  try {
+    const { drainMs, publishedMs, messages } = await copies.drain(PLANS);
+    results.push({ name: `fallback scheduler: ${PLANS} due plans escalated (one serve)`, perSecond: Math.round(PLANS / (drainMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+    results.push({ name: `outbox relay: the drain's ${messages} messages published (from the drain's start)`, perSecond: Math.round(messages / (publishedMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+    results.push(await copies.lateness(DUE_PER_SECOND, SECONDS));
+  } finally {
+    await copies.close();
+  }
+}
+
+/**
+ * STREAMS WatchDelivery streams open at once on the one serve (its RSS before
+ * and with them), then each verification canceled at a fixed rate: the time
+ * from the CancelOtp call to its CANCELED event on the stream (an upper bound
+ * of event-to-client: it includes the cancel's own call and transaction).
+ */
+async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: Bench): Promise<void> {
+  const template = await otp[0]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(0) });
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    // Copies with no attempts and no events yet: each stream's first event is its cancellation.
+    await client.query(
+      `insert into verifications select (jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
+         'id', 'vrf_watch_' || g, 'event_seq', 0, 'next_step_at', null, 'expires_at', now() + interval '10 minutes'))).*
+       from verifications v, generate_series(1, $2::int) g where v.id = $1`,
+      [template.verificationId, STREAMS],
+    );
+  } finally {
+    await client.end();
+  }
+  const rssBefore = rssMb(serve.pid);
+  const watchers = clients(OtpService, serve.grpcPort, STREAM_CONNECTIONS);
+  const canceledAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let opened = 0;
+  let errors = 0;
+  const streams = Array.from({ length: STREAMS }, async (_, i) => {
+    const verificationId = `vrf_watch_${i + 1}`;
+    const stream = watchers[i % STREAM_CONNECTIONS]!.watchDelivery({ verificationId }, { headers: headersOf(0), timeoutMs: 120_000, onHeader: () => void (opened += 1) });
+    try {
+      for await (const message of stream) {
+        if (message.event?.kind === DeliveryEventKind.CANCELED) {
+          latencies.push(performance.now() - canceledAt.get(verificationId)!);
+          return;
+        }
+      }
+      errors += 1;
+    } catch {
+      errors += 1;
+    }
+  });
+  const deadline = Date.now() + 120_000;
+  while (opened < STREAMS && Date.now() < deadline) await sleep(100);
+  if (opened < STREAMS) throw new Error(`only ${opened} of ${STREAMS} WatchDelivery streams opened in two minutes`);
+  const rssWith = rssMb(serve.pid);
+  const rate = Math.min(1_000, STREAMS / SECONDS);
+  const cancels = await atRate(`CancelOtp at ${rate}/s to ${STREAMS} streams`, rate, STREAMS / rate, (i) => {
+    const verificationId = `vrf_watch_${i + 1}`;
+    canceledAt.set(verificationId, performance.now());
+    return otp[i % CONNECTIONS]!.cancelOtp({ verificationId }, { headers: headersOf(0) });
+  });
+  await Promise.all(streams);
+  results.push({
+    name: `${STREAMS} WatchDelivery streams on one serve: CancelOtp call → CANCELED on the stream; serve RSS ${rssBefore} MB → ${rssWith} MB with the streams open`,
+    perSecond: cancels.perSecond,
+    ...percentiles(latencies),
+    errors: errors + cancels.errors,
+  });
+}
+
+/** The README's first command's role: `dev` on PGlite (in-process bus and workers), SendOtp at saturation. */
+async function devSendOtp(): Promise<LoadResult> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "otp-bench-dev-"));
+  const dev = await startServiceProcess(["dev", "--data-dir", dataDir], { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m" });
+  try {
+    const otp = clients(OtpService, dev.grpcPort, CONNECTIONS);
+    let phone = 0;
+    return await saturate("SendOtp on the embedded dev role (PGlite, in-process workers)", SECONDS, CONCURRENCY, (w) =>
+      otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: `+3166${String(++phone).padStart(7, "0")}` } }),
+    );
+  } finally {
+    await dev.stop("SIGTERM");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Resident memory of a process, in MB (Linux). */
+function rssMb(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+  return Math.round(kb / 1024);
 }
 
 /** The routing file with a sandbox email route added, so plans have a step to fall back to (no email worker runs). */
@@ -130,39 +265,112 @@ function withSandboxEmail(file: string): string {
 }
 
 /**
- * Copies `template` (an SMS → email plan) `plans` times as verifications whose
- * SMS attempt was submitted long ago without a receipt and whose next look is
- * due, then times the scheduler until none is due any more.
+ * Copies of `template` (an SMS → email plan) as verifications whose SMS
+ * attempt was submitted without a receipt and whose step is due, made in SQL
+ * (a backlog of 100k is not worth 100k SendOtp calls).
  */
-async function schedulerDrain(url: string, template: string, plans: number): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query(
+class PlanCopies {
+  private readonly client: pg.Client;
+  private made = 0;
+
+  constructor(
+    url: string,
+    private readonly template: string,
+  ) {
+    this.client = new pg.Client({ connectionString: url });
+  }
+
+  async open(): Promise<void> {
+    await this.client.connect();
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+
+  /** `count` more copies, their SMS step's deadline (from the template's plan) reached at the database's now(). */
+  async make(count: number): Promise<void> {
+    const first = this.made + 1;
+    this.made += count;
+    await this.client.query("begin");
+    await this.client.query(
       `insert into verifications select (jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
-         'id', 'vrf_drain_' || g, 'created_at', now() - interval '1 minute', 'expires_at', now() + interval '10 minutes', 'next_step_at', now() - interval '1 second'))).*
-       from verifications v, generate_series(1, $2::int) g where v.id = $1`,
-      [template, plans],
+         'id', 'vrf_plan_' || g, 'current_step', 0, 'created_at', now() - interval '1 minute', 'expires_at', now() + interval '10 minutes', 'next_step_at', now()))).*
+       from verifications v, generate_series($2::int, $3::int) g where v.id = $1`,
+      [this.template, first, this.made],
     );
-    await client.query(
+    await this.client.query(
       `insert into attempts select (jsonb_populate_record(null::attempts, to_jsonb(a) || jsonb_build_object(
-         'id', 'att_drain_' || g, 'verification_id', 'vrf_drain_' || g, 'status', 'SUBMITTED', 'provider_message_id', 'drain-' || g,
-         'created_at', now() - interval '1 minute', 'submitted_at', now() - interval '1 minute'))).*
-       from attempts a, generate_series(1, $2::int) g where a.verification_id = $1`,
-      [template, plans],
+         'id', 'att_plan_' || g, 'verification_id', 'vrf_plan_' || g, 'status', 'SUBMITTED', 'provider_message_id', 'plan-' || g,
+         'created_at', now() - make_interval(secs => (v.plan->0->>'deadlineMs')::int / 1000.0), 'submitted_at', now() - interval '10 seconds'))).*
+       from attempts a join verifications v on v.id = a.verification_id, generate_series($2::int, $3::int) g where a.verification_id = $1 and a.step_index = 0`,
+      [this.template, first, this.made],
     );
-    await client.query("commit");
+    await this.client.query("commit");
+  }
+
+  /** Copies not moved on to their email step yet. */
+  async stillDue(): Promise<number> {
+    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from verifications where id like 'vrf_plan_%' and current_step = 0");
+    return Number(rows[0]!.n);
+  }
+
+  /**
+   * Makes `plans` due at once, and times the scheduler until none is left,
+   * and the outbox relay until every message they made is published (bounded: ten minutes each).
+   */
+  async drain(plans: number): Promise<{ drainMs: number; publishedMs: number; messages: number }> {
+    const before = await this.unpublished();
+    await this.make(plans);
     const started = performance.now();
+    await this.untilNoneDue(600_000);
+    const drainMs = performance.now() - started;
+    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where created_at >= now() - make_interval(secs => $1::float8 / 1000)", [drainMs + 1_000]);
     const deadline = Date.now() + 600_000;
-    for (;;) {
-      const { rows } = await client.query<{ n: string }>("select count(*) as n from verifications where id like 'vrf_drain_%' and current_step = 0");
-      if (Number(rows[0]!.n) === 0) return performance.now() - started;
-      if (Date.now() > deadline) throw new Error(`${rows[0]!.n} of ${plans} plans still due after ten minutes`);
+    while ((await this.unpublished()) > before) {
+      if (Date.now() > deadline) throw new Error("the outbox relay left messages unpublished for ten minutes");
       await sleep(100);
     }
-  } finally {
-    await client.end();
+    return { drainMs, publishedMs: performance.now() - started, messages: Number(rows[0]!.n) };
+  }
+
+  private async unpublished(): Promise<number> {
+    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where published_at is null");
+    return Number(rows[0]!.n);
+  }
+
+  /**
+   * Makes plans fall due at `perSecond` for `seconds` (a batch every 100 ms),
+   * then reports how late each one's next attempt was queued after its deadline.
+   */
+  async lateness(perSecond: number, seconds: number): Promise<LoadResult> {
+    const from = this.made + 1;
+    const started = performance.now();
+    const ticks = seconds * 10;
+    for (let tick = 0; tick < ticks; tick++) {
+      const due = started + tick * 100;
+      if (due > performance.now()) await sleep(due - performance.now());
+      await this.make(perSecond / 10);
+    }
+    await this.untilNoneDue(120_000);
+    const { rows } = await this.client.query<{ late_ms: number }>(
+      `select extract(epoch from (e.created_at - s.created_at)) * 1000 - (v.plan->0->>'deadlineMs')::int as late_ms
+       from verifications v join attempts s on s.verification_id = v.id and s.step_index = 0 join attempts e on e.verification_id = v.id and e.step_index = 1
+       where v.id in (select 'vrf_plan_' || g from generate_series($1::int, $2::int) g)`,
+      [from, this.made],
+    );
+    const late = rows.map((r) => Number(r.late_ms));
+    return { name: `fallback scheduler: lateness of the next step at ${perSecond} plans due per second`, perSecond, ...percentiles(late), errors: this.made - from + 1 - late.length };
+  }
+
+  private async untilNoneDue(withinMs: number): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const due = await this.stillDue();
+      if (due === 0) return;
+      if (Date.now() > deadline) throw new Error(`${due} plans still due after ${withinMs / 1000} s`);
+      await sleep(100);
+    }
   }
 }
 
@@ -187,11 +395,11 @@ async function untilAllDelivered(url: string, count: number): Promise<void> {
 }
 
 /** Ten single-row writes in one transaction, pool of the service's default size: what one SendOtp could cost at best. */
-async function rawPostgres(url: string, concurrency: number): Promise<LoadResult> {
+async function rawPostgres(url: string): Promise<LoadResult> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   await pool.query("create table bench_rows (id bigserial primary key, a text, b text)");
   try {
-    return await saturate("raw PostgreSQL: 10 single-row inserts in a transaction (database baseline)", SECONDS, concurrency, async () => {
+    return await saturate("raw PostgreSQL: 10 single-row inserts in a transaction (database baseline)", SECONDS, CONCURRENCY, async () => {
       const client = await pool.connect();
       try {
         await client.query("begin");
@@ -203,6 +411,19 @@ async function rawPostgres(url: string, concurrency: number): Promise<LoadResult
     });
   } finally {
     await pool.end();
+  }
+}
+
+/** Publishes acknowledged by a JetStream stream (file storage, like the dispatch stream's), CONCURRENCY in flight. */
+async function jetStreamPublish(url: string): Promise<LoadResult> {
+  const nc = await connect({ servers: url });
+  try {
+    await (await jetstreamManager(nc)).streams.add({ name: "BENCH", subjects: ["bench.>"] });
+    const js = jetstream(nc);
+    const payload = new Uint8Array(300);
+    return await saturate("JetStream publish, 300 bytes, acknowledged (bus baseline)", SECONDS, CONCURRENCY, () => js.publish("bench.publish", payload));
+  } finally {
+    await nc.close();
   }
 }
 

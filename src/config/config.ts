@@ -122,6 +122,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
   }
 
   const watchKeepAliveMs = parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000);
+  const routeHealthWindowMs = parseDurationSetting("OTP_ROUTE_HEALTH_WINDOW", env.OTP_ROUTE_HEALTH_WINDOW, DEFAULT_ROUTE_HEALTH.windowMs);
   const limits: AbuseLimits = {
     ...DEFAULT_LIMITS,
     maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
@@ -152,14 +153,14 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     receiptGraceMs: parseDurationSetting("OTP_RECEIPT_GRACE", env.OTP_RECEIPT_GRACE, 600_000),
     watchKeepAliveMs,
     routeHealth: {
-      windowMs: parseDurationSetting("OTP_ROUTE_HEALTH_WINDOW", env.OTP_ROUTE_HEALTH_WINDOW, DEFAULT_ROUTE_HEALTH.windowMs),
+      windowMs: routeHealthWindowMs,
       minSamples: parseInteger("OTP_ROUTE_HEALTH_MIN_SAMPLES", env.OTP_ROUTE_HEALTH_MIN_SAMPLES, DEFAULT_ROUTE_HEALTH.minSamples, 1, 100_000),
       minDeliveryRate: parseRate("OTP_ROUTE_MIN_DELIVERY_RATE", env.OTP_ROUTE_MIN_DELIVERY_RATE, DEFAULT_ROUTE_HEALTH.minDeliveryRate),
     },
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits,
-    retention: parseRetention(env, limits),
+    retention: parseRetention(env, limits, routeHealthWindowMs),
     connections: parseConnectionLimits(env, watchKeepAliveMs),
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
   };
@@ -194,8 +195,11 @@ function parseConnectionLimits(env: Env, watchKeepAliveMs: number): ConnectionLi
   return limits;
 }
 
-/** Retention windows; a counter must outlive the longest limit window it counts, and a published dispatch the longest code. */
-function parseRetention(env: Env, limits: AbuseLimits): RetentionWindows {
+/**
+ * Retention windows; a counter must outlive the longest limit window it counts
+ * (route outcome rollups: the route health window), and a published dispatch the longest code.
+ */
+function parseRetention(env: Env, limits: AbuseLimits, routeHealthWindowMs: number): RetentionWindows {
   const retention: RetentionWindows = {
     publishedOutboxMs: parseDurationSetting("OTP_RETAIN_PUBLISHED_OUTBOX", env.OTP_RETAIN_PUBLISHED_OUTBOX, DEFAULT_RETENTION.publishedOutboxMs),
     windowCountersMs: parseDurationSetting("OTP_RETAIN_WINDOW_COUNTERS", env.OTP_RETAIN_WINDOW_COUNTERS, DEFAULT_RETENTION.windowCountersMs),
@@ -210,6 +214,9 @@ function parseRetention(env: Env, limits: AbuseLimits): RetentionWindows {
   // A sliding window reads the window before the current one too.
   if (retention.windowCountersMs < 2 * longestWindow) {
     throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (${(2 * longestWindow) / 1000} s), or limits would forget counts`);
+  }
+  if (retention.windowCountersMs < routeHealthWindowMs) {
+    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least OTP_ROUTE_HEALTH_WINDOW (${routeHealthWindowMs / 1000} s), or route health would forget outcomes`);
   }
   // Without NATS, a restart re-dispatches queued attempts from their outbox rows: keep them while a code can live.
   if (retention.publishedOutboxMs < MAX_TTL_MS) {

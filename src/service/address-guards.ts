@@ -1,7 +1,5 @@
 import { guardKey } from "../domain/limits.js";
 import type { CodeProtector } from "../domain/code-protector.js";
-import { findDestinationGuard } from "../store/repositories/abuse-counters.js";
-import type { Trx } from "../store/database.js";
 
 /**
  * Guards of the addresses a verification may send to. Every address a plan
@@ -12,14 +10,4 @@ import type { Trx } from "../store/database.js";
  */
 export function guardKeysFor(protector: CodeProtector, callerId: string, addresses: readonly string[]): string[] {
   return [...new Set(addresses.map((address) => guardKey(callerId, protector.destinationKey(address))))];
-}
-
-/** When the longest lock among `keys` ends, if one is in force at `now`. */
-export async function lockedUntil(trx: Trx, keys: readonly string[], now: Date): Promise<Date | undefined> {
-  let until: Date | undefined;
-  for (const key of keys) {
-    const guard = await findDestinationGuard(trx, key);
-    if (guard?.locked_until && guard.locked_until > now && (until === undefined || guard.locked_until > until)) until = guard.locked_until;
-  }
-  return until;
 }

@@ -158,7 +158,7 @@ export async function recordAttemptFailure(
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
     await holdVerification(uow, attempt.verification_id);
-    const ended = await markFinished(uow.trx, attempt.id, status, now, error);
+    const ended = await markFinished(uow.trx, attempt.id, status, now, { error });
     if (ended === undefined) return;
     await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now });
     // Refunded only when no provider can have it: never accepted, and no call left that may have reached one
@@ -196,11 +196,12 @@ async function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: Attem
     receipt.status === "DELIVERED"
       ? undefined
       : { code: scrubProviderCode(receipt.errorCode ?? receipt.status.toLowerCase()), reason: scrubProviderText(receipt.errorReason ?? "") };
-  const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error);
+  // From the receipt's own time: how long the provider took, whenever the receipt reached us.
+  const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (attempt.submitted_at ?? attempt.created_at).getTime());
+  const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error === undefined ? { latencyMs } : { error });
   if (ended === undefined) return false;
   const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
   if (receipt.status === "DELIVERED") {
-    const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (ended.submitted_at ?? ended.created_at).getTime());
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });
   } else {
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason });

@@ -1,22 +1,25 @@
-import { followingSteps, judgeStep } from "../domain/fallback.js";
-import type { AttemptStatus } from "../domain/delivery-event.js";
+import { followingSteps, judgeStep, type StepVerdict } from "../domain/fallback.js";
+import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
-import { listAttempts, listAttemptsOf } from "../store/repositories/attempts.js";
-import type { AttemptRow } from "../store/tables/attempts.js";
-import { claimDuePlan, claimDuePlans, postponePlan, setPlanPosition } from "../store/repositories/verifications.js";
+import { listAttemptsOf } from "../store/repositories/attempts.js";
+import { lockedGuardKeys } from "../store/repositories/destination-guards.js";
+import { debitsOf, lockBalances } from "../store/repositories/ledger.js";
+import { outboxRow } from "../store/repositories/outbox.js";
+import { writePlanMoves, type PlanPosition } from "../store/repositories/plan-moves.js";
+import { claimDuePlan, claimDuePlans, postponePlan } from "../store/repositories/verifications.js";
+import type { AttemptRow, NewAttemptRow } from "../store/tables/attempts.js";
+import type { NewDeliveryEventRow } from "../store/tables/delivery-events.js";
+import type { NewOutboxRow } from "../store/tables/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
 import { continueOrStartTrace } from "../telemetry/trace-context.js";
+import { guardKeysFor } from "./address-guards.js";
+import { BalanceBook } from "./balance-book.js";
 import type { ServiceDeps } from "./deps.js";
-import { guardKeysFor, lockedUntil } from "./address-guards.js";
-import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
-import { holdsVerification, recordEvent } from "./events.js";
-import { chargeStep, newAttemptCode, writeQueuedAttempt } from "./queue-attempt.js";
-
-/** Where one verification's plan went when the scheduler looked at it. */
-export type PlanMove = "waiting" | "escalated" | "finished" | "none";
+import { eventRows, type NewDeliveryEvent } from "./events.js";
+import { newAttemptCode, queuedAttempt, unpaidReason } from "./queue-attempt.js";
 
 /** Plans claimed and moved on in one transaction. */
 const PLANS_PER_TRANSACTION = 50;
@@ -27,9 +30,9 @@ const SCHEDULER_LANES = 4;
  * Moves due fallback plans on, up to `batch` of them: several transactions
  * at once, each claiming up to PLANS_PER_TRANSACTION due verifications
  * (`FOR UPDATE SKIP LOCKED`, the lifecycle's lock order, so lanes and
- * replicas never take the same plan) and reading their attempts in one
- * statement. Each plan's position is updated in the same transaction as its
- * next attempt, so with any number of replicas each step fires once. A
+ * replicas never take the same plan) and moving them on together
+ * (`advancePlans`). Each plan's position is updated in the same transaction
+ * as its next attempt, so with any number of replicas each step fires once. A
  * transaction that fails is taken apart: its plans are tried one per
  * transaction, and one that still fails is looked at again later, so one
  * broken plan does not hold up the rest. Returns how many plans it looked at.
@@ -60,10 +63,7 @@ async function advanceClaimed(deps: ServiceDeps, size: number, log: Logger): Pro
     return await inTransaction(deps.db, async (uow) => {
       const rows = await claimDuePlans(uow.trx, deps.clock.now(), size);
       claimed = rows.map((r) => r.id);
-      const attempts = groupBy(await listAttemptsOf(uow.trx, claimed), (a) => a.verification_id);
-      // In caller order: the balance rows the plans charge or refund are then locked in one order by every lane.
-      const byCaller = [...rows].sort((a, b) => (a.caller_id < b.caller_id ? -1 : a.caller_id > b.caller_id ? 1 : 0));
-      for (const row of byCaller) await advancePlan(deps, uow, row, attempts.get(row.id) ?? []);
+      await advancePlans(deps, uow, rows);
       return rows.length;
     });
   } catch (error) {
@@ -78,11 +78,182 @@ async function advanceAlone(deps: ServiceDeps, id: string, log: Logger): Promise
   try {
     await inTransaction(deps.db, async (uow) => {
       const row = await claimDuePlan(uow.trx, id, deps.clock.now());
-      if (row !== undefined) await advancePlan(deps, uow, row, await listAttempts(uow.trx, id));
+      if (row !== undefined) await advancePlans(deps, uow, [row]);
     });
   } catch (error) {
     log.error("fallback step failed; retrying later", { verificationId: id, ...errorFields(error) });
     await postponePlan(deps.db, id, new Date(deps.clock.now().getTime() + RETRY_BROKEN_PLAN_MS));
+  }
+}
+
+const RETRY_BROKEN_PLAN_MS = 5_000;
+
+/** A claimed plan, its attempts in step order, and what its current step's outcome calls for. */
+interface PlanLook {
+  readonly row: VerificationRow;
+  readonly steps: readonly PlannedStep[];
+  readonly attempts: readonly AttemptRow[];
+  readonly current: AttemptRow | undefined;
+  /** Undefined when the plan has no current step or attempt to judge (it is finished). */
+  readonly verdict: StepVerdict | undefined;
+}
+
+/**
+ * Moves claimed (locked) plans on: what the moves depend on is read in at
+ * most four statements whatever the batch's size (the plans' attempts, the
+ * locks on the addresses they may fall back to, the balances of metered
+ * callers, the debits of attempts a move would cancel), each plan's move is
+ * decided in memory, and every write is one statement. Plans are decided in
+ * caller order, each seeing the balance the ones before it left, as if each
+ * had its own transaction.
+ */
+async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly VerificationRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const now = deps.clock.now();
+  const attemptsOf = groupBy(await listAttemptsOf(uow.trx, rows.map((r) => r.id)), (a) => a.verification_id);
+  const looks = rows.map((row) => lookAt(row, attemptsOf.get(row.id) ?? [], now));
+  const escalating = looks.filter((l) => l.verdict?.kind === "escalate");
+
+  // Checked again now: an address may have been locked since its plan was made.
+  const candidateKeys = escalating.flatMap((l) =>
+    guardKeysFor(
+      deps.protector,
+      l.row.caller_id,
+      l.steps.filter((s) => s.index > l.row.current_step).map((s) => s.address),
+    ),
+  );
+  const lockedKeys = await lockedGuardKeys(uow.trx, candidateKeys, now);
+  const balances = await lockBalances(uow.trx, escalating.map((l) => l.row.caller_id));
+  const unsent = escalating.filter((l) => balances.has(l.row.caller_id)).flatMap((l) => unsentAttempts(l.attempts).map((a) => a.id));
+  const book = new BalanceBook(balances, await debitsOf(uow.trx, unsent), now);
+
+  const moves = new PlanMoves(now);
+  const byCaller = [...looks].sort((a, b) => (a.row.caller_id < b.row.caller_id ? -1 : a.row.caller_id > b.row.caller_id ? 1 : 0));
+  for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, moves });
+  await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas() });
+  uow.afterCommit(deps.onOutboxWritten);
+}
+
+function lookAt(row: VerificationRow, attempts: readonly AttemptRow[], now: Date): PlanLook {
+  const steps = row.plan as PlannedStep[];
+  const current = attempts.find((a) => a.step_index === row.current_step);
+  const step = steps.find((s) => s.index === row.current_step);
+  const verdict =
+    current === undefined || step === undefined
+      ? undefined
+      : judgeStep(step, { status: current.status as AttemptStatus, createdAt: current.created_at, providerErrorCode: current.provider_error_code }, now);
+  return { row, steps, attempts, current, verdict };
+}
+
+/** Attempts no provider call has started: a later step supersedes them. */
+function unsentAttempts(attempts: readonly AttemptRow[]): AttemptRow[] {
+  return attempts.filter((a) => a.status === "QUEUED" && a.submit_started_at === null);
+}
+
+interface MoveContext {
+  readonly now: Date;
+  /** Guard keys of addresses locked after repeated wrong codes. */
+  readonly lockedKeys: ReadonlySet<string>;
+  readonly book: BalanceBook;
+  readonly moves: PlanMoves;
+}
+
+/** Decides one plan's move and adds its writes to the batch's. */
+function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, moves }: MoveContext): void {
+  const { row, steps, attempts, current, verdict } = look;
+  if (current === undefined || verdict === undefined || verdict.kind === "done") {
+    moves.position(row, row.current_step, null);
+    return;
+  }
+  if (verdict.kind === "wait") {
+    moves.position(row, row.current_step, verdict.until);
+    return;
+  }
+
+  const skipped: string[] = [];
+  const earlier = attempts.map((a) => ({ channel: a.channel as PlannedStep["channel"], createdAt: a.created_at }));
+  for (const candidate of followingSteps(steps, row.current_step, earlier, now)) {
+    if (candidate.skip) {
+      skipped.push(candidate.skip);
+      continue;
+    }
+    const next = candidate.step;
+    if (guardKeysFor(deps.protector, row.caller_id, [next.address]).some((key) => lockedKeys.has(key))) {
+      skipped.push(`${next.channel} skipped: its address is locked after repeated wrong codes`);
+      continue;
+    }
+    const attemptId = deps.ids.next("att");
+    const unpaid = unpaidReason(next, book.debit(row.caller_id, attemptId, { currency: next.currency, micros: next.totalPriceMicros }));
+    if (unpaid !== undefined) {
+      skipped.push(`${next.channel} skipped: ${unpaid}`);
+      continue;
+    }
+    // The earlier steps are superseded: an attempt of theirs that no worker has started is never sent
+    // (a call in flight completes and is recorded). Its refund follows the next step's debit.
+    for (const attempt of unsentAttempts(attempts)) {
+      moves.cancel(attempt.id);
+      book.refund(attempt.id);
+    }
+    const trace = continueOrStartTrace(current.traceparent, deps.random);
+    const reason = [verdict.reason, ...skipped, `next: ${next.channel}`].join("; ");
+    moves.event(row, { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, channel: next.channel, routeId: next.routeId, reason, traceId: trace.traceId, occurredAt: now });
+    const queued = queuedAttempt(attemptId, {
+      verificationId: row.id,
+      callerId: row.caller_id,
+      step: next,
+      code: newAttemptCode(deps, row.id, row.code_length),
+      render: row.render as RenderOptions,
+      expiresAt: row.expires_at,
+      trace,
+      now,
+    });
+    moves.attempt(queued.row, queued.dispatch);
+    moves.event(row, queued.event);
+    moves.position(row, next.index, new Date(now.getTime() + next.deadlineMs));
+    return;
+  }
+  // Nothing left to try: say so once, with every reason, and stop looking.
+  const reason = [verdict.reason, ...skipped, "no step left"].join("; ");
+  moves.event(row, { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, reason, traceId: row.trace_id, occurredAt: now });
+  moves.position(row, row.current_step, null);
+}
+
+/** The writes of a batch of plan moves, gathered as the moves are decided; events numbered on from each plan's held number. */
+class PlanMoves {
+  private readonly positions: PlanPosition[] = [];
+  private readonly canceled: string[] = [];
+  private readonly attempts: NewAttemptRow[] = [];
+  private readonly events: NewDeliveryEventRow[] = [];
+  private readonly outbox: NewOutboxRow[] = [];
+  private readonly lastEvent = new Map<string, number>();
+
+  constructor(private readonly now: Date) {}
+
+  event(row: VerificationRow, event: NewDeliveryEvent): void {
+    const sequence = (this.lastEvent.get(row.id) ?? row.event_seq) + 1;
+    const full: DeliveryEvent = { ...event, sequence };
+    const rows = eventRows(full);
+    this.events.push(rows.event);
+    this.outbox.push(outboxRow(rows.outbox, this.now));
+    this.lastEvent.set(row.id, sequence);
+  }
+
+  attempt(row: NewAttemptRow, dispatch: Parameters<typeof outboxRow>[0]): void {
+    this.attempts.push(row);
+    this.outbox.push(outboxRow(dispatch, this.now));
+  }
+
+  cancel(attemptId: string): void {
+    this.canceled.push(attemptId);
+  }
+
+  /** The plan's move ends here: where it stands, and the event number its events ended on. */
+  position(row: VerificationRow, currentStep: number, nextStepAt: Date | null): void {
+    this.positions.push({ id: row.id, currentStep, nextStepAt, heldEventSeq: row.event_seq, eventSeq: this.lastEvent.get(row.id) ?? row.event_seq });
+  }
+
+  write() {
+    return { now: this.now, positions: this.positions, canceledAttemptIds: this.canceled, attempts: this.attempts, events: this.events, outbox: this.outbox };
   }
 }
 
@@ -94,79 +265,4 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
     else group.push(item);
   }
   return groups;
-}
-
-const RETRY_BROKEN_PLAN_MS = 5_000;
-
-/** Moves one claimed plan on; `attempts` are its attempts in step order. */
-async function advancePlan(deps: ServiceDeps, uow: UnitOfWork, row: VerificationRow, attempts: readonly AttemptRow[]): Promise<PlanMove> {
-  holdsVerification(uow, row);
-  const now = deps.clock.now();
-  const steps = row.plan as PlannedStep[];
-  const current = attempts.find((a) => a.step_index === row.current_step);
-  const step = steps.find((s) => s.index === row.current_step);
-  if (current === undefined || step === undefined) {
-    await setPlanPosition(uow.trx, row.id, row.current_step, null);
-    return "finished";
-  }
-  const verdict = judgeStep(step, { status: current.status as AttemptStatus, createdAt: current.created_at, providerErrorCode: current.provider_error_code }, now);
-  if (verdict.kind === "wait") {
-    await setPlanPosition(uow.trx, row.id, row.current_step, verdict.until);
-    return "waiting";
-  }
-  if (verdict.kind === "done") {
-    await setPlanPosition(uow.trx, row.id, row.current_step, null);
-    return "finished";
-  }
-
-  const skipped: string[] = [];
-  const earlier = attempts.map((a) => ({ channel: a.channel as PlannedStep["channel"], createdAt: a.created_at }));
-  for (const candidate of followingSteps(steps, row.current_step, earlier, now)) {
-    if (candidate.skip) {
-      skipped.push(candidate.skip);
-      continue;
-    }
-    const next = candidate.step;
-    // Checked again now: the address may have been locked since the plan was made.
-    if ((await lockedUntil(uow.trx, guardKeysFor(deps.protector, row.caller_id, [next.address]), now)) !== undefined) {
-      skipped.push(`${next.channel} skipped: its address is locked after repeated wrong codes`);
-      continue;
-    }
-    const attemptId = deps.ids.next("att");
-    const unpaid = await chargeStep(uow, row.caller_id, attemptId, next, now);
-    if (unpaid !== undefined) {
-      skipped.push(`${next.channel} skipped: ${unpaid}`);
-      continue;
-    }
-    // The earlier steps are superseded: an attempt of theirs that no worker has started is never sent
-    // (a call in flight completes and is recorded). Its refund follows the next step's debit.
-    await cancelUnsentAttempts(uow, row.id, now);
-    const trace = continueOrStartTrace(current.traceparent, deps.random);
-    const reason = [verdict.reason, ...skipped, `next: ${next.channel}`].join("; ");
-    await recordEvent(
-      uow,
-      { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, channel: next.channel, routeId: next.routeId, reason, traceId: trace.traceId, occurredAt: now },
-      deps.onOutboxWritten,
-    );
-    await writeQueuedAttempt(deps, uow, attemptId, {
-      verificationId: row.id,
-      callerId: row.caller_id,
-      step: next,
-      code: newAttemptCode(deps, row.id, row.code_length),
-      render: row.render as RenderOptions,
-      expiresAt: row.expires_at,
-      trace,
-      now,
-    });
-    await setPlanPosition(uow.trx, row.id, next.index, new Date(now.getTime() + next.deadlineMs));
-    return "escalated";
-  }
-  // Nothing left to try: say so once, with every reason, and stop looking.
-  await recordEvent(
-    uow,
-    { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, reason: [verdict.reason, ...skipped, "no step left"].join("; "), traceId: row.trace_id, occurredAt: now },
-    deps.onOutboxWritten,
-  );
-  await setPlanPosition(uow.trx, row.id, row.current_step, null);
-  return "finished";
 }

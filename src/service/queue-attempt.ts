@@ -4,14 +4,12 @@ import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
 import { generateCode } from "../domain/code.js";
 import { formatMoney } from "../domain/money.js";
-import { insertAttempt } from "../store/repositories/attempts.js";
-import { debitAttempt, type DebitOutcome } from "../store/repositories/ledger.js";
-import { enqueueOutbox, type OutboxMessage } from "../store/repositories/outbox.js";
+import type { DebitOutcome } from "../store/repositories/ledger.js";
+import type { OutboxMessage } from "../store/repositories/outbox.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
-import type { UnitOfWork } from "../store/transaction.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import type { ServiceDeps } from "./deps.js";
-import { recordEvent, type NewDeliveryEvent } from "./events.js";
+import type { NewDeliveryEvent } from "./events.js";
 
 export interface QueueAttemptInput {
   readonly verificationId: string;
@@ -41,46 +39,12 @@ export function newAttemptCode(deps: Pick<ServiceDeps, "protector" | "random">, 
   return { hash: deps.protector.hash(verificationId, code), sealed: deps.protector.seal(verificationId, code) };
 }
 
-export type QueueOutcome = { readonly kind: "queued"; readonly attemptId: string } | { readonly kind: "unpaid"; readonly reason: string };
-
-/**
- * Charges the step's price to a metered caller, then writes a QUEUED attempt,
- * its event, and its dispatch message (de-duplicated on the bus by attempt id).
- * A balance that cannot pay writes nothing and says why.
- */
-export async function queueAttempt(deps: Pick<ServiceDeps, "ids" | "onOutboxWritten">, uow: UnitOfWork, input: QueueAttemptInput): Promise<QueueOutcome> {
-  const attemptId = deps.ids.next("att");
-  const unpaid = await chargeStep(uow, input.callerId, attemptId, input.step, input.now);
-  if (unpaid !== undefined) return { kind: "unpaid", reason: unpaid };
-  await writeQueuedAttempt(deps, uow, attemptId, input);
-  return { kind: "queued", attemptId };
-}
-
-/** Debits the step's price for the attempt, once; returns why not when the balance cannot pay. */
-export async function chargeStep(uow: UnitOfWork, callerId: string, attemptId: string, step: PlannedStep, now: Date): Promise<string | undefined> {
-  const price = { currency: step.currency, micros: step.totalPriceMicros };
-  return unpaidReason(step, await debitAttempt(uow.trx, callerId, attemptId, price, now));
-}
-
 /** Why a step could not be paid for, or undefined when it was. */
 export function unpaidReason(step: PlannedStep, debit: DebitOutcome): string | undefined {
   const price = { currency: step.currency, micros: step.totalPriceMicros };
   if (debit.kind === "insufficient") return `balance ${formatMoney(debit.balance)} cannot pay the ${step.channel} step (${formatMoney(price)})`;
   if (debit.kind === "wrong-currency") return `route ${step.routeId} is priced in ${price.currency}; the balance is in ${debit.balance.currency}`;
   return undefined;
-}
-
-/** Writes a QUEUED attempt (already paid for), its event, and its dispatch message. */
-export async function writeQueuedAttempt(
-  deps: Pick<ServiceDeps, "onOutboxWritten">,
-  uow: UnitOfWork,
-  attemptId: string,
-  input: QueueAttemptInput,
-): Promise<void> {
-  const queued = queuedAttempt(attemptId, input);
-  await insertAttempt(uow.trx, queued.row);
-  await recordEvent(uow, queued.event, deps.onOutboxWritten);
-  await enqueueOutbox(uow.trx, queued.dispatch, input.now);
 }
 
 /** A new attempt's row: all of it but what later steps of its life fill in. */

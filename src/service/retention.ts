@@ -4,6 +4,7 @@ import {
   deleteEndedVerifications,
   deleteIdempotencyKeys,
   deletePublishedOutbox,
+  deleteRouteOutcomes,
   deleteWindowCounters,
 } from "../store/repositories/retention.js";
 import { inTransaction } from "../store/transaction.js";
@@ -12,7 +13,7 @@ import { inTransaction } from "../store/transaction.js";
 export interface RetentionWindows {
   /** Outbox rows after they were published (the bus has them; kept a while for inspection). */
   readonly publishedOutboxMs: number;
-  /** Rate-limit window counters after their window started: at least the longest limit window. */
+  /** Rate-limit window counters after their window started (at least twice the longest limit window), and route outcome rollups after their minute. */
   readonly windowCountersMs: number;
   /** Ended verifications with their attempts and events, and idempotency keys. */
   readonly verificationsMs: number;
@@ -35,6 +36,7 @@ export async function pruneOnce(db: Db, clock: Clock, windows: RetentionWindows,
   const counts = [
     await deletePublishedOutbox(db, before(windows.publishedOutboxMs), batch),
     await deleteWindowCounters(db, before(windows.windowCountersMs), batch),
+    await deleteRouteOutcomes(db, before(windows.windowCountersMs), batch),
     await deleteIdempotencyKeys(db, before(windows.verificationsMs), batch),
     await inTransaction(db, ({ trx }) => deleteEndedVerifications(trx, before(windows.verificationsMs), batch)),
   ];

@@ -7,6 +7,7 @@ import { TEST_KEYS } from "./service-fixture.js";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
 export interface ServiceProcess {
+  readonly pid: number;
   readonly httpPort: number;
   readonly grpcPort: number;
   /** Everything the process wrote so far (stdout and stderr). */
@@ -54,6 +55,7 @@ export async function startServiceProcess(
     throw error;
   }
   return {
+    pid: child.pid!,
     httpPort: ports!.httpPort,
     grpcPort: ports!.grpcPort,
     output: () => output,

@@ -157,6 +157,28 @@ describe.each(BACKENDS)("fallback plans on $name", (backend) => {
     expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 7_000 });
   });
 
+  it("moves a batch of one caller's plans in order: each sees the balance the ones before it left, debit before refund", async () => {
+    // Three SMS (0.072 each) take the whole credit; none is sent. When they are superseded together, the first
+    // plan finds the balance empty (its own SMS is refunded only after its next step is paid): email 0.001 and
+    // voice 0.15 are skipped, push is free. Its refund then pays the others' email steps.
+    const first = await started({ credit: 3 * 72_000, catalogue: PRICED });
+    const { deps, caller } = first;
+    const others = [];
+    for (let i = 0; i < 2; i++) others.push((await sendOtp(deps, caller, sendCommand({ destination: { phone: uniquePhone(), email: `b${i}@example.com`, pushToken: `tok-b${i}` } }), newTrace())).verification.id);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 0 });
+    deps.clock.advance(15_000);
+    expect(await advanceDuePlans(deps, 10)).toBe(3);
+
+    const attempts = await db.selectFrom("attempts").select(["channel", "status"]).where("verification_id", "in", [first.id, ...others]).execute();
+    const next = attempts.filter((a) => a.channel !== "sms").map((a) => a.channel).sort();
+    expect(next).toEqual(["email", "email", "push"]);
+    expect(attempts.filter((a) => a.channel === "sms").map((a) => a.status)).toEqual(["CANCELED", "CANCELED", "CANCELED"]);
+    expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: 3 * 72_000 - 2 * 1_000 });
+    const entries = await db.selectFrom("ledger_entries").select(["kind", "amount_micros"]).where("caller_id", "=", caller.id).execute();
+    expect(entries.reduce((sum, e) => sum + e.amount_micros, 0)).toBe(3 * 72_000 - 2 * 1_000);
+    expect(entries.filter((e) => e.kind === "refund")).toHaveLength(3);
+  });
+
   it("refuses a send the balance cannot pay, writing nothing; never overdraws under parallel sends", async () => {
     const deps = serviceDeps(db, { catalogue: PRICED });
     const broke = { id: `broke-${backend.name}` };

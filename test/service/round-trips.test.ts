@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -54,5 +55,19 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => verifyOtp(deps, caller, id, code === "000000" ? "111111" : "000000"))).toBeLessThanOrEqual(4);
     expect(await statementsOf(() => verifyOtp(deps, caller, id, code))).toBeLessThanOrEqual(4);
     expect((await verifyOtp(deps, caller, id, code)).outcome).toBe("ALREADY_APPROVED");
+  });
+
+  it("the fallback scheduler: a batch of 40 plans of a metered caller moved on in at most 8, whatever the batch's size", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-scheduler" };
+    await openBalance(db, caller.id, { currency: "EUR", micros: 1_000_000_000 }, deps.clock.now());
+    const ids = [];
+    for (let i = 0; i < 40; i++) ids.push((await sendOtp(deps, caller, sendCommand({ destination: { phone: `+3161${String(i).padStart(7, "0")}`, email: `trips${i}@example.com` } }), newTrace())).verification.id);
+    deps.clock.advance(15_000);
+
+    // BEGIN, the claim, the plans' attempts, the address locks, the balances, the debits to refund, the writes, COMMIT.
+    expect(await statementsOf(() => advanceDuePlans(deps, 50))).toBeLessThanOrEqual(8);
+    const moved = await db.selectFrom("attempts").select("verification_id").where("verification_id", "in", ids).where("channel", "=", "email").execute();
+    expect(moved).toHaveLength(40);
   });
 });

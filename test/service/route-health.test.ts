@@ -3,6 +3,7 @@ import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catal
 import type { Route } from "../../src/domain/route.js";
 import { applyReceipt, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { planFor } from "../../src/service/plan-request.js";
+import { DEFAULT_RETENTION, pruneOnce } from "../../src/service/retention.js";
 import { RouteHealthTracker } from "../../src/service/route-health.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -49,5 +50,35 @@ describe.each(BACKENDS)("route health on $name", (backend) => {
     await tracker.refresh();
     expect(tracker.get("sms-a")).toBeUndefined();
     expect(plan().steps[0]!.routeId).toBe("sms-a");
+  });
+
+  it("counts receipts racing for one route exactly, in a few rows whatever their number, and forgets them with the counters", async () => {
+    const deps = serviceDeps(db, { catalogue });
+    const caller = { id: "health-race" };
+    const tracker = new RouteHealthTracker(db, deps.clock, { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 });
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const sent = await sendOtp(deps, caller, sendCommand({ overrides: new Map([["sms", { routeId: "sms-b" }]]) }), newTrace());
+      const attempt = (await findAttempt(db, sent.firstAttempt.id))!;
+      await recordSubmitted(deps, attempt, { providerMessageId: `race-${attempt.id}`, delivered: false, firstPollAt: null });
+      ids.push(attempt.id);
+    }
+    // All at once (on PostgreSQL, concurrent transactions): 40 delivered after 1.2 s, 20 undelivered.
+    const at = new Date(deps.clock.now().getTime() + 1_200);
+    const outcomes = await Promise.all(
+      ids.map((id, i) => applyReceipt(deps, { provider: "sandbox", providerMessageId: `race-${id}`, status: i % 3 === 0 ? "UNDELIVERED" : "DELIVERED", occurredAt: at })),
+    );
+    expect(outcomes.every((o) => o === "applied")).toBe(true);
+    await tracker.refresh();
+    expect(tracker.get("sms-b")).toMatchObject({ samples: 60, deliveryRate: 40 / 60, p50LatencyMs: 1_200 });
+    // One minute, two outcomes (one latency bucket): at most a row per shard for each, not one per receipt.
+    const rows = await db.selectFrom("route_outcomes").select(["attempts"]).where("route_id", "=", "sms-b").execute();
+    expect(rows.length).toBeLessThanOrEqual(16);
+    expect(rows.reduce((n, r) => n + r.attempts, 0)).toBe(60);
+
+    // Kept as long as the rate-limit counters, then deleted by the retention loop.
+    deps.clock.advance(DEFAULT_RETENTION.windowCountersMs + 60_000);
+    while ((await pruneOnce(db, deps.clock, DEFAULT_RETENTION, 1_000)).more);
+    expect(await db.selectFrom("route_outcomes").select("route_id").execute()).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/store/database.js";
 import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
-import { claimUnpublished, enqueueOutbox, markPublished } from "../../src/store/repositories/outbox.js";
+import { claimUnpublished, markPublished, outboxRow } from "../../src/store/repositories/outbox.js";
 import { insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
 import { approveCode } from "../../src/store/repositories/code-checks.js";
 import { admitSend, releaseSend, type SendWindow } from "../../src/store/repositories/send-admission.js";
@@ -116,7 +116,7 @@ describe.each(BACKENDS)("store on $name", (backend) => {
 
   it("lets concurrent relays claim disjoint outbox rows, and hides published ones", async () => {
     await inTransaction(db, async ({ trx }) => {
-      for (let i = 0; i < 6; i++) await enqueueOutbox(trx, { msgId: `m${i}`, subject: "otp.test", payload: Buffer.from(`p${i}`) }, now);
+      for (let i = 0; i < 6; i++) await trx.insertInto("outbox").values(outboxRow({ msgId: `m${i}`, subject: "otp.test", payload: Buffer.from(`p${i}`) }, now)).execute();
     });
     // Two transactions open at once. On Postgres the first holds its row locks
     // until the second has claimed: without SKIP LOCKED the second would block

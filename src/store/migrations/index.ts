@@ -6,6 +6,7 @@ import * as routeHealthIndexes from "./20261122T0900-route-health-indexes.js";
 import * as retentionIndexes from "./20261123T0900-retention-indexes.js";
 import * as guardKeys from "./20261123T1000-guard-keys.js";
 import * as attemptCodes from "./20261123T1100-attempt-codes.js";
+import * as routeOutcomes from "./20261123T1300-route-outcomes.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   "20261123T0900-retention-indexes": retentionIndexes,
   "20261123T1000-guard-keys": guardKeys,
   "20261123T1100-attempt-codes": attemptCodes,
+  "20261123T1300-route-outcomes": routeOutcomes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,9 +1,7 @@
+import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
+import { routeOutcomeKey } from "./route-stats.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
-
-export async function insertAttempt(trx: Trx, row: NewAttemptRow): Promise<void> {
-  await trx.insertInto("attempts").values(row).execute();
-}
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
   return db.selectFrom("attempts").selectAll().where("id", "=", id).executeTakeFirst();
@@ -57,26 +55,58 @@ export async function markSubmitted(
 
 /**
  * Records a final delivery status on a QUEUED or SUBMITTED attempt. Statuses only
- * move forward: a late receipt for a finished attempt changes nothing.
+ * move forward: a late receipt for a finished attempt changes nothing. An
+ * attempt a provider had accepted is counted, in the same statement, in its
+ * route's per-minute outcomes (route health): delivered with `latencyMs`, or not.
  */
 export async function markFinished(
   trx: Trx,
   id: string,
   status: "DELIVERED" | "UNDELIVERED" | "FAILED" | "EXPIRED" | "REJECTED",
   now: Date,
-  error?: { code: string; reason: string },
+  outcome: { readonly error?: { code: string; reason: string }; readonly latencyMs?: number } = {},
 ): Promise<AttemptRow | undefined> {
+  const key = routeOutcomeKey(id, now, status === "DELIVERED" ? (outcome.latencyMs ?? 0) : undefined);
   return trx
-    .updateTable("attempts")
-    .set({
-      status,
-      completed_at: now,
-      provider_error_code: error?.code ?? null,
-      provider_error_reason: error?.reason ?? null,
-    })
-    .where("id", "=", id)
-    .where("status", "in", ["QUEUED", "SUBMITTED"])
-    .returningAll()
+    .with("ended", (db) =>
+      db
+        .updateTable("attempts")
+        .set({
+          status,
+          completed_at: now,
+          provider_error_code: outcome.error?.code ?? null,
+          provider_error_reason: outcome.error?.reason ?? null,
+        })
+        .where("id", "=", id)
+        .where("status", "in", ["QUEUED", "SUBMITTED"])
+        .returningAll(),
+    )
+    .with("counted", (db) =>
+      db
+        .insertInto("route_outcomes")
+        .columns(["minute", "route_id", "latency_le_ms", "shard", "attempts", "latency_ms_sum"])
+        .expression((eb) =>
+          eb
+            .selectFrom("ended")
+            .select([
+              eb.val(key.minute).as("minute"),
+              "ended.route_id",
+              eb.val(key.latency_le_ms).as("latency_le_ms"),
+              eb.val(key.shard).as("shard"),
+              eb.val(1).as("attempts"),
+              eb.val(outcome.latencyMs ?? 0).as("latency_ms_sum"),
+            ])
+            .where("ended.submitted_at", "is not", null),
+        )
+        .onConflict((oc) =>
+          oc.columns(["minute", "route_id", "latency_le_ms", "shard"]).doUpdateSet({
+            attempts: sql`route_outcomes.attempts + 1`,
+            latency_ms_sum: sql`route_outcomes.latency_ms_sum + excluded.latency_ms_sum`,
+          }),
+        ),
+    )
+    .selectFrom("ended")
+    .selectAll()
     .executeTakeFirst();
 }
 

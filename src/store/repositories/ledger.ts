@@ -33,30 +33,31 @@ export async function findBalance(db: Executor, callerId: string): Promise<Money
 }
 
 /**
- * Takes an attempt's price from its caller's balance, once per attempt, never
- * below zero: the conditional update holds the balance row, so parallel sends
- * queue on it instead of overdrawing.
+ * Locks the balances of those of `callerIds` that are metered (have one), in
+ * caller order (bytewise, the order every writer of several balances takes),
+ * for the rest of the transaction.
  */
-export async function debitAttempt(trx: Trx, callerId: string, attemptId: string, price: Money, now: Date): Promise<DebitOutcome> {
-  const balance = await trx.selectFrom("caller_balances").select(["currency", "balance_micros"]).where("caller_id", "=", callerId).forUpdate().executeTakeFirst();
-  if (balance === undefined) return { kind: "unmetered" };
-  const current = { currency: balance.currency, micros: balance.balance_micros };
-  if (price.micros === 0) return { kind: "debited" };
-  if (balance.currency !== price.currency) return { kind: "wrong-currency", balance: current };
-  if (balance.balance_micros < price.micros) return { kind: "insufficient", balance: current };
-  const entry = await trx
-    .insertInto("ledger_entries")
-    .values({ entry_key: `debit:${attemptId}`, caller_id: callerId, attempt_id: attemptId, kind: "debit", amount_micros: -price.micros, created_at: now })
-    .onConflict((oc) => oc.doNothing())
-    .returning("entry_key")
-    .executeTakeFirst();
-  if (entry === undefined) return { kind: "already-debited" };
-  await trx
-    .updateTable("caller_balances")
-    .set({ balance_micros: sql`balance_micros - ${price.micros}` })
-    .where("caller_id", "=", callerId)
+export async function lockBalances(trx: Trx, callerIds: readonly string[]): Promise<Map<string, Money>> {
+  if (callerIds.length === 0) return new Map();
+  const rows = await trx
+    .selectFrom("caller_balances")
+    .select(["caller_id", "currency", "balance_micros"])
+    .where("caller_id", "in", [...new Set(callerIds)])
+    .orderBy(sql`caller_id collate "C"`)
+    .forUpdate()
     .execute();
-  return { kind: "debited" };
+  return new Map(rows.map((r) => [r.caller_id, { currency: r.currency, micros: r.balance_micros }]));
+}
+
+/** Whom each of `attemptIds` was debited and how much (a positive amount), for those that were. */
+export async function debitsOf(db: Executor, attemptIds: readonly string[]): Promise<Map<string, { callerId: string; micros: number }>> {
+  if (attemptIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom("ledger_entries")
+    .select(["attempt_id", "caller_id", "amount_micros"])
+    .where("entry_key", "in", attemptIds.map((id) => `debit:${id}`))
+    .execute();
+  return new Map(rows.map((r) => [r.attempt_id!, { callerId: r.caller_id, micros: -r.amount_micros }]));
 }
 
 /** Gives back an attempt's debit, once; nothing if it was never debited. */

@@ -8,10 +8,6 @@ export interface OutboxMessage {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-export async function enqueueOutbox(trx: Trx, message: OutboxMessage, now: Date): Promise<void> {
-  await trx.insertInto("outbox").values(outboxRow(message, now)).execute();
-}
-
 /** A message as the outbox stores it. */
 export function outboxRow(message: OutboxMessage, now: Date): NewOutboxRow {
   return {

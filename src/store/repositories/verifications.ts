@@ -94,11 +94,6 @@ export async function claimDuePlan(trx: Trx, id: string, now: Date): Promise<Ver
     .executeTakeFirst();
 }
 
-/** Records where the plan stands: the current step and when to look again (null: nothing left to do). */
-export async function setPlanPosition(trx: Trx, id: string, currentStep: number, nextStepAt: Date | null): Promise<void> {
-  await trx.updateTable("verifications").set({ current_step: currentStep, next_step_at: nextStepAt }).where("id", "=", id).execute();
-}
-
 /** Moves a pending plan's next look to `at`. */
 export async function postponePlan(db: Executor, id: string, at: Date): Promise<void> {
   await db.updateTable("verifications").set({ next_step_at: at }).where("id", "=", id).where("status", "=", "PENDING").execute();

@@ -7,6 +7,7 @@ import type { CallerBalancesTable, LedgerEntriesTable } from "./ledger.js";
 import type { OutboxTable } from "./outbox.js";
 import type { ParkedReceiptsTable } from "./parked-receipts.js";
 import type { RateLimitCountersTable } from "./rate-limit-counters.js";
+import type { RouteOutcomesTable } from "./route-outcomes.js";
 import type { VerificationsTable } from "./verifications.js";
 
 /** The database as Kysely sees it: one interface per table. */
@@ -22,4 +23,5 @@ export interface Database {
   caller_balances: CallerBalancesTable;
   ledger_entries: LedgerEntriesTable;
   estimates: EstimatesTable;
+  route_outcomes: RouteOutcomesTable;
 }
