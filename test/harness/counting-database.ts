@@ -4,7 +4,10 @@ import { DEFAULT_POOL, openPool, type Db } from "../../src/store/database.js";
 import type { Database } from "../../src/store/tables/index.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 
-/** A database whose statements are counted where they leave for the server: one per round trip. */
+/**
+ * A database whose statements are counted where they leave for the server: one
+ * per round trip. `TRACE_SQL=1` prints each one (its first 110 characters) to stderr.
+ */
 export interface CountingDatabase {
   readonly db: Db;
   /** Statements sent (BEGIN and COMMIT included) since the last reset. */
@@ -19,6 +22,7 @@ export async function countingDatabase(url: string): Promise<CountingDatabase> {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
       count += 1;
+      if (process.env.TRACE_SQL) process.stderr.write(`SQL ${String((args[0] as { text?: string }).text ?? args[0]).slice(0, 110).replace(/\s+/g, " ")}\n`);
       return query(...args);
     };
   });

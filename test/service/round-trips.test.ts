@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
@@ -7,6 +8,7 @@ import { openBalance } from "../../src/store/repositories/ledger.js";
 import { countingDatabase, type CountingDatabase } from "../harness/counting-database.js";
 import { migratedPostgres } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
+import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
 
 /**
  * Statements per call, counted where they leave for PostgreSQL (BEGIN and
@@ -69,5 +71,19 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => advanceDuePlans(deps, 50))).toBeLessThanOrEqual(8);
     const moved = await db.selectFrom("attempts").select("verification_id").where("verification_id", "in", ids).where("channel", "=", "email").execute();
     expect(moved).toHaveLength(40);
+  });
+
+  it("a complete flow: the worker's send at most 13, its receipt at most 7 (where the flows' time goes, see BENCHMARKS.md)", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const sent = await sendOtp(deps, { id: "trips-flow" }, sendCommand(), newTrace());
+    const provider = new CountingProvider();
+    const message = await dispatchMessage(db, sent.firstAttempt.id);
+
+    // The attempt read; the claim (verification and attempt locked, intent recorded: 5 with BEGIN and COMMIT);
+    // the provider call; the submission (message id lock, verification, attempt, event, parked receipts: 7).
+    expect(await statementsOf(() => attemptHandler(deps, provider)(message))).toBeLessThanOrEqual(13);
+    expect(provider.calls.get(sent.firstAttempt.id)).toBe(1);
+    const receipt = { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "DELIVERED" as const, occurredAt: deps.clock.now() };
+    expect(await statementsOf(() => applyReceipt(deps, receipt))).toBeLessThanOrEqual(7);
   });
 });
