@@ -2,6 +2,7 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
+import { cpuPerCall, sampleCpu } from "./cpu.js";
 
 /** What one load run measured. */
 export interface LoadResult {
@@ -10,6 +11,10 @@ export interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** Calls completed, warm-up included (what the box's CPU time was spent on). */
+  readonly calls?: number;
+  /** CPU ms per call, by process group (bench/cpu.ts), where measured. */
+  readonly cpuMsPerCall?: Record<string, number>;
 }
 
 /**
@@ -22,6 +27,7 @@ export async function saturate(name: string, seconds: number, concurrency: numbe
   const end = warmUntil + seconds * 1000;
   const latencies: number[] = [];
   let errors = 0;
+  let calls = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       while (Date.now() < end) {
@@ -30,13 +36,14 @@ export async function saturate(name: string, seconds: number, concurrency: numbe
           () => true,
           () => false,
         );
+        calls += 1;
         if (Date.now() < warmUntil) continue;
         if (ok) latencies.push(performance.now() - started);
         else errors += 1;
       }
     }),
   );
-  return { name, perSecond: Math.round(latencies.length / seconds), ...percentiles(latencies), errors };
+  return { name, perSecond: Math.round(latencies.length / seconds), ...percentiles(latencies), errors, calls };
 }
 
 /**
@@ -65,7 +72,7 @@ export async function atRate(name: string, rate: number, seconds: number, call: 
   }
   await Promise.all(calls);
   const elapsed = (performance.now() - started) / 1000;
-  return { name, perSecond: Math.round(latencies.length / elapsed), ...percentiles(latencies), errors };
+  return { name, perSecond: Math.round(latencies.length / elapsed), ...percentiles(latencies), errors, calls: total };
 }
 
 /** The median and the 99th percentile of `latencies` (ms), rounded to 0.1 ms. */
@@ -82,4 +89,11 @@ export function clients<S extends DescService>(service: S, port: number, connect
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
+}
+
+/** Runs a load measure and adds the CPU each process group spent per call meanwhile. */
+export async function withCpu(measure: () => Promise<LoadResult>): Promise<LoadResult> {
+  const before = sampleCpu();
+  const result = await measure();
+  return { ...result, cpuMsPerCall: cpuPerCall(before, sampleCpu(), result.calls ?? 0) };
 }

@@ -27,7 +27,8 @@ import { startNats } from "../test/harness/nats.js";
 import { createTestDatabase, startPostgres } from "../test/harness/postgres.js";
 import { startServeProcess, startServiceProcess, startWorkerProcess, type ServiceProcess } from "../test/harness/service-process.js";
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
-import { atRate, clients, percentiles, saturate, type LoadResult } from "./load.js";
+import { CPU_GROUPS } from "./cpu.js";
+import { atRate, clients, percentiles, saturate, withCpu, type LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
 const SECTIONS = ["api", "scheduler", "streams", "dev"] as const;
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     const health = clients(Health, serve.grpcPort, CONNECTIONS);
     const otp = clients(OtpService, serve.grpcPort, CONNECTIONS);
     const results: LoadResult[] = [];
-    results.push(await saturate("grpc.health.v1 Check (transport baseline)", SECONDS, CONCURRENCY, (w) => health[w % CONNECTIONS]!.check({})));
+    results.push(await withCpu(() => saturate("grpc.health.v1 Check (transport baseline)", SECONDS, CONCURRENCY, (w) => health[w % CONNECTIONS]!.check({}))));
     results.push(await rawPostgres(databaseUrl));
     results.push(await jetStreamPublish(nats.url));
 
@@ -127,7 +128,7 @@ async function apiSection({ databaseUrl, options, otp, nextPhone, results, proce
     const sent = await otp[client % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
     ids.push([sent.verificationId, caller]);
   };
-  const oneCaller = await saturate("SendOtp, one caller (no worker running)", SECONDS, CONCURRENCY, (w) => send(w, 0));
+  const oneCaller = await withCpu(() => saturate("SendOtp, one caller (no worker running)", SECONDS, CONCURRENCY, (w) => send(w, 0)));
   results.push(oneCaller);
   results.push(await saturate(`SendOtp, ${CALLERS} callers (no worker running)`, SECONDS, CONCURRENCY, (w) => send(w, w % CALLERS)));
   for (const share of [0.25, 0.5, 0.75]) {
@@ -136,10 +137,12 @@ async function apiSection({ databaseUrl, options, otp, nextPhone, results, proce
   }
   let next = 0;
   results.push(
-    await saturate("VerifyOtp, wrong code", SECONDS, CONCURRENCY, (w) => {
-      const [verificationId, caller] = ids[next++ % ids.length]!;
-      return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
-    }),
+    await withCpu(() =>
+      saturate("VerifyOtp, wrong code", SECONDS, CONCURRENCY, (w) => {
+        const [verificationId, caller] = ids[next++ % ids.length]!;
+        return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
+      }),
+    ),
   );
 
   // The worker starts with every send above queued: how fast it drains them to DELIVERED.
@@ -152,15 +155,17 @@ async function apiSection({ databaseUrl, options, otp, nextPhone, results, proce
 
   // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
   results.push(
-    await saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, CONCURRENCY, async (w) => {
-      const client = otp[w % CONNECTIONS]!;
-      const caller = w % CALLERS;
-      const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
-      for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
-        if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
-      }
-      throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
-    }),
+    await withCpu(() =>
+      saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, CONCURRENCY, async (w) => {
+        const client = otp[w % CONNECTIONS]!;
+        const caller = w % CALLERS;
+        const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
+        for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
+          if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
+        }
+        throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
+      }),
+    ),
   );
 }
 
@@ -417,7 +422,8 @@ async function rawPostgres(url: string): Promise<LoadResult> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   await pool.query("create table bench_rows (id bigserial primary key, a text, b text)");
   try {
-    return await saturate("raw PostgreSQL: 10 single-row inserts in a transaction (database baseline)", SECONDS, CONCURRENCY, async () => {
+    // Measured inside: the pool's server processes exit (taking their CPU time with them) when it ends.
+    return await withCpu(() => saturate("raw PostgreSQL: 10 single-row inserts in a transaction (database baseline)", SECONDS, CONCURRENCY, async () => {
       const client = await pool.connect();
       try {
         await client.query("begin");
@@ -426,7 +432,7 @@ async function rawPostgres(url: string): Promise<LoadResult> {
       } finally {
         client.release();
       }
-    });
+    }));
   } finally {
     await pool.end();
   }
@@ -456,6 +462,13 @@ function report(results: readonly LoadResult[], startMs: number): void {
     "|---|---|---|---|---|---|",
     ...results.map((r) => `| ${r.name} | ${r.perSecond} | ${Number.isNaN(r.p50Ms) ? "–" : r.p50Ms} | ${Number.isNaN(r.p99Ms) ? "–" : r.p99Ms} | ${r.errors} | ${Math.round((100 * r.perSecond) / baseline)} % |`),
   ];
+  const measured = results.filter((r) => r.cpuMsPerCall !== undefined);
+  lines.push("", `| CPU ms per call, by process (2 cores: ${2_000} ms of CPU per second) | ${CPU_GROUPS.join(" | ")} | all |`, `|---|${CPU_GROUPS.map(() => "---|").join("")}---|`);
+  for (const r of measured) {
+    const cpu = r.cpuMsPerCall!;
+    const all = Object.values(cpu).reduce((a, b) => a + b, 0);
+    lines.push(`| ${r.name} | ${CPU_GROUPS.map((g) => cpu[g]).join(" | ")} | ${Math.round(all * 100) / 100} |`);
+  }
   lines.push("", `serve, compiled (dist/), no migrations: spawn to SERVING in ${startMs} ms`);
   process.stdout.write(`${lines.join("\n")}\n`);
   writeFileSync("bench-results.json", JSON.stringify({ at: new Date().toISOString(), quick, startMs, results }, null, 2));

@@ -10,7 +10,8 @@ import { findVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
 import type { NewVerificationRow, VerificationRow } from "../store/tables/verifications.js";
-import { inTransaction } from "../store/transaction.js";
+import type { Executor } from "../store/database.js";
+import { inTransaction, retryConflicts } from "../store/transaction.js";
 import { guardKeysFor } from "./address-guards.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows } from "./events.js";
@@ -40,12 +41,14 @@ export interface SendOtpResult {
 
 /**
  * Creates a verification and queues its first attempt. The verification, the
- * attempt, their events and the dispatch message are written in one
- * transaction: after a crash there is either all of it or none of it.
+ * attempt, their events and the dispatch message are written by one statement
+ * (all or nothing, paid for or not written): after a crash there is either all
+ * of it or none of it.
  *
- * Round trips: the limits (one statement, see send-limits.ts), then BEGIN,
- * the idempotency key's claim (only with a key), the write (one statement),
- * COMMIT; the answer is built from the rows written.
+ * Round trips: the limits (one statement, see send-limits.ts), then the write;
+ * with an idempotency key, BEGIN, the key's claim, the write and COMMIT (the
+ * key and the verification are kept together or not at all). The answer is
+ * built from the rows written.
  */
 export async function sendOtp(
   deps: ServiceDeps,
@@ -70,26 +73,31 @@ export async function sendOtp(
   if (admission.kind === "held") return loadSendResult(deps, caller, heldBy(admission, requestHash), []);
 
   const verificationId = deps.ids.next("vrf");
+  const start = firstRows(deps, caller, command, plan, guardKeys, verificationId, trace, now);
+  const write = async (db: Executor): Promise<{ readonly written: SendOtpResult }> => {
+    const written = await writeNewVerification(db, start.write);
+    // Nothing of this send was written (inside a transaction, it is rolled back with the key's claim).
+    if (written.kind === "unpaid") throw new PreconditionError(unpaidReason(plan.steps[0]!, written.debit)!);
+    return { written: sendResult(deps, written.verification, start.attempt, plan.warnings) };
+  };
+  const idempotencyKey = command.idempotencyKey;
   let outcome: { readonly replayOf: string } | { readonly written: SendOtpResult };
   try {
-    outcome = await inTransaction(deps.db, async (uow) => {
-      if (command.idempotencyKey) {
-        // A replay racing its original: the key's unique index makes this wait for it, then answer from it.
-        const held = await claimIdempotencyKey(uow.trx, { callerId: caller.id, key: command.idempotencyKey, requestHash, verificationId, now });
-        if (held !== undefined) return { replayOf: heldBy(heldKey(held), requestHash) };
-      }
-      const start = firstRows(deps, caller, command, plan, guardKeys, verificationId, trace, now);
-      const written = await writeNewVerification(uow.trx, start.write);
-      // Thrown inside the transaction: nothing of this send is kept.
-      if (written.kind === "unpaid") throw new PreconditionError(unpaidReason(plan.steps[0]!, written.debit)!);
-      uow.afterCommit(deps.onOutboxWritten);
-      return { written: sendResult(deps, written.verification, start.attempt, plan.warnings) };
-    });
+    outcome = idempotencyKey
+      ? await inTransaction(deps.db, async ({ trx }) => {
+          // A replay racing its original: the key's unique index makes this wait for it, then answer from it.
+          const held = await claimIdempotencyKey(trx, { callerId: caller.id, key: idempotencyKey, requestHash, verificationId, now });
+          return held !== undefined ? { replayOf: heldBy(heldKey(held), requestHash) } : write(trx);
+        })
+      : await retryConflicts(() => write(deps.db));
   } catch (error) {
     await admission.release();
     throw error;
   }
-  if ("written" in outcome) return outcome.written;
+  if ("written" in outcome) {
+    deps.onOutboxWritten();
+    return outcome.written;
+  }
   await admission.release();
   return loadSendResult(deps, caller, outcome.replayOf, []);
 }

@@ -1,11 +1,13 @@
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import type { Money } from "../../domain/money.js";
-import type { Trx } from "../database.js";
+import type { Executor } from "../database.js";
 import type { NewAttemptRow } from "../tables/attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
+import type { Database } from "../tables/index.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 import type { DebitOutcome } from "./ledger.js";
+import { findBalance } from "./ledger.js";
 
 /** Everything a new verification starts with, written by one statement. */
 export interface NewVerificationWrite {
@@ -20,67 +22,59 @@ export interface NewVerificationWrite {
 
 export type NewVerificationOutcome =
   | { readonly kind: "written"; readonly verification: VerificationRow }
-  /** The balance could not pay: the caller must roll the transaction back. */
+  /** The balance could not pay: nothing was written. */
   | { readonly kind: "unpaid"; readonly debit: DebitOutcome };
 
 /**
  * Writes a verification, its first attempt, their events and outbox messages,
- * and debits the attempt's price, in one statement (one round trip). The
- * debit is a conditional update of the caller's balance row, so parallel sends
- * of a metered caller queue on that row only from here to the commit; an
- * unmetered caller has no row and nothing waits. The inserts happen even when
- * the balance cannot pay: that answer comes back and the transaction is rolled back.
+ * and debits the attempt's price, in one statement (one round trip), which
+ * writes all of it or none: every insert is conditional on the payment (a
+ * caller without a balance row is unmetered and always pays). So it needs no
+ * transaction of its own: autocommitted, a send is two round trips with its
+ * limits. The debit is a conditional update of the caller's balance row, so
+ * parallel sends of a metered caller queue on that row only for this
+ * statement (or, inside a transaction, until its COMMIT); an unmetered caller
+ * has no row and nothing waits.
  */
-export async function writeNewVerification(trx: Trx, write: NewVerificationWrite): Promise<NewVerificationOutcome> {
+export async function writeNewVerification(db: Executor, write: NewVerificationWrite): Promise<NewVerificationOutcome> {
   const callerId = write.verification.caller_id;
   const attemptId = write.attempt.id;
   const { price } = write;
   const now = write.verification.created_at;
-  const row = await trx
-    .with("balance", (db) => db.selectFrom("caller_balances").select(["currency", "balance_micros"]).where("caller_id", "=", callerId))
-    .with("debit", (db) =>
-      db
-        .updateTable("caller_balances")
-        .set({ balance_micros: sql`balance_micros - ${price.micros}` })
-        .where("caller_id", "=", callerId)
-        .where((eb) => (price.micros === 0 ? sql<boolean>`true` : eb.and([eb("currency", "=", price.currency), eb("balance_micros", ">=", price.micros)])))
-        .returning("caller_id"),
-    )
-    .with("ledger", (db) =>
-      db
-        .insertInto("ledger_entries")
-        .columns(["entry_key", "caller_id", "attempt_id", "kind", "amount_micros", "created_at"])
-        .expression((eb) =>
-          eb
-            .selectFrom("debit")
-            .select([
-              eb.val(`debit:${attemptId}`).as("entry_key"),
-              "debit.caller_id",
-              eb.val(attemptId).as("attempt_id"),
-              eb.val("debit").as("kind"),
-              eb.val(-price.micros).as("amount_micros"),
-              eb.val(now).as("created_at"),
-            ])
-            .where(sql<boolean>`${price.micros} > 0`),
-        )
-        .returning("entry_key"),
-    )
-    .with("verification", (db) => db.insertInto("verifications").values(write.verification).returningAll())
-    .with("attempt", (db) => db.insertInto("attempts").values(write.attempt).returning("id"))
-    .with("event", (db) => db.insertInto("delivery_events").values([...write.events]).returning("sequence"))
-    .with("message", (db) => db.insertInto("outbox").values([...write.outbox]).returning("id"))
-    .selectFrom("verification")
-    .selectAll("verification")
-    .select((eb) => [
-      eb.selectFrom("debit").select((d) => d.fn.countAll<number>().as("n")).as("debited"),
-      eb.selectFrom("balance").select("balance.currency").as("balance_currency"),
-      eb.selectFrom("balance").select("balance.balance_micros").as("balance_micros"),
-    ])
-    .executeTakeFirstOrThrow();
-
-  const { debited, balance_currency, balance_micros, ...verification } = row;
-  if (balance_currency === null || Number(debited) > 0) return { kind: "written", verification };
-  // Read in the statement's snapshot, before any parallel debit: good enough to say why.
-  const balance = { currency: balance_currency, micros: Number(balance_micros) };
+  const affordable = price.micros === 0 ? sql`true` : sql`currency = ${price.currency} and balance_micros >= ${price.micros}`;
+  const rows: Array<[keyof Database, object]> = [
+    ["attempts", write.attempt],
+    ...write.events.map((row): [keyof Database, object] => ["delivery_events", row]),
+    ...write.outbox.map((row): [keyof Database, object] => ["outbox", row]),
+  ];
+  const result = await sql<VerificationRow>`
+    with balance as (select 1 from caller_balances where caller_id = ${callerId}),
+    debit as (
+      update caller_balances set balance_micros = balance_micros - ${price.micros}
+      where caller_id = ${callerId} and ${affordable}
+      returning caller_id),
+    paid as (select 1 where not exists (select 1 from balance) or exists (select 1 from debit)),
+    ledger as (
+      insert into ledger_entries (entry_key, caller_id, attempt_id, kind, amount_micros, created_at)
+      select ${`debit:${attemptId}`}, caller_id, ${attemptId}, 'debit', ${-price.micros}, ${now} from debit where ${price.micros} > 0
+      returning entry_key),
+    ${sql.join(rows.map(([table, row], i) => sql`${sql.raw(`row_${i}`)} as (${insertIfPaid(table, row)} returning 1)`))},
+    verification as (${insertIfPaid("verifications", write.verification)} returning *)
+    select * from verification`.execute(db);
+  const verification = result.rows[0];
+  if (verification !== undefined) return { kind: "written", verification };
+  // Read after the refusal: good enough to say why (balances are never deleted).
+  const balance = await findBalance(db, callerId);
+  if (balance === undefined) throw new Error(`send of ${callerId} refused as unpaid without a balance`);
   return { kind: "unpaid", debit: { kind: balance.currency === price.currency ? "insufficient" : "wrong-currency", balance } };
+}
+
+/**
+ * `insert into <table> (columns) select <values> from paid`: one row, written
+ * only if the `paid` CTE has its row. Each value is a parameter typed by its
+ * column; an undefined one is left out, so the column's default applies.
+ */
+function insertIfPaid(table: keyof Database, row: object): RawBuilder<unknown> {
+  const entries = Object.entries(row).filter(([, value]) => value !== undefined);
+  return sql`insert into ${sql.table(table)} (${sql.join(entries.map(([column]) => sql.ref(column)))}) select ${sql.join(entries.map(([, value]) => sql`${value}`))} from paid`;
 }

@@ -1,0 +1,51 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+/** CPU time (ms, user + system) used so far by each group of processes on this box. */
+export type CpuSample = ReadonlyMap<string, number>;
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/**
+ * Samples the CPU time of every process on the box, grouped: `serve` and
+ * `worker` (by their command line), postgres, nats-server, this bench
+ * process, and everything else. Linux only (/proc).
+ */
+export function sampleCpu(): CpuSample {
+  const groups = new Map<string, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    let cmdline: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const group = groupOf(Number(entry), cmdline);
+    groups.set(group, (groups.get(group) ?? 0) + ms);
+  }
+  return groups;
+}
+
+function groupOf(pid: number, cmdline: string): string {
+  if (pid === process.pid) return "bench process";
+  if (cmdline.includes("otp-orchestrator.js serve")) return "serve";
+  if (cmdline.includes("otp-orchestrator.js worker")) return "worker";
+  if (/(^|\/)postgres[: ]/.test(cmdline)) return "postgres";
+  if (cmdline.startsWith("nats-server")) return "nats-server";
+  return "other";
+}
+
+/** The bench process is the load generator and the SMS API peer. */
+export const CPU_GROUPS = ["serve", "worker", "postgres", "nats-server", "bench process", "other"] as const;
+
+/** CPU ms per call of each group between two samples. */
+export function cpuPerCall(before: CpuSample, after: CpuSample, calls: number): Record<string, number> {
+  const perCall: Record<string, number> = {};
+  for (const group of CPU_GROUPS) perCall[group] = Math.round((100 * ((after.get(group) ?? 0) - (before.get(group) ?? 0))) / Math.max(1, calls)) / 100;
+  return perCall;
+}
