@@ -1,5 +1,6 @@
 import { FINAL_EVENT_KINDS, type DeliveryEvent } from "../domain/delivery-event.js";
 import { NotFoundError } from "../domain/errors.js";
+import type { RandomSource } from "../domain/ports.js";
 import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
 import { findVerification } from "../store/repositories/verifications.js";
 import { AsyncQueue } from "../util/async-queue.js";
@@ -12,13 +13,13 @@ export interface EventFeed {
   subscribe(verificationId: string, listener: (event: DeliveryEvent) => void): () => void;
 }
 
-/** What a watcher receives: an event, or a keep-alive after `keepAliveMs` without one. */
+/** What a watcher receives: an event, or a keep-alive after at most `keepAliveMs` without one. */
 export type WatchItem = { readonly kind: "event"; readonly event: DeliveryEvent } | { readonly kind: "keep-alive"; readonly at: Date };
 
 /**
  * The verification's events after `afterSequence`, then live ones, each once and
  * in sequence order, ending with the final one (verified, expired, canceled,
- * wrong-code limit). An idle stream gets a keep-alive every `keepAliveMs`.
+ * wrong-code limit). An idle stream gets a keep-alive at least every `keepAliveMs` (see `keepAlivePeriod`).
  *
  * The live feed may drop messages (core NATS is at most once; another `serve`
  * replica's events never reach an in-process feed), so the store is the truth:
@@ -42,6 +43,7 @@ export async function* watchDelivery(
   const unsubscribe = feed.subscribe(verificationId, (event) => live.push(event));
   let last = afterSequence;
   const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
+  const keepAlive = keepAlivePeriod(keepAliveMs, deps.random);
   try {
     let batch = await stored();
     while (!signal.aborted) {
@@ -51,7 +53,7 @@ export async function* watchDelivery(
         if (FINAL_EVENT_KINDS.has(event.kind)) return;
       }
       const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
-      const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAliveMs), signal);
+      const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAlive), signal);
       if (signal.aborted) return;
       if (event !== undefined) {
         batch = event.sequence <= last ? [] : event.sequence === last + 1 ? [event] : await stored();
@@ -70,4 +72,13 @@ export async function* watchDelivery(
   } finally {
     unsubscribe();
   }
+}
+
+/**
+ * A stream's keep-alive period: somewhere in the last quarter up to
+ * `keepAliveMs`, chosen per stream, so that streams opened together (clients
+ * reconnecting after a restart) do not all read the store in the same instant.
+ */
+export function keepAlivePeriod(keepAliveMs: number, random: RandomSource): number {
+  return keepAliveMs - random.int(Math.floor(keepAliveMs / 4) + 1);
 }

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeliveryEvent } from "../../src/domain/delivery-event.js";
+import { cryptoRandom } from "../../src/domain/ports.js";
 import { eventFromRow } from "../../src/service/events.js";
 import { listDeliveryEvents } from "../../src/store/repositories/delivery-events.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
-import { watchDelivery, type EventFeed, type WatchItem } from "../../src/service/watch-delivery.js";
+import { keepAlivePeriod, watchDelivery, type EventFeed, type WatchItem } from "../../src/service/watch-delivery.js";
 import type { Db } from "../../src/store/database.js";
 import { BACKENDS } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
@@ -88,5 +89,16 @@ describe.each(BACKENDS)("WatchDelivery on $name with a feed that drops messages"
     await feed.relay(db, sent.verification.id);
     const kinds = (await stream).filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event.kind);
     expect(kinds.at(-1)).toBe("MAX_ATTEMPTS");
+  });
+});
+
+describe("keep-alive periods", () => {
+  it("are spread over the last quarter of the keep-alive interval, so streams opened together do not read the store together", () => {
+    const periods = Array.from({ length: 1_000 }, () => keepAlivePeriod(15_000, cryptoRandom));
+    expect(Math.min(...periods)).toBeGreaterThanOrEqual(11_250);
+    expect(Math.max(...periods)).toBeLessThanOrEqual(15_000);
+    // 5,000 streams opened at once: their first store reads spread over seconds, not one instant.
+    expect(Math.max(...periods) - Math.min(...periods)).toBeGreaterThan(3_000);
+    expect(new Set(periods).size).toBeGreaterThan(500);
   });
 });
