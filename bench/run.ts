@@ -87,7 +87,7 @@ async function main(): Promise<void> {
 
     let phone = 0;
     const nextPhone = () => `+3165${String(++phone).padStart(7, "0")}`;
-    const bench: Bench = { databaseUrl, options, otp, nextPhone, results, processes, serve };
+    const bench: Bench = { databaseUrl, options, otp, health, nextPhone, results, processes, serve };
     const timed = async (name: string, section: () => Promise<void>) => {
       const started = performance.now();
       await section();
@@ -113,6 +113,7 @@ interface Bench {
   readonly databaseUrl: string;
   readonly options: Parameters<typeof startWorkerProcess>[0];
   readonly otp: ReturnType<typeof clients<typeof OtpService>>;
+  readonly health: ReturnType<typeof clients<typeof Health>>;
   readonly nextPhone: () => string;
   readonly results: LoadResult[];
   readonly processes: ServiceProcess[];
@@ -120,7 +121,7 @@ interface Bench {
 }
 
 /** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain and complete flows. */
-async function apiSection({ databaseUrl, options, otp, nextPhone, results, processes }: Bench): Promise<void> {
+async function apiSection({ databaseUrl, options, otp, health, nextPhone, results, processes }: Bench): Promise<void> {
   // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
   // The dispatches queue up in JetStream for the worker's drain below.
   const ids: Array<[string, number]> = [];
@@ -134,6 +135,10 @@ async function apiSection({ databaseUrl, options, otp, nextPhone, results, proce
   for (const share of [0.25, 0.5, 0.75]) {
     const rate = Math.max(1, Math.round(oneCaller.perSecond * share));
     results.push(await atRate(`SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, rate, SECONDS, (i) => send(i, 0)));
+    if (share === 0.5) {
+      // The same rate of the cheapest call: the load generator's and the transport's own tail, for comparison.
+      results.push(await atRate(`grpc.health.v1 Check, fixed rate ${rate}/s (the tail without SendOtp)`, rate, SECONDS, (i) => health[i % CONNECTIONS]!.check({})));
+    }
   }
   let next = 0;
   results.push(
