@@ -189,6 +189,8 @@ async function schedulerSection({ databaseUrl, otp, nextPhone, results }: Bench)
     results.push({ name: `fallback scheduler: ${PLANS} due plans escalated (one serve)`, perSecond: Math.round(PLANS / (drainMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
     results.push({ name: `outbox relay: the drain's ${messages} messages published (from the drain's start)`, perSecond: Math.round(messages / (publishedMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
     results.push(await copies.lateness(DUE_PER_SECOND, SECONDS));
+    // Their next deadlines would otherwise fall due during the sections after this one.
+    await copies.retire();
   } finally {
     await copies.close();
   }
@@ -335,6 +337,11 @@ class PlanCopies {
       [this.template, first, this.made],
     );
     await this.client.query("commit");
+  }
+
+  /** Takes every copy off the scheduler's list (and the expiry sweep's): nothing more of theirs falls due. */
+  async retire(): Promise<void> {
+    await this.client.query("update verifications set next_step_at = null, expires_at = now() + interval '1 day' where id like 'vrf_plan_%'");
   }
 
   /** Copies not moved on to their email step yet. */
