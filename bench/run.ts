@@ -29,6 +29,7 @@ import { startServeProcess, startServiceProcess, startWorkerProcess, type Servic
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
 import { CPU_GROUPS } from "./cpu.js";
 import { atRate, clients, percentiles, saturate, withCpu, type LoadResult } from "./load.js";
+import { PlanCopies } from "./plan-copies.js";
 
 const quick = process.argv.includes("--quick");
 const SECTIONS = ["api", "scheduler", "streams", "dev"] as const;
@@ -292,121 +293,6 @@ function withSandboxEmail(file: string): string {
   const text = readFileSync(file, "utf8").replace("routes:\n", "  sandbox: { type: sandbox }\nroutes:\n");
   writeFileSync(file, `${text}  - { id: sandbox-email, channel: email, provider: sandbox, traffic_class: otp, sender: no-reply@otp.invalid, countries: ["*"] }\n`);
   return file;
-}
-
-/**
- * Copies of `template` (an SMS → email plan) as verifications whose SMS
- * attempt was submitted without a receipt and whose step is due, made in SQL
- * (a backlog of 100k is not worth 100k SendOtp calls).
- */
-class PlanCopies {
-  private readonly client: pg.Client;
-  private made = 0;
-
-  constructor(
-    url: string,
-    private readonly template: string,
-  ) {
-    this.client = new pg.Client({ connectionString: url });
-  }
-
-  async open(): Promise<void> {
-    await this.client.connect();
-  }
-
-  async close(): Promise<void> {
-    await this.client.end();
-  }
-
-  /** `count` more copies, their SMS step's deadline (from the template's plan) reached at the database's now(). */
-  async make(count: number): Promise<void> {
-    const first = this.made + 1;
-    this.made += count;
-    await this.client.query("begin");
-    await this.client.query(
-      `insert into verifications select (jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
-         'id', 'vrf_plan_' || g, 'current_step', 0, 'created_at', now() - interval '1 minute', 'expires_at', now() + interval '10 minutes', 'next_step_at', now()))).*
-       from verifications v, generate_series($2::int, $3::int) g where v.id = $1`,
-      [this.template, first, this.made],
-    );
-    await this.client.query(
-      `insert into attempts select (jsonb_populate_record(null::attempts, to_jsonb(a) || jsonb_build_object(
-         'id', 'att_plan_' || g, 'verification_id', 'vrf_plan_' || g, 'status', 'SUBMITTED', 'provider_message_id', 'plan-' || g,
-         'created_at', now() - make_interval(secs => (v.plan->0->>'deadlineMs')::int / 1000.0), 'submitted_at', now() - interval '10 seconds'))).*
-       from attempts a join verifications v on v.id = a.verification_id, generate_series($2::int, $3::int) g where a.verification_id = $1 and a.step_index = 0`,
-      [this.template, first, this.made],
-    );
-    await this.client.query("commit");
-  }
-
-  /** Takes every copy off the scheduler's list (and the expiry sweep's): nothing more of theirs falls due. */
-  async retire(): Promise<void> {
-    await this.client.query("update verifications set next_step_at = null, expires_at = now() + interval '1 day' where id like 'vrf_plan_%'");
-  }
-
-  /** Copies not moved on to their email step yet. */
-  async stillDue(): Promise<number> {
-    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from verifications where id like 'vrf_plan_%' and current_step = 0");
-    return Number(rows[0]!.n);
-  }
-
-  /**
-   * Makes `plans` due at once, and times the scheduler until none is left,
-   * and the outbox relay until every message they made is published (bounded: ten minutes each).
-   */
-  async drain(plans: number): Promise<{ drainMs: number; publishedMs: number; messages: number }> {
-    const before = await this.unpublished();
-    await this.make(plans);
-    const started = performance.now();
-    await this.untilNoneDue(600_000);
-    const drainMs = performance.now() - started;
-    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where created_at >= now() - make_interval(secs => $1::float8 / 1000)", [drainMs + 1_000]);
-    const deadline = Date.now() + 600_000;
-    while ((await this.unpublished()) > before) {
-      if (Date.now() > deadline) throw new Error("the outbox relay left messages unpublished for ten minutes");
-      await sleep(100);
-    }
-    return { drainMs, publishedMs: performance.now() - started, messages: Number(rows[0]!.n) };
-  }
-
-  private async unpublished(): Promise<number> {
-    const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where published_at is null");
-    return Number(rows[0]!.n);
-  }
-
-  /**
-   * Makes plans fall due at `perSecond` for `seconds` (a batch every 100 ms),
-   * then reports how late each one's next attempt was queued after its deadline.
-   */
-  async lateness(perSecond: number, seconds: number): Promise<LoadResult> {
-    const from = this.made + 1;
-    const started = performance.now();
-    const ticks = seconds * 10;
-    for (let tick = 0; tick < ticks; tick++) {
-      const due = started + tick * 100;
-      if (due > performance.now()) await sleep(due - performance.now());
-      await this.make(perSecond / 10);
-    }
-    await this.untilNoneDue(120_000);
-    const { rows } = await this.client.query<{ late_ms: number }>(
-      `select extract(epoch from (e.created_at - s.created_at)) * 1000 - (v.plan->0->>'deadlineMs')::int as late_ms
-       from verifications v join attempts s on s.verification_id = v.id and s.step_index = 0 join attempts e on e.verification_id = v.id and e.step_index = 1
-       where v.id in (select 'vrf_plan_' || g from generate_series($1::int, $2::int) g)`,
-      [from, this.made],
-    );
-    const late = rows.map((r) => Number(r.late_ms));
-    return { name: `fallback scheduler: lateness of the next step at ${perSecond} plans due per second`, perSecond, ...percentiles(late), errors: this.made - from + 1 - late.length };
-  }
-
-  private async untilNoneDue(withinMs: number): Promise<void> {
-    const deadline = Date.now() + withinMs;
-    for (;;) {
-      const due = await this.stillDue();
-      if (due === 0) return;
-      if (Date.now() > deadline) throw new Error(`${due} plans still due after ${withinMs / 1000} s`);
-      await sleep(100);
-    }
-  }
 }
 
 /** Polls the database until `count` attempts are DELIVERED; bounded at two minutes (then says where they are). */

@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Money } from "../../domain/money.js";
 import type { Executor } from "../database.js";
 import type { NewAttemptRow } from "../tables/attempts.js";
@@ -6,8 +6,8 @@ import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { Database } from "../tables/index.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
-import type { DebitOutcome } from "./ledger.js";
-import { findBalance } from "./ledger.js";
+import { insertRowIf } from "../sql-rows.js";
+import { findBalance, type DebitOutcome } from "./ledger.js";
 
 /** Everything a new verification starts with, written by one statement. */
 export interface NewVerificationWrite {
@@ -58,8 +58,8 @@ export async function writeNewVerification(db: Executor, write: NewVerificationW
       insert into ledger_entries (entry_key, caller_id, attempt_id, kind, amount_micros, created_at)
       select ${`debit:${attemptId}`}, caller_id, ${attemptId}, 'debit', ${-price.micros}, ${now} from debit where ${price.micros} > 0
       returning entry_key),
-    ${sql.join(rows.map(([table, row], i) => sql`${sql.raw(`row_${i}`)} as (${insertIfPaid(table, row)} returning 1)`))},
-    verification as (${insertIfPaid("verifications", write.verification)} returning *)
+    ${sql.join(rows.map(([table, row], i) => sql`${sql.raw(`row_${i}`)} as (${insertRowIf(table, row, "paid")} returning 1)`))},
+    verification as (${insertRowIf("verifications", write.verification, "paid")} returning *)
     select * from verification`.execute(db);
   const verification = result.rows[0];
   if (verification !== undefined) return { kind: "written", verification };
@@ -67,14 +67,4 @@ export async function writeNewVerification(db: Executor, write: NewVerificationW
   const balance = await findBalance(db, callerId);
   if (balance === undefined) throw new Error(`send of ${callerId} refused as unpaid without a balance`);
   return { kind: "unpaid", debit: { kind: balance.currency === price.currency ? "insufficient" : "wrong-currency", balance } };
-}
-
-/**
- * `insert into <table> (columns) select <values> from paid`: one row, written
- * only if the `paid` CTE has its row. Each value is a parameter typed by its
- * column; an undefined one is left out, so the column's default applies.
- */
-function insertIfPaid(table: keyof Database, row: object): RawBuilder<unknown> {
-  const entries = Object.entries(row).filter(([, value]) => value !== undefined);
-  return sql`insert into ${sql.table(table)} (${sql.join(entries.map(([column]) => sql.ref(column)))}) select ${sql.join(entries.map(([, value]) => sql`${value}`))} from paid`;
 }
