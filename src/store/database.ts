@@ -3,6 +3,7 @@ import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations/index.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { preparingClient, StatementNames } from "./prepared-statements.js";
 import type { Database } from "./tables/index.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
 
@@ -57,6 +58,7 @@ export async function openDatabase(options: DatabaseOptions, log: Logger = silen
  */
 export function openPool(url: string, settings: PoolSettings, log: Logger): pg.Pool {
   const pool = new pg.Pool({
+    Client: preparingClient(new StatementNames()),
     connectionString: url,
     max: settings.maxConnections,
     connectionTimeoutMillis: settings.connectTimeoutMs,
