@@ -8,4 +8,6 @@ if (!existsSync(entry)) {
   process.stderr.write("otp-orchestrator: dist/ is missing; run `npm run build` first\n");
   process.exit(1);
 }
+// OpenTelemetry first (when OTEL_* asks for it): instrumentations patch libraries as they load.
+await import(new URL("../dist/src/telemetry/start.js", import.meta.url).href);
 await import(entry.href);

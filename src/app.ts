@@ -156,7 +156,7 @@ async function probeDatabase(probe: DatabaseProbe, health: HealthRegistry, log: 
  * in any order, and a probe that cannot connect is not the same as one that hears "not yet".
  */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
-  const log = options.log ?? jsonLogger(config.role);
+  const log = options.log ?? jsonLogger(config.role, config.logLevel);
   const health = new HealthRegistry();
   health.set("", Serving.NOT_SERVING);
   health.set(OtpService.typeName, Serving.NOT_SERVING);

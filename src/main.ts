@@ -7,17 +7,19 @@ import { startApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { migrateToLatest, openDatabase } from "./store/database.js";
 import { errorFields, jsonLogger, type Logger } from "./telemetry/logger.js";
+import { shutdownTelemetry } from "./telemetry/sdk.js";
 import { startWorker } from "./worker.js";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
-  const log = jsonLogger(config.role);
+  const log = jsonLogger(config.role, config.logLevel);
   switch (config.role) {
     case "migrate": {
       const db = await openDatabase(config.database);
       const applied = await migrateToLatest(db);
       await db.destroy();
       log.info("migrations applied", { applied });
+      await shutdownTelemetry();
       return;
     }
     case "worker":
@@ -33,6 +35,8 @@ function stopOnSignal(running: { stop(): Promise<void> }, log: Logger): void {
   const stop = async (signal: string) => {
     log.info("shutting down", { signal });
     await running.stop();
+    // The spans of the last calls and receipts are exported before the process ends.
+    await shutdownTelemetry();
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

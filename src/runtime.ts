@@ -49,7 +49,7 @@ export const WORKER_MAX_DELIVER = 5;
  * worker); with several replicas they share rows with SKIP LOCKED.
  */
 export async function openRuntime(config: Config, options: AppOptions = {}): Promise<Runtime> {
-  const log = options.log ?? jsonLogger(config.role);
+  const log = options.log ?? jsonLogger(config.role, config.logLevel);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
   const keys =

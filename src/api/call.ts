@@ -3,6 +3,7 @@ import { UnavailableError } from "../domain/errors.js";
 import type { Caller, ServiceDeps } from "../service/deps.js";
 import type { EventFeed } from "../service/watch-delivery.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
+import { inSpan, rpcParent } from "../telemetry/spans.js";
 import type { Authenticator } from "./auth.js";
 import { toConnectError } from "./error-mapping.js";
 
@@ -25,12 +26,26 @@ export interface ApiDeps {
  * mapping cannot differ between them.
  */
 export async function asCaller<T>(deps: ApiDeps, context: HandlerContext, body: (caller: Caller) => Promise<T>): Promise<T> {
-  try {
-    return await withinDeadline(body(deps.authenticator.authenticate(context.requestHeader)), deps.callTimeoutMs);
-  } catch (error) {
-    throw mapped(deps, context, error);
-  }
+  const run = async () => {
+    try {
+      return await withinDeadline(body(deps.authenticator.authenticate(context.requestHeader)), deps.callTimeoutMs);
+    } catch (error) {
+      throw mapped(deps, context, error);
+    }
+  };
+  const spanName = RPC_SPANS[context.method.name];
+  return spanName === undefined ? run() : inSpan(spanName, { parent: rpcParent(context.requestHeader.get("traceparent")) }, run);
 }
+
+/**
+ * The RPCs whose span starts a verification's trace (or continues the caller's).
+ * VerifyOtp and CancelOtp make theirs in the verification's own trace, once they
+ * have read it (verify-otp.ts, end-verification.ts), linked to the request.
+ */
+const RPC_SPANS: Partial<Record<string, string>> = {
+  EstimateOtp: "otp.estimate",
+  SendOtp: "otp.send",
+};
 
 /**
  * The caller gets an answer in bounded time even when a dependency answers

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { context } from "@opentelemetry/api";
 import type { BusMessage, Settlement } from "../bus/bus.js";
 import { redeliveryDelayMs } from "../bus/bus.js";
 import { decodeDispatch } from "../bus/dispatch-message.js";
@@ -10,6 +11,7 @@ import type { AttemptRow } from "../store/tables/attempts.js";
 import { isDatabaseUnavailable } from "../store/unavailable.js";
 import { UnavailableError } from "../domain/errors.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
+import { annotate, ATTR, contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
 
@@ -39,7 +41,8 @@ export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMes
   const handle = sendAttempt(deps);
   return async (message) => {
     try {
-      return await handle(message);
+      // The worker's step of the verification's trace: a child of the relay's span through the message headers.
+      return await inSpan("otp.dispatch", { kind: SpanKind.CONSUMER, parent: contextOf(message.headers.traceparent) }, () => handle(message));
     } catch (error) {
       // Not a provider failure (those are settled inside): a bug or the database. Redelivered while
       // deliveries remain; on the last one the attempt is failed, if the store lets us, rather than vanish.
@@ -57,6 +60,13 @@ export function createAttemptHandler(deps: AttemptHandlerDeps): (message: BusMes
 function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise<Settlement> {
   return async (message) => {
     const dispatch = decodeDispatch(message.data);
+    annotate({
+      [ATTR.verificationId]: dispatch.verificationId,
+      [ATTR.attemptId]: dispatch.attemptId,
+      [ATTR.channel]: dispatch.channel,
+      [ATTR.routeId]: dispatch.routeId,
+      [ATTR.provider]: dispatch.provider,
+    });
     const attempt = await stored(deps, () => findAttempt(deps.db, dispatch.attemptId));
     if (attempt === undefined || attempt.status !== "QUEUED") return { kind: "ack" };
     if (deps.clock.now() >= new Date(dispatch.expiresAt)) {
@@ -90,8 +100,14 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
     let result: SubmitResult;
     try {
       const code = deps.protector.unseal(dispatch.verificationId, dispatch.sealedCode);
-      const traceparent = message.headers.traceparent ?? attempt.traceparent;
-      result = await provider.submit(renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }), AbortSignal.timeout(provider.timeoutMs));
+      const parent = context.active();
+      result = await inSpan("provider.submit", { kind: SpanKind.CLIENT, attributes: { [ATTR.provider]: provider.name, [ATTR.routeId]: route.id } }, async (span) => {
+        // The provider sees this span as its parent (the HTTP providers send it as `traceparent`).
+        const traceparent = ownTraceparent(span, parent) ?? message.headers.traceparent ?? attempt.traceparent;
+        const submitted = await provider.submit(renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }), AbortSignal.timeout(provider.timeoutMs));
+        span.setAttribute(ATTR.providerMessageId, submitted.providerMessageId);
+        return submitted;
+      });
     } catch (error) {
       return settleFailure(deps, attempt, provider, message, error);
     }

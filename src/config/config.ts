@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import type { Level } from "pino";
 import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
@@ -10,6 +11,7 @@ import { DEFAULT_RETENTION, type RetentionWindows } from "../service/retention.j
 import { parseDuration } from "./durations.js";
 import { ConfigFileError, loadConfigFile, type ConfigFile, type RoutingConfig } from "./config-file.js";
 import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
+import { LOG_LEVELS } from "../telemetry/logger.js";
 
 export const ROLES = ["serve", "worker", "migrate", "dev"] as const;
 export type Role = (typeof ROLES)[number];
@@ -51,6 +53,8 @@ export interface Config {
   /** How long rows no longer needed for delivery are kept before the retention loop deletes them. */
   readonly retention: RetentionWindows;
   readonly shutdownGraceMs: number;
+  /** The least severe level logged. */
+  readonly logLevel: Level;
 }
 
 /** A configuration problem, naming the flag or environment variable at fault. */
@@ -163,6 +167,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     retention: parseRetention(env, limits, routeHealthWindowMs),
     connections: parseConnectionLimits(env, watchKeepAliveMs),
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
+    logLevel: parseLogLevel(env.OTP_LOG_LEVEL),
   };
   return Object.freeze(config);
 }
@@ -223,6 +228,13 @@ function parseRetention(env: Env, limits: AbuseLimits, routeHealthWindowMs: numb
     throw new ConfigError(`OTP_RETAIN_PUBLISHED_OUTBOX: must be at least ${MAX_TTL_MS / 60_000} minutes, the longest a code lives`);
   }
   return retention;
+}
+
+function parseLogLevel(value: string | undefined): Level {
+  if (value === undefined || value.trim() === "") return "info";
+  const level = value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError(`OTP_LOG_LEVEL: expected one of ${LOG_LEVELS.join(", ")}, got ${value}`);
+  return level as Level;
 }
 
 function parsePort(name: string, value: string | undefined, fallback: number): number {

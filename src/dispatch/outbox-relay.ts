@@ -3,6 +3,7 @@ import type { Clock } from "../domain/ports.js";
 import type { Db } from "../store/database.js";
 import { claimUnpublished, decodeOutboxRow, markPublished } from "../store/repositories/outbox.js";
 import { inTransaction } from "../store/transaction.js";
+import { contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";
 
 /**
  * Publishes one batch of outbox rows and marks them published, in one
@@ -17,10 +18,16 @@ export async function relayOutboxBatch(db: Db, bus: Bus, clock: Clock, batchSize
     await Promise.all(
       rows.map((row) => {
         const message = decodeOutboxRow(row);
-        return bus.publish(message.subject, message.payload, {
-          msgId: message.msgId,
-          ...(message.headers ? { headers: message.headers } : {}),
-        });
+        const publish = (headers: Record<string, string> | undefined) =>
+          bus.publish(message.subject, message.payload, { msgId: message.msgId, ...(headers ? { headers } : {}) });
+        const stored = message.headers?.traceparent;
+        if (stored === undefined) return publish(message.headers);
+        // One PRODUCER span per traced message, under the context stored with it; the consumer continues from this span.
+        const attributes = { "messaging.system": "nats", "messaging.destination.name": message.subject, "messaging.message.id": message.msgId };
+        const parent = contextOf(stored);
+        return inSpan("otp.outbox.relay", { kind: SpanKind.PRODUCER, parent, attributes }, (span) =>
+          publish({ ...message.headers, traceparent: ownTraceparent(span, parent) ?? stored }),
+        );
       }),
     );
     await markPublished(trx, rows.map((r) => r.id), clock.now());

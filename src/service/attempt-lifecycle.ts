@@ -47,6 +47,7 @@ import type { AttemptRow } from "../store/tables/attempts.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
 import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
+import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
 /** What recording an attempt's outcome needs: the store, the time, and a nudge for the outbox relay. */
 export interface OutcomeDeps {
@@ -189,7 +190,25 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
   });
 }
 
-async function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
+/**
+ * The receipt's step of the verification's trace: whichever replica and
+ * however late it arrives, a child of the context stored with the attempt,
+ * linked to the request (webhook or poll) that brought it.
+ */
+function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
+  const attributes = {
+    [ATTR.verificationId]: attempt.verification_id,
+    [ATTR.attemptId]: attempt.id,
+    [ATTR.channel]: attempt.channel,
+    [ATTR.routeId]: attempt.route_id,
+    [ATTR.provider]: receipt.provider,
+    [ATTR.providerMessageId]: receipt.providerMessageId,
+    [ATTR.status]: receipt.status,
+  };
+  return inSpan("otp.receipt", { parent: contextOf(attempt.traceparent), attributes, linkActive: true }, () => applyFinalReceipt(deps, uow, attempt, receipt, now));
+}
+
+async function applyFinalReceipt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
   if (!isFinalReceipt(receipt.status)) return false;
   // A receipt's text comes from the provider: only its scrubbed form is kept.
   const error =

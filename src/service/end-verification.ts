@@ -1,13 +1,14 @@
 import { NotFoundError } from "../domain/errors.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
-import { claimExpired, endIfPending, findVerification } from "../store/repositories/verifications.js";
+import { claimExpired, endIfPending, findVerification, verificationTraceparent } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventFromRow, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
+import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
 export interface VerificationDetails {
   readonly verification: VerificationView;
@@ -35,7 +36,7 @@ export async function cancelOtp(deps: ServiceDeps, caller: Caller, verificationI
   await inTransaction(deps.db, async (uow) => {
     const row = await findVerification(uow.trx, verificationId, caller.id);
     if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
-    await end(deps, uow, row.id, row.trace_id, "CANCELED");
+    await end(deps, uow, { id: row.id, trace_id: row.trace_id, traceparent: (await verificationTraceparent(uow.trx, row.id)) ?? null }, "CANCELED");
   });
   return getVerification(deps, caller, verificationId);
 }
@@ -47,16 +48,27 @@ export async function cancelOtp(deps: ServiceDeps, caller: Caller, verificationI
 export async function expireDue(deps: ServiceDeps, batchSize = 100): Promise<number> {
   return inTransaction(deps.db, async (uow) => {
     const due = await claimExpired(uow.trx, deps.clock.now(), batchSize);
-    for (const { id, trace_id } of due) await end(deps, uow, id, trace_id, "EXPIRED");
+    for (const verification of due) await end(deps, uow, verification, "EXPIRED");
     return due.length;
   });
 }
 
-async function end(deps: ServiceDeps, uow: UnitOfWork, id: string, traceId: string, status: "CANCELED" | "EXPIRED"): Promise<void> {
-  const now = deps.clock.now();
-  const ended = await endIfPending(uow.trx, id, status, now);
-  if (ended === undefined) return;
-  holdsVerification(uow, ended);
-  await cancelUnsentAttempts(uow, id, now);
-  await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
+/** Ends a pending verification; a step of its trace (`otp.cancel`, `otp.expire`), linked to the request or sweep that ended it. */
+async function end(deps: ServiceDeps, uow: UnitOfWork, verification: EndingVerification, status: "CANCELED" | "EXPIRED"): Promise<void> {
+  const { id, trace_id: traceId } = verification;
+  const span = { parent: contextOf(verification.traceparent), linkActive: true, attributes: { [ATTR.verificationId]: id, [ATTR.status]: status } };
+  await inSpan(status === "CANCELED" ? "otp.cancel" : "otp.expire", span, async () => {
+    const now = deps.clock.now();
+    const ended = await endIfPending(uow.trx, id, status, now);
+    if (ended === undefined) return;
+    holdsVerification(uow, ended);
+    await cancelUnsentAttempts(uow, id, now);
+    await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
+  });
+}
+
+interface EndingVerification {
+  readonly id: string;
+  readonly trace_id: string;
+  readonly traceparent: string | null;
 }

@@ -14,7 +14,7 @@ import type { NewOutboxRow } from "../store/tables/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
-import { continueOrStartTrace } from "../telemetry/trace-context.js";
+import { ATTR, markSpan } from "../telemetry/spans.js";
 import { guardKeysFor } from "./address-guards.js";
 import { BalanceBook } from "./balance-book.js";
 import type { ServiceDeps } from "./deps.js";
@@ -194,8 +194,15 @@ function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, mo
       moves.cancel(attempt.id);
       book.refund(attempt.id);
     }
-    const trace = continueOrStartTrace(current.traceparent, deps.random);
     const reason = [verdict.reason, ...skipped, `next: ${next.channel}`].join("; ");
+    const trace = markSpan("otp.fallback", current.traceparent, {
+      [ATTR.verificationId]: row.id,
+      [ATTR.attemptId]: attemptId,
+      [ATTR.channel]: next.channel,
+      [ATTR.routeId]: next.routeId,
+      [ATTR.priceMicros]: next.totalPriceMicros,
+      [ATTR.fallbackReason]: verdict.reason,
+    }, deps.random);
     moves.event(row, { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, channel: next.channel, routeId: next.routeId, reason, traceId: trace.traceId, occurredAt: now });
     const queued = queuedAttempt(attemptId, {
       verificationId: row.id,
@@ -214,6 +221,7 @@ function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, mo
   }
   // Nothing left to try: say so once, with every reason, and stop looking.
   const reason = [verdict.reason, ...skipped, "no step left"].join("; ");
+  markSpan("otp.fallback", current.traceparent, { [ATTR.verificationId]: row.id, [ATTR.fallbackReason]: verdict.reason, [ATTR.status]: "no step left" }, deps.random);
   moves.event(row, { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, reason, traceId: row.trace_id, occurredAt: now });
   moves.position(row, row.current_step, null);
 }

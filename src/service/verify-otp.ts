@@ -16,6 +16,7 @@ import { inTransaction } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
+import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
 export interface VerifyOtpResult {
   readonly outcome: VerifyOutcome;
@@ -54,6 +55,16 @@ async function checkOnce(deps: ServiceDeps, caller: Caller, verificationId: stri
   const now = deps.clock.now();
   const state = await readCodeCheck(deps.db, verificationId, caller.id, now);
   if (state === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+  // The check is a step of the verification's trace (linked to the caller's request).
+  const span = { parent: contextOf(state.traceparent), linkActive: true, attributes: { [ATTR.verificationId]: verificationId } };
+  return inSpan("otp.verify", span, async (active) => {
+    const result = await decide(deps, state, code, now);
+    active.setAttributes({ [ATTR.status]: result.outcome, ...(result.attemptId ? { [ATTR.attemptId]: result.attemptId } : {}), ...(result.channel ? { [ATTR.channel]: result.channel } : {}) });
+    return result;
+  });
+}
+
+async function decide(deps: ServiceDeps, state: CodeCheckState, code: string, now: Date): Promise<VerifyOtpResult> {
   const row = state.verification;
   const early = outcomeBeforeCodeCheck(checkState(row), now);
   if (early !== undefined) return { outcome: early, remainingAttempts: remainingAttempts(checkState(row)) };

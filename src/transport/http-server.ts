@@ -9,6 +9,7 @@ import type { HealthRegistry } from "./health.js";
 import type { RunningServer } from "./grpc-server.js";
 import { MAX_REQUEST_BYTES, type ConnectionLimits } from "./limits.js";
 import { malformedAsInvalidArgument } from "./malformed-requests.js";
+import { rpcServerSpans } from "./rpc-spans.js";
 
 /** A plain HTTP route (pages, JSON endpoints, webhooks). Returns false when it does not handle the request. */
 export type PageHandler = (request: PageArgs[0], response: PageArgs[1]) => boolean;
@@ -40,6 +41,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // A JSON field or enum name this contract does not know is an error, not silently dropped: "channels":
     // ["CHANNEL_FAX"] must not become the default plan and an SMS.
     jsonOptions: { ignoreUnknownFields: false },
+    interceptors: [rpcServerSpans],
     routes: (router) => {
       router.service(OtpService, options.otp);
       router.service(Health, options.health.impl());

@@ -51,6 +51,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     callTimeoutMs: 9_000,
     connections: { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
     shutdownGraceMs: 2_000,
+    logLevel: "info",
   };
   return startApp(config, { log: silentLogger });
 }

@@ -48,6 +48,9 @@ export class SmtpPeer {
         });
       },
     });
+    // A client that vanishes mid-session (a worker killed with its pooled connections open) is an "error" of the
+    // server's; unheard, it would be an uncaught exception in the test process. Tests see what was received.
+    server.on("error", () => {});
     peer = new SmtpPeer(server);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return peer;

@@ -45,6 +45,12 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["serve"], { ...serveEnv, OTP_DB_POOL_MAX: "0" })).toThrow("OTP_DB_POOL_MAX: expected an integer 1–1000");
   });
 
+  it("logs at info unless OTP_LOG_LEVEL says otherwise, and refuses a level pino does not have", () => {
+    expect(loadConfig(["dev"], {}).logLevel).toBe("info");
+    expect(loadConfig(["dev"], { OTP_LOG_LEVEL: "Debug" }).logLevel).toBe("debug");
+    expect(() => loadConfig(["dev"], { OTP_LOG_LEVEL: "verbose" })).toThrow("OTP_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, got verbose");
+  });
+
   it("returns a frozen object", () => {
     expect(Object.isFrozen(loadConfig(["dev"], {}))).toBe(true);
   });

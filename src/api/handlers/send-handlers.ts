@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { estimateOtp } from "../../service/estimate-otp.js";
 import { sendOtp } from "../../service/send-otp.js";
-import { continueOrStartTrace } from "../../telemetry/trace-context.js";
+import { annotate, ATTR, traceOfActive } from "../../telemetry/spans.js";
 import { asCaller, type ApiDeps } from "../call.js";
 import { attemptToProto, money, stepToProto } from "../to-proto.js";
 import { toPlanInput, toSendCommand } from "../validation.js";
@@ -16,6 +16,7 @@ export function sendHandlers(deps: ApiDeps): Pick<Impl, "estimateOtp" | "sendOtp
     estimateOtp: (request, context) =>
       asCaller(deps, context, async (caller) => {
         const estimate = await estimateOtp(deps.service, caller, toPlanInput(request));
+        annotate({ [ATTR.estimateId]: estimate.estimateId });
         return {
           estimateId: estimate.estimateId,
           expiresAt: timestampFromDate(estimate.expiresAt),
@@ -31,9 +32,18 @@ export function sendHandlers(deps: ApiDeps): Pick<Impl, "estimateOtp" | "sendOtp
     sendOtp: (request, context) =>
       asCaller(deps, context, async (caller) => {
         const command = toSendCommand(request);
-        const trace = continueOrStartTrace(context.requestHeader.get("traceparent"), deps.service.random);
+        const trace = traceOfActive(context.requestHeader.get("traceparent"), deps.service.random);
         const result = await sendOtp(deps.service, caller, command, trace);
         const v = result.verification;
+        const first = result.firstAttempt;
+        annotate({
+          [ATTR.verificationId]: v.id,
+          [ATTR.attemptId]: first.id,
+          [ATTR.channel]: first.channel,
+          [ATTR.routeId]: first.routeId,
+          [ATTR.priceMicros]: first.priceMicros,
+          ...(command.estimateId ? { [ATTR.estimateId]: command.estimateId } : {}),
+        });
         return {
           verificationId: v.id,
           expiresAt: timestampFromDate(v.expiresAt),

@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 
@@ -37,10 +37,10 @@ export async function endIfPending(
 }
 
 /** Pending verifications past their expiry, locked for this sweeper (other replicas skip them). */
-export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<Array<{ id: string; trace_id: string }>> {
+export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<Array<{ id: string; trace_id: string; traceparent: string | null }>> {
   return trx
     .selectFrom("verifications")
-    .select(["id", "trace_id"])
+    .select(["id", "trace_id", (eb) => firstTraceparent(eb.ref("verifications.id")).as("traceparent")])
     .where("status", "=", "PENDING")
     .where("expires_at", "<=", now)
     .orderBy("expires_at")
@@ -97,4 +97,15 @@ export async function claimDuePlan(trx: Trx, id: string, now: Date): Promise<Ver
 /** Moves a pending plan's next look to `at`. */
 export async function postponePlan(db: Executor, id: string, at: Date): Promise<void> {
   await db.updateTable("verifications").set({ next_step_at: at }).where("id", "=", id).where("status", "=", "PENDING").execute();
+}
+
+/** The trace context stored with a verification's first attempt (the send's): the verification's trace. */
+export function firstTraceparent(verificationId: Expression<string>) {
+  return sql<string | null>`(select a.traceparent from attempts a where a.verification_id = ${verificationId} order by a.step_index limit 1)`;
+}
+
+/** `firstTraceparent` of one verification. */
+export async function verificationTraceparent(db: Executor, id: string): Promise<string | undefined> {
+  const { rows } = await sql<{ traceparent: string | null }>`select ${firstTraceparent(sql.val(id))} as traceparent`.execute(db);
+  return rows[0]?.traceparent ?? undefined;
 }
