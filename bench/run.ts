@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only=api,scheduler,streams,dev]
+ * npm run bench [-- --quick] [-- --only=api,scheduler,streams,dev] [-- --tracing]
  *
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
@@ -11,6 +11,8 @@
  * api (SendOtp, fixed rates, VerifyOtp, the worker, complete flows),
  * scheduler (a backlog's drain, lateness at steady load), streams (many
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
+ * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every span
+ * sampled and exported over OTLP/HTTP to a sink in this process.
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,9 +31,11 @@ import { startServeProcess, startServiceProcess, startWorkerProcess, type Servic
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
 import { CPU_GROUPS } from "./cpu.js";
 import { atRate, clients, percentiles, saturate, withCpu, type LoadResult } from "./load.js";
+import { OtlpSink } from "./otlp-sink.js";
 import { PlanCopies } from "./plan-copies.js";
 
 const quick = process.argv.includes("--quick");
+const tracing = process.argv.includes("--tracing");
 const SECTIONS = ["api", "scheduler", "streams", "dev"] as const;
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const sections = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
   const postgres = await startPostgres();
   const nats = await startNats();
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
+  const sink = tracing ? await OtlpSink.start() : undefined;
   const processes: ServiceProcess[] = [];
   try {
     const databaseUrl = await createTestDatabase(postgres.adminUrl);
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
       OTP_CALLERS: Array.from({ length: CALLERS }, (_, i) => `bench-${i}:${sha256(tokenOf(i))}`).join(","),
       // The load generator's idle HTTP/2 connections stay open: no point waiting the default 10 s for them at the end.
       OTP_SHUTDOWN_GRACE_MS: "1000",
+      ...sink?.env(),
     };
     const options = { databaseUrl, natsUrl: nats.url, configFile: withSandboxEmail(peer.writeConfigFile("5s")), env };
     const serve = await startServeProcess(options);
@@ -99,9 +105,11 @@ async function main(): Promise<void> {
     if (sections.has("streams")) await timed("streams", () => streamsSection(bench));
     if (sections.has("dev")) await timed("dev", async () => void results.push(await devSendOtp()));
     report(results, startMs);
+    if (sink) process.stderr.write(`bench: tracing on, ${sink.requests} OTLP export requests (${Math.round(sink.bytes / 1e6)} MB) received\n`);
   } finally {
     for (const p of processes) await p.stop("SIGTERM");
     await peer.stop();
+    await sink?.stop();
     await nats.stop();
     await postgres.stop();
   }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite runs for real: PostgreSQL and
-# nats-server (JetStream). Debian only; needs root (CI runs as root).
+# Installs the system packages the test suite runs for real: PostgreSQL,
+# nats-server (JetStream) and promtool. Debian only; needs root (CI runs as root).
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# promtool, Prometheus's linter of /metrics output.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -14,6 +16,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Installed for their binaries only: no service may start (the prometheus package would start a server on :9090).
+  no_services=/usr/sbin/policy-rc.d
+  if [ ! -e "$no_services" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$no_services" && chmod +x "$no_services"
+    trap 'rm -f "$no_services"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

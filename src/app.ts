@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
@@ -22,6 +23,11 @@ import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
+import { otpMetrics } from "./telemetry/metrics.js";
+import { serveMetrics } from "./telemetry/sdk.js";
+import { countUnpublished } from "./store/repositories/outbox.js";
+import { DISPATCH_SUBJECTS, dispatchSubject } from "./bus/subjects.js";
+import { CHANNELS } from "./domain/channel.js";
 import { untilReady } from "./transport/until-ready.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { HealthRegistry } from "./transport/health.js";
@@ -69,6 +75,11 @@ export interface RunningApp {
 export async function createCore(config: Config, options: AppOptions = {}, health = new HealthRegistry(), shutdown = new AbortController()): Promise<Core> {
   const runtime = await openRuntime(config, options);
   const { db, clock, log, relay } = runtime;
+  otpMetrics.observe("otp_outbox_backlog", "Outbox messages not yet published to NATS", async () => [{ value: await countUnpublished(db) }]);
+  otpMetrics.observe("otp_dispatch_pending", "Dispatch messages waiting for (or held by) a channel worker, by channel", async () => {
+    const backlog = await runtime.bus.backlog(DISPATCH_SUBJECTS);
+    return CHANNELS.map((channel) => ({ value: backlog.get(dispatchSubject(channel)) ?? 0, attributes: { channel } }));
+  });
   const routeHealth = new RouteHealthTracker(db, clock, config.routeHealth);
   await routeHealth.refresh();
   const service: ServiceDeps = {
@@ -165,6 +176,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let ready: Core | undefined;
   const otp = untilReady(OtpService, () => ready?.otp);
   const pages: PageHandler[] = [
+    // No token: restrict it by network policy. Answers while starting too (what is known so far).
+    (request, response) => {
+      if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") return false;
+      serveMetrics(request as IncomingMessage, response as ServerResponse);
+      return true;
+    },
     (request, response) => {
       if (ready !== undefined) return ready.pages.some((page) => page(request, response));
       response.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });

@@ -15,6 +15,7 @@ import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
 import { republishQueuedDispatches } from "./store/repositories/outbox.js";
 import { AnotherInstanceError, holdSingleInstanceLock } from "./store/single-instance-lock.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
+import { enableMetrics } from "./telemetry/sdk.js";
 import { PeriodicLoop } from "./util/periodic-loop.js";
 
 export interface AppOptions {
@@ -50,6 +51,7 @@ export const WORKER_MAX_DELIVER = 5;
  */
 export async function openRuntime(config: Config, options: AppOptions = {}): Promise<Runtime> {
   const log = options.log ?? jsonLogger(config.role, config.logLevel);
+  enableMetrics();
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
   const keys =

@@ -58,6 +58,8 @@ export interface Bus {
   consume(options: ConsumeOptions, handler: MessageHandler): Promise<Consumer>;
   /** Live broadcast subscription; returns the function that ends it. */
   subscribe(subject: string, listener: (message: BusMessage) => void): Promise<() => void>;
+  /** Messages stored on work-queue subjects matching `pattern` and not yet acknowledged, by subject. */
+  backlog(pattern: string): Promise<ReadonlyMap<string, number>>;
   close(): Promise<void>;
 }
 

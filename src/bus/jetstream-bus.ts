@@ -157,6 +157,12 @@ export class JetStreamBus implements Bus {
     return consumer;
   }
 
+  /** From the dispatch stream (a work queue: what is stored is not yet acknowledged). */
+  async backlog(pattern: string): Promise<ReadonlyMap<string, number>> {
+    const info = await this.jsm.streams.info(this.options.dispatchStream, { subjects_filter: pattern });
+    return new Map(Object.entries(info.state.subjects ?? {}));
+  }
+
   async subscribe(subject: string, listener: (message: BusMessage) => void): Promise<() => void> {
     const subscription = this.nc.subscribe(subject, {
       callback: (error, m) => {

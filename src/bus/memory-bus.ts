@@ -68,6 +68,12 @@ export class MemoryBus implements Bus {
     };
   }
 
+  async backlog(pattern: string): Promise<ReadonlyMap<string, number>> {
+    const counts = new Map<string, number>();
+    for (const { subject } of this.queue) if (subjectMatches(pattern, subject)) counts.set(subject, (counts.get(subject) ?? 0) + 1);
+    return counts;
+  }
+
   async subscribe(subject: string, listener: (message: BusMessage) => void): Promise<() => void> {
     const entry = { pattern: subject, listener };
     this.listeners.add(entry);

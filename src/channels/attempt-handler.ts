@@ -11,6 +11,7 @@ import type { AttemptRow } from "../store/tables/attempts.js";
 import { isDatabaseUnavailable } from "../store/unavailable.js";
 import { UnavailableError } from "../domain/errors.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import { annotate, ATTR, contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
@@ -115,6 +116,8 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
     const firstPollAt = provider.firstPollAfterMs === undefined ? null : new Date(now.getTime() + provider.firstPollAfterMs);
     // The message is out: its provider id must be recorded, however long the database is away.
     await stored(deps, () => recordSubmitted(deps, attempt, { providerMessageId: result.providerMessageId, delivered: result.delivered, firstPollAt }));
+    otpMetrics.submitted({ channel: attempt.channel, route: attempt.route_id }, "accepted");
+    otpMetrics.charged(attempt.currency, attempt.price_micros);
     return { kind: "ack" };
   };
 }
@@ -128,6 +131,8 @@ async function settleFailure(deps: AttemptHandlerDeps, attempt: AttemptRow, prov
     ambiguous: classified.ambiguous,
     ...errorFields(classified),
   });
+  otpMetrics.submitted({ channel: attempt.channel, route: attempt.route_id }, classified.retryable ? "failed" : "rejected");
+  otpMetrics.providerError(provider.name, classified.code);
   if (!classified.ambiguous) await stored(deps, () => clearSendIntent(deps, attempt.id));
   if (!classified.retryable) {
     await stored(deps, () => recordAttemptFailure(deps, attempt, "REJECTED", { code: classified.code, reason: classified.message }));

@@ -7,8 +7,11 @@ export type StepVerdict =
   | { readonly kind: "wait"; readonly until: Date }
   /** The step did its job (delivered, where delivery is the condition), or the attempt was canceled: the plan stops. */
   | { readonly kind: "done" }
-  /** Move to the next step now, for this reason. */
-  | { readonly kind: "escalate"; readonly reason: string };
+  /** Move to the next step now, for this reason (`cause`: the reason's kind, for metrics). */
+  | { readonly kind: "escalate"; readonly reason: string; readonly cause: EscalationCause };
+
+/** Why a step is escalated: its attempt failed, was never sent, got no receipt, or its code went unused. */
+export type EscalationCause = "attempt_failed" | "not_sent" | "no_receipt" | "code_unused";
 
 export interface CurrentAttempt {
   readonly status: AttemptStatus;
@@ -27,7 +30,7 @@ const FAILED: ReadonlySet<AttemptStatus> = new Set(["UNDELIVERED", "FAILED", "EX
 export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date): StepVerdict {
   if (FAILED.has(attempt.status)) {
     const code = attempt.providerErrorCode ? ` (${attempt.providerErrorCode})` : "";
-    return { kind: "escalate", reason: `${step.channel} attempt ${attempt.status.toLowerCase()}${code}` };
+    return { kind: "escalate", reason: `${step.channel} attempt ${attempt.status.toLowerCase()}${code}`, cause: "attempt_failed" };
   }
   if (attempt.status === "CANCELED") return { kind: "done" };
   const deadline = new Date(attempt.createdAt.getTime() + step.deadlineMs);
@@ -35,9 +38,11 @@ export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date)
   const within = `within ${seconds(step.deadlineMs)}`;
   if (step.escalateWhen === "undelivered") {
     if (attempt.status === "DELIVERED") return { kind: "done" };
-    return { kind: "escalate", reason: attempt.status === "QUEUED" ? `${step.channel} not sent ${within}` : `no ${step.channel} delivery receipt ${within}` };
+    return attempt.status === "QUEUED"
+      ? { kind: "escalate", reason: `${step.channel} not sent ${within}`, cause: "not_sent" }
+      : { kind: "escalate", reason: `no ${step.channel} delivery receipt ${within}`, cause: "no_receipt" };
   }
-  return { kind: "escalate", reason: `${step.channel} code not used ${within}` };
+  return { kind: "escalate", reason: `${step.channel} code not used ${within}`, cause: "code_unused" };
 }
 
 export interface EarlierSend {

@@ -57,6 +57,8 @@ export interface PlannedStep {
   readonly currency: string;
   readonly unitPriceMicros: number;
   readonly totalPriceMicros: number;
+  /** ISO 3166-1 alpha-2 of the destination's phone number, if it has one (every step's: metrics group by it). */
+  readonly country?: string;
 }
 
 export interface PlanRequest {
@@ -116,6 +118,7 @@ export function planVerification(request: PlanRequest): Plan {
       warnings.push(...sample.warnings);
     }
     steps.push({
+      ...(phoneCountryCode ? { country: phoneCountryCode } : {}),
       index: steps.length,
       channel: policyStep.channel,
       routeId: route.id,

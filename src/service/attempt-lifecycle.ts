@@ -47,6 +47,7 @@ import type { AttemptRow } from "../store/tables/attempts.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
 import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
 /** What recording an attempt's outcome needs: the store, the time, and a nudge for the outbox relay. */
@@ -219,6 +220,7 @@ async function applyFinalReceipt(deps: OutcomeDeps, uow: UnitOfWork, attempt: At
   const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (attempt.submitted_at ?? attempt.created_at).getTime());
   const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error === undefined ? { latencyMs } : { error });
   if (ended === undefined) return false;
+  uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs));
   const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
   if (receipt.status === "DELIVERED") {
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });

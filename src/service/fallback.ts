@@ -1,4 +1,4 @@
-import { followingSteps, judgeStep, type StepVerdict } from "../domain/fallback.js";
+import { followingSteps, judgeStep, type EscalationCause, type StepVerdict } from "../domain/fallback.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
@@ -14,6 +14,7 @@ import type { NewOutboxRow } from "../store/tables/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, markSpan } from "../telemetry/spans.js";
 import { guardKeysFor } from "./address-guards.js";
 import { BalanceBook } from "./balance-book.js";
@@ -132,6 +133,7 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, moves });
   await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas() });
   uow.afterCommit(deps.onOutboxWritten);
+  uow.afterCommit(() => moves.report());
 }
 
 function lookAt(row: VerificationRow, attempts: readonly AttemptRow[], now: Date): PlanLook {
@@ -216,6 +218,7 @@ function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, mo
     });
     moves.attempt(queued.row, queued.dispatch);
     moves.event(row, queued.event);
+    moves.escalation(row, verdict.cause, next);
     moves.position(row, next.index, new Date(now.getTime() + next.deadlineMs));
     return;
   }
@@ -223,6 +226,7 @@ function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, mo
   const reason = [verdict.reason, ...skipped, "no step left"].join("; ");
   markSpan("otp.fallback", current.traceparent, { [ATTR.verificationId]: row.id, [ATTR.fallbackReason]: verdict.reason, [ATTR.status]: "no step left" }, deps.random);
   moves.event(row, { verificationId: row.id, kind: "FALLBACK_TRIGGERED", attemptId: current.id, reason, traceId: row.trace_id, occurredAt: now });
+  moves.escalation(row, verdict.cause, undefined);
   moves.position(row, row.current_step, null);
 }
 
@@ -234,6 +238,7 @@ class PlanMoves {
   private readonly events: NewDeliveryEventRow[] = [];
   private readonly outbox: NewOutboxRow[] = [];
   private readonly lastEvent = new Map<string, number>();
+  private readonly escalations: Array<{ cause: EscalationCause; next: PlannedStep | undefined; lateSeconds: number }> = [];
 
   constructor(private readonly now: Date) {}
 
@@ -253,6 +258,20 @@ class PlanMoves {
 
   cancel(attemptId: string): void {
     this.canceled.push(attemptId);
+  }
+
+  /** An escalation to `next` (none left when undefined), for the metrics once the batch is committed. */
+  escalation(row: VerificationRow, cause: EscalationCause, next: PlannedStep | undefined): void {
+    const lateSeconds = row.next_step_at === null ? 0 : (this.now.getTime() - row.next_step_at.getTime()) / 1000;
+    this.escalations.push({ cause, next, lateSeconds });
+  }
+
+  report(): void {
+    for (const { cause, next, lateSeconds } of this.escalations) {
+      otpMetrics.escalated(cause);
+      otpMetrics.late(lateSeconds);
+      if (next !== undefined) otpMetrics.sent(next);
+    }
   }
 
   /** The plan's move ends here: where it stands, and the event number its events ended on. */

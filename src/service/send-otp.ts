@@ -1,5 +1,6 @@
 import { IdempotencyConflictError, PreconditionError } from "../domain/errors.js";
 import type { Plan, PlannedStep } from "../domain/plan.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
@@ -96,6 +97,7 @@ export async function sendOtp(
   }
   if ("written" in outcome) {
     deps.onOutboxWritten();
+    otpMetrics.sent(plan.steps[0]!);
     return outcome.written;
   }
   await admission.release();

@@ -16,6 +16,7 @@ import { inTransaction } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
 export interface VerifyOtpResult {
@@ -24,6 +25,8 @@ export interface VerifyOtpResult {
   /** On approval: the attempt (and channel) whose message carried the code. */
   readonly attemptId?: string;
   readonly channel?: Channel;
+  /** On approval: the code came with a later step than the first (the fallback rescued the verification). */
+  readonly rescued?: boolean;
 }
 
 /** Reads of a verification that moved on before its check could be written, before UNAVAILABLE. */
@@ -59,6 +62,8 @@ async function checkOnce(deps: ServiceDeps, caller: Caller, verificationId: stri
   const span = { parent: contextOf(state.traceparent), linkActive: true, attributes: { [ATTR.verificationId]: verificationId } };
   return inSpan("otp.verify", span, async (active) => {
     const result = await decide(deps, state, code, now);
+    const approvedBy = state.attempts.find((a) => a.id === result.attemptId);
+    otpMetrics.verified(result.outcome, result.rescued === true, { channel: approvedBy?.channel, route: approvedBy?.route_id, country: state.country });
     active.setAttributes({ [ATTR.status]: result.outcome, ...(result.attemptId ? { [ATTR.attemptId]: result.attemptId } : {}), ...(result.channel ? { [ATTR.channel]: result.channel } : {}) });
     return result;
   });
@@ -126,7 +131,7 @@ async function approve(deps: ServiceDeps, state: CodeCheckState, now: Date, atte
     return {
       outcome: "APPROVED",
       remainingAttempts: remainingAttempts(checkState(approved)),
-      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel } : {}),
+      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, rescued: attempt.id !== state.attempts[0]?.id } : {}),
     };
   });
 }

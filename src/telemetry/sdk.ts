@@ -1,4 +1,11 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { register } from "node:module";
+import { metrics } from "@opentelemetry/api";
+import { OTLPMetricExporter as OtlpGrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPMetricExporter as OtlpHttpMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as OtlpProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import type { NodeSDK } from "@opentelemetry/sdk-node";
 
 /** The standard variables that ask for telemetry to be exported; with none of them set, no SDK starts. */
@@ -26,6 +33,9 @@ export function telemetryRequested(env: NodeJS.ProcessEnv): boolean {
 }
 
 let sdk: NodeSDK | undefined;
+/** The reader behind `GET /metrics`: pulled on each scrape, it connects nowhere. */
+const prometheus = new PrometheusExporter({ preventServerStart: true });
+let metersReady = false;
 
 /**
  * Starts the OpenTelemetry SDK, configured by the standard `OTEL_*`
@@ -41,7 +51,15 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
     import("@opentelemetry/sdk-node"),
     import("@opentelemetry/auto-instrumentations-node"),
   ]);
+  metersReady = true;
+  // Our default, through the standard variable: statements' text (db.statement) is cut at 1 KiB. The hot paths'
+  // CTEs run to several KiB, and exporting them in full with every span cost more than the rest of tracing.
+  if (env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT === undefined && env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT === undefined) {
+    process.env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT = "1024";
+  }
   sdk = new NodeSDK({
+    // Given readers replace the SDK's own reading of OTEL_METRICS_EXPORTER: /metrics, and OTLP as the variables say.
+    metricReaders: [prometheus, ...otlpMetricReaders(env)],
     instrumentations: [
       getNodeAutoInstrumentations({
         // A span per file read, DNS lookup or socket says nothing about a verification and costs on every call.
@@ -59,6 +77,39 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
     ],
   });
   sdk.start();
+}
+
+/**
+ * OTLP metric readers as `OTEL_METRICS_EXPORTER` (default `otlp`; `none`
+ * for none) and `OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL` ask; the exporters
+ * read their endpoint, headers and interval variables themselves. Prometheus
+ * needs no variable: `/metrics` is always served.
+ */
+function otlpMetricReaders(env: NodeJS.ProcessEnv): IMetricReader[] {
+  const exporters = (env.OTEL_METRICS_EXPORTER ?? "").split(",").map((e) => e.trim().toLowerCase()).filter(Boolean);
+  if (exporters.includes("none") || (exporters.length > 0 && !exporters.includes("otlp"))) return [];
+  const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim();
+  const exporter =
+    protocol === "grpc" ? new OtlpGrpcMetricExporter() : protocol === "http/json" ? new OtlpHttpMetricExporter() : new OtlpProtoMetricExporter();
+  const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
+  return [new PeriodicExportingMetricReader({ exporter, ...(interval > 0 ? { exportIntervalMillis: interval } : {}) })];
+}
+
+/**
+ * Makes sure metrics are recorded: by the SDK's meter provider when
+ * telemetry started, else by one that only feeds `/metrics`. Every role calls
+ * it before it records anything.
+ */
+export function enableMetrics(): void {
+  if (metersReady) return;
+  metersReady = true;
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [prometheus] }));
+}
+
+/** `GET /metrics`: the Prometheus text exposition of this process's metrics. */
+export function serveMetrics(request: IncomingMessage, response: ServerResponse): void {
+  enableMetrics();
+  prometheus.getMetricsRequestHandler(request, response);
 }
 
 /** Exports what is buffered and stops the SDK (end of the process); a no-op when it never started. */

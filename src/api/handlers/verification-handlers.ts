@@ -5,6 +5,7 @@ import { deliveryEventToProto } from "../../contract/delivery-event.js";
 import { servesCountry } from "../../domain/route.js";
 import { cancelOtp, getVerification } from "../../service/end-verification.js";
 import { watchDelivery } from "../../service/watch-delivery.js";
+import { otpMetrics } from "../../telemetry/metrics.js";
 import { asCaller, streamAsCaller, type ApiDeps } from "../call.js";
 import { routeToProto, verificationToProto } from "../to-proto.js";
 import { requireChannelFilter, requireCountryFilter, requireSequence, requireVerificationId } from "../validation.js";
@@ -33,8 +34,13 @@ export function verificationHandlers(deps: ApiDeps): Pick<Impl, "getVerification
       streamAsCaller(deps, context, async function* (caller) {
         const id = requireVerificationId(request.verificationId);
         const items = watchDelivery(deps.service, deps.feed, caller, id, requireSequence(request.afterSequence), context.signal, deps.watchKeepAliveMs);
-        for await (const item of items) {
-          yield item.kind === "event" ? { event: deliveryEventToProto(item.event) } : { keepAliveAt: timestampFromDate(item.at) };
+        otpMetrics.streamOpened();
+        try {
+          for await (const item of items) {
+            yield item.kind === "event" ? { event: deliveryEventToProto(item.event) } : { keepAliveAt: timestampFromDate(item.at) };
+          }
+        } finally {
+          otpMetrics.streamClosed();
         }
       }),
 

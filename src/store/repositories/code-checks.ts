@@ -31,6 +31,8 @@ export interface CodeCheckState {
   readonly lockedUntil: Date | undefined;
   /** The trace context stored with the first attempt (the send's): the verification's trace. */
   readonly traceparent: string | undefined;
+  /** The destination phone number's country, if it has one (metrics label). */
+  readonly country: string | undefined;
 }
 
 /**
@@ -42,10 +44,11 @@ export interface CodeCheckState {
  * builder's compilation cost more than the statement itself on this hot path.
  */
 export async function readCodeCheck(db: Db, id: string, callerId: string, now: Date): Promise<CodeCheckState | undefined> {
-  const { rows } = await sql<CheckedVerification & { a_id: string | null; a_status: string; a_channel: string; a_route_id: string; a_code_hash: string | null; a_unsent: boolean; a_traceparent: string | null; locked_until: Date | null }>`
+  const { rows } = await sql<CheckedVerification & { a_id: string | null; a_status: string; a_channel: string; a_route_id: string; a_code_hash: string | null; a_unsent: boolean; a_traceparent: string | null; country: string | null; locked_until: Date | null }>`
     select v.id, v.status, v.expires_at, v.failed_attempts, v.max_attempts, v.event_seq, v.trace_id, v.guard_keys, v.code_hash,
       a.id as a_id, a.status as a_status, a.channel as a_channel, a.route_id as a_route_id, a.code_hash as a_code_hash,
       a.status = 'QUEUED' and a.submit_started_at is null as a_unsent, a.traceparent as a_traceparent,
+      v.plan->0->>'country' as country,
       (select max(g.locked_until) from destination_guards g
         where g.destination_key in (select jsonb_array_elements_text(v.guard_keys)) and g.locked_until > ${now}) as locked_until
     from verifications v left join attempts a on a.verification_id = v.id
@@ -62,6 +65,7 @@ export async function readCodeCheck(db: Db, id: string, callerId: string, now: D
       .map((r) => ({ id: r.a_id!, status: r.a_status, channel: r.a_channel, route_id: r.a_route_id, code_hash: r.a_code_hash, unsent: r.a_unsent })),
     lockedUntil: locked_until === null ? undefined : new Date(locked_until),
     traceparent: first.a_traceparent ?? undefined,
+    country: first.country ?? undefined,
   };
 }
 

@@ -35,6 +35,12 @@ export async function claimUnpublished(trx: Trx, limit: number): Promise<OutboxR
     .execute();
 }
 
+/** Rows not yet published (the partial index `outbox_unpublished` keeps this cheap). */
+export async function countUnpublished(db: Executor): Promise<number> {
+  const row = await db.selectFrom("outbox").select((eb) => eb.fn.countAll<number>().as("n")).where("published_at", "is", null).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function markPublished(trx: Trx, ids: readonly number[], now: Date): Promise<void> {
   if (ids.length === 0) return;
   await trx.updateTable("outbox").set({ published_at: now }).where("id", "in", ids).execute();
