@@ -10,11 +10,15 @@ import type { AddressInfo } from "node:net";
 export class OtlpSink {
   requests = 0;
   bytes = 0;
-  private constructor(private readonly server: http.Server) {}
+  private constructor(
+    private readonly server: http.Server,
+    private readonly samplingRatio: number,
+  ) {}
 
-  static async start(): Promise<OtlpSink> {
+  static async start(samplingRatio: number): Promise<OtlpSink> {
+    if (!(samplingRatio > 0 && samplingRatio <= 1)) throw new Error(`--tracing=${samplingRatio}: a sampling ratio in (0, 1]`);
     const server = http.createServer();
-    const sink = new OtlpSink(server);
+    const sink = new OtlpSink(server, samplingRatio);
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       req.on("data", (chunk: Buffer) => (sink.bytes += chunk.length));
       req.on("end", () => {
@@ -28,12 +32,14 @@ export class OtlpSink {
     return sink;
   }
 
-  /** Every span of `serve` and `worker` exported here (sampled at 100 %), in batches every 200 ms. */
+  /** The spans of `serve` and `worker` exported here (every trace, or the ratio's share), in batches every 200 ms. */
   env(): Record<string, string> {
     return {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`,
       OTEL_TRACES_EXPORTER: "otlp",
-      OTEL_TRACES_SAMPLER: "always_on",
+      ...(this.samplingRatio === 1
+        ? { OTEL_TRACES_SAMPLER: "always_on" }
+        : { OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: String(this.samplingRatio) }),
       OTEL_METRICS_EXPORTER: "none",
       OTEL_LOGS_EXPORTER: "none",
       OTEL_BSP_SCHEDULE_DELAY: "200",

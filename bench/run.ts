@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only=api,scheduler,streams,dev] [-- --tracing]
+ * npm run bench [-- --quick] [-- --only=api,scheduler,streams,dev] [-- --tracing[=ratio]]
  *
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
@@ -11,8 +11,8 @@
  * api (SendOtp, fixed rates, VerifyOtp, the worker, complete flows),
  * scheduler (a backlog's drain, lateness at steady load), streams (many
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
- * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every span
- * sampled and exported over OTLP/HTTP to a sink in this process.
+ * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every trace
+ * (or the given ratio) sampled and exported over OTLP/HTTP to a sink in this process.
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,7 +35,10 @@ import { OtlpSink } from "./otlp-sink.js";
 import { PlanCopies } from "./plan-copies.js";
 
 const quick = process.argv.includes("--quick");
-const tracing = process.argv.includes("--tracing");
+/** `--tracing` samples every trace; `--tracing=0.1` a tenth of them (parent-based ratio, as production would). */
+const tracingArg = process.argv.find((a) => a === "--tracing" || a.startsWith("--tracing="));
+const tracing = tracingArg !== undefined;
+const samplingRatio = tracingArg?.includes("=") ? Number(tracingArg.split("=")[1]) : 1;
 const SECTIONS = ["api", "scheduler", "streams", "dev"] as const;
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const sections = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
   const postgres = await startPostgres();
   const nats = await startNats();
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
-  const sink = tracing ? await OtlpSink.start() : undefined;
+  const sink = tracing ? await OtlpSink.start(samplingRatio) : undefined;
   const processes: ServiceProcess[] = [];
   try {
     const databaseUrl = await createTestDatabase(postgres.adminUrl);

@@ -38,13 +38,13 @@ export async function asCaller<T>(deps: ApiDeps, context: HandlerContext, body: 
 }
 
 /**
- * The RPCs whose span starts a verification's trace (or continues the caller's).
- * VerifyOtp and CancelOtp make theirs in the verification's own trace, once they
- * have read it (verify-otp.ts, end-verification.ts), linked to the request.
+ * The RPCs whose span starts a trace (or continues the caller's). SendOtp
+ * makes its own (send-handlers.ts: bound to an estimate, it continues the
+ * estimate's trace); VerifyOtp and CancelOtp make theirs in the verification's
+ * trace once they have read it (verify-otp.ts, end-verification.ts).
  */
 const RPC_SPANS: Partial<Record<string, string>> = {
   EstimateOtp: "otp.estimate",
-  SendOtp: "otp.send",
 };
 
 /**

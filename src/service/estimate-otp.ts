@@ -6,6 +6,7 @@ import { findBalance } from "../store/repositories/ledger.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { planFor, type PlanInput } from "./plan-request.js";
 import { hashPlanInput } from "./request-hash.js";
+import type { TraceContext } from "../telemetry/trace-context.js";
 
 /** How long SendOtp can bind to an estimate. */
 export const ESTIMATE_TTL_MS = 10 * 60_000;
@@ -28,7 +29,7 @@ export interface EstimateResult {
  * Plans and prices the whole fallback plan without sending, and keeps it for
  * `ESTIMATE_TTL_MS` under an id SendOtp can bind to.
  */
-export async function estimateOtp(deps: ServiceDeps, caller: Caller, input: PlanInput): Promise<EstimateResult> {
+export async function estimateOtp(deps: ServiceDeps, caller: Caller, input: PlanInput, trace?: TraceContext): Promise<EstimateResult> {
   const plan = planFor(deps.catalogue, caller, input, deps.routeHealth);
   const first = plan.steps[0]!;
   const warnings = [...plan.warnings];
@@ -42,7 +43,14 @@ export async function estimateOtp(deps: ServiceDeps, caller: Caller, input: Plan
     else if (balance.micros < worstCaseMicros) warnings.push(`balance ${formatMoney(balance)} pays the first step but not every fallback step`);
   }
   const now = deps.clock.now();
-  const estimate = { id: deps.ids.next("est"), callerId: caller.id, requestHash: hashPlanInput(input), plan: plan.steps, expiresAt: new Date(now.getTime() + ESTIMATE_TTL_MS) };
+  const estimate = {
+    id: deps.ids.next("est"),
+    callerId: caller.id,
+    requestHash: hashPlanInput(input),
+    plan: plan.steps,
+    expiresAt: new Date(now.getTime() + ESTIMATE_TTL_MS),
+    ...(trace ? { traceparent: trace.traceparent } : {}),
+  };
   await insertEstimate(deps.db, estimate, now);
   return {
     estimateId: estimate.id,

@@ -52,11 +52,6 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
     import("@opentelemetry/auto-instrumentations-node"),
   ]);
   metersReady = true;
-  // Our default, through the standard variable: statements' text (db.statement) is cut at 1 KiB. The hot paths'
-  // CTEs run to several KiB, and exporting them in full with every span cost more than the rest of tracing.
-  if (env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT === undefined && env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT === undefined) {
-    process.env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT = "1024";
-  }
   sdk = new NodeSDK({
     // Given readers replace the SDK's own reading of OTEL_METRICS_EXPORTER: /metrics, and OTLP as the variables say.
     metricReaders: [prometheus, ...otlpMetricReaders(env)],
@@ -67,7 +62,8 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
         "@opentelemetry/instrumentation-dns": { enabled: false },
         "@opentelemetry/instrumentation-net": { enabled: false },
         // Statements of a step (a call, a dispatch, a receipt) join its trace; the loops' polling would be most traces.
-        "@opentelemetry/instrumentation-pg": { requireParentSpan: true },
+        // A span per pooled connection taken would double the spans of every call for nothing a trace reader needs.
+        "@opentelemetry/instrumentation-pg": { requireParentSpan: true, ignoreConnectSpans: true },
         // Our logger adds the ids itself (logger.ts); the instrumentation only exports the lines (OTEL_LOGS_EXPORTER).
         "@opentelemetry/instrumentation-pino": { disableLogCorrelation: true },
         // Health checks and metric scrapes would be most of the traces.

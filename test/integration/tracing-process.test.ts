@@ -86,10 +86,12 @@ describe("one trace per verification, across processes", () => {
     const callerTrace = newTraceparent();
     const traceId = traceIdOf(callerTrace);
     const estimate = await grpc.estimateOtp({ destination: { phone, email } }, auth(callerTrace));
-    const sent = await grpc.sendOtp({ destination: { phone, email }, estimateId: estimate.estimateId }, auth(callerTrace));
+    // The send comes in another request of the caller's, bound to the estimate: it continues the estimate's trace.
+    const sendTrace = newTraceparent();
+    const sent = await grpc.sendOtp({ destination: { phone, email }, estimateId: estimate.estimateId }, auth(sendTrace));
     expect(sent.traceId).toBe(traceId);
     // The network's failed receipt, once the worker has recorded the send (earlier, it would be parked and applied by the worker).
-    const submittedId = async () => (await grpc.getVerification({ verificationId: sent.verificationId }, auth(callerTrace))).verification?.attempts[0]?.providerMessageId;
+    const submittedId = async () => (await grpc.getVerification({ verificationId: sent.verificationId }, auth(sendTrace))).verification?.attempts[0]?.providerMessageId;
     await waitFor("the SMS recorded as submitted", async () => Boolean(await submittedId()), 15_000);
     await sms.report((await submittedId())!, { status: "UNDELIVERED", errorCode: "absent_subscriber" });
     const mail = await smtp.nextMailTo(email, 30_000);
@@ -121,6 +123,10 @@ describe("one trace per verification, across processes", () => {
     const estimateSpan = one("otp.estimate");
     expect(estimateSpan).toMatchObject({ service: "serve-a", attributes: { "otp.estimate_id": estimate.estimateId } });
     const send = one("otp.send");
+    expect(parentOf(send)).toBe(estimateSpan);
+    const sendRpc = otlp.spans.find((s) => s.name === "grpc.otp.v1.OtpService/SendOtp")!;
+    expect(sendRpc.traceId).toBe(traceIdOf(sendTrace));
+    expect(send.links).toContainEqual({ traceId: sendRpc.traceId, spanId: sendRpc.spanId });
     expect(send.attributes).toMatchObject({ "otp.verification_id": sent.verificationId, "otp.channel": "sms", "otp.route_id": "sms-nl-otp", "otp.price_micros": 72_000 });
 
     // SMS: relay (PRODUCER, under the send) → dispatch in the worker (CONSUMER) → the provider call (CLIENT).
@@ -165,4 +171,20 @@ describe("one trace per verification, across processes", () => {
     const logs = processes.map((p) => p.output()).join("\n");
     for (const secret of [code, phone, phone.slice(1), email, TOKEN, "sms-key", "sms-secret"]) expect(logs).not.toContain(secret);
   }, 90_000);
+
+  it("CancelOtp from a request of its own: otp.cancel in the verification's trace, under its send, linked to the request", async () => {
+    const sendTrace = newTraceparent();
+    const sent = await grpc.sendOtp({ destination: { email: "canceled@example.com" } }, auth(sendTrace));
+    const cancelTrace = newTraceparent();
+    await connect.cancelOtp({ verificationId: sent.verificationId }, auth(cancelTrace));
+
+    const inTrace = () => otlp.spans.filter((s) => s.traceId === traceIdOf(sendTrace));
+    await waitFor("the cancel's span", async () => inTrace().some((s) => s.name === "otp.cancel"), 15_000);
+    const cancel = inTrace().find((s) => s.name === "otp.cancel")!;
+    const send = inTrace().find((s) => s.name === "otp.send")!;
+    expect(cancel).toMatchObject({ service: "serve-a", parentSpanId: send.spanId, attributes: { "otp.verification_id": sent.verificationId, "otp.status": "CANCELED" } });
+    const rpc = otlp.spans.find((s) => s.name === "otp.v1.OtpService/CancelOtp")!;
+    expect(rpc.traceId).toBe(traceIdOf(cancelTrace));
+    expect(cancel.links).toContainEqual({ traceId: rpc.traceId, spanId: rpc.spanId });
+  }, 30_000);
 });

@@ -10,4 +10,6 @@ export interface EstimatesTable {
   plan: ColumnType<unknown, string, string>;
   created_at: Date;
   expires_at: Date;
+  /** W3C traceparent of the EstimateOtp call (null for estimates made before it was kept). */
+  traceparent: string | null;
 }
