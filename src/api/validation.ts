@@ -1,7 +1,8 @@
 import { normalizeClientIp } from "../domain/client-ip.js";
-import { durationMs } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Duration } from "@bufbuild/protobuf/wkt";
-import type { Destination as PbDestination, EstimateOtpRequest, SendOtpRequest } from "../../gen/otp/v1/otp_service_pb.js";
+import type { Destination as PbDestination, EstimateOtpRequest, GetDeliveryStatsRequest, SendOtpRequest } from "../../gen/otp/v1/otp_service_pb.js";
+import { StatsGrouping } from "../../gen/otp/v1/otp_service_pb.js";
 import { Channel as PbChannel } from "../../gen/otp/v1/common_pb.js";
 import type { ChannelOverride } from "../../gen/otp/v1/otp_service_pb.js";
 import { channelFromProto } from "../contract/enums.js";
@@ -11,6 +12,7 @@ import { isE164, normalizeEmail, type Destination } from "../domain/destination.
 import { InvalidInputError, type FieldViolation } from "../domain/errors.js";
 import { DEFAULT_TTL_MS, MAX_TTL_MS } from "../domain/verification.js";
 import type { PlanInput } from "../service/plan-request.js";
+import { MAX_STATS_WINDOW_MS, type StatsGroup, type StatsQuery } from "../service/delivery-stats.js";
 import type { SendOtpCommand } from "../service/send-otp.js";
 
 /**
@@ -113,6 +115,31 @@ export function requireCode(verificationId: string, code: string): { verificatio
   }
   v.check();
   return { verificationId, code };
+}
+
+const STATS_GROUPS: Partial<Record<StatsGrouping, StatsGroup>> = {
+  [StatsGrouping.CHANNEL]: "channel",
+  [StatsGrouping.ROUTE]: "route",
+  [StatsGrouping.COUNTRY]: "country",
+};
+
+/** GetDeliveryStats: a window of at most 31 days ending by `now`'s default, and each grouping once. */
+export function toStatsQuery(request: GetDeliveryStatsRequest, now: Date): StatsQuery {
+  const v = new Violations();
+  const from = request.from ? timestampDate(request.from) : undefined;
+  const to = request.to ? timestampDate(request.to) : now;
+  if (from === undefined) v.add("from", "is required: the start of the window");
+  else if (to.getTime() <= from.getTime()) v.add("to", "must be after from");
+  else if (to.getTime() - from.getTime() > MAX_STATS_WINDOW_MS) v.add("to", "must be at most 31 days after from");
+  const groupBy: StatsGroup[] = [];
+  request.groupBy.forEach((grouping, i) => {
+    const group = STATS_GROUPS[grouping];
+    if (group === undefined) v.add(`group_by[${i}]`, "must be CHANNEL, ROUTE or COUNTRY");
+    else if (groupBy.includes(group)) v.add(`group_by[${i}]`, `${StatsGrouping[grouping]} is given twice`);
+    else groupBy.push(group);
+  });
+  v.check();
+  return { from: from!, to, groupBy };
 }
 
 export function requireCountryFilter(country: string): string | undefined {

@@ -2,7 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Channel, DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
-import { VerificationStatus, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
+import { StatsGrouping, VerificationStatus, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { RunningApp } from "../../src/app.js";
 import { auth, codeFromInbox, otpClient, TRANSPORTS, type OtpClient } from "../harness/app-fixture.js";
 import { startTestApp } from "../harness/app-fixture.js";
@@ -68,6 +69,27 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
     expect(badRequest?.fieldViolations.map((v) => v.field).sort()).toEqual(["code_length", "destination.email", "destination.phone", "embedded_origin_domain"]);
     const verify = await rejection(client.verifyOtp({ verificationId: "", code: "12ab" }, auth("checkout")));
     expect(verify.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["verification_id", "code"]);
+    const stats = await rejection(client.getDeliveryStats({ groupBy: [StatsGrouping.ROUTE, StatsGrouping.ROUTE, 9 as StatsGrouping] }, auth("checkout")));
+    expect(stats.code).toBe(Code.InvalidArgument);
+    expect(stats.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => [v.field, v.description])).toEqual([
+      ["from", "is required: the start of the window"],
+      ["group_by[1]", "ROUTE is given twice"],
+      ["group_by[2]", "must be CHANNEL, ROUTE or COUNTRY"],
+    ]);
+    const tooLong = await rejection(
+      client.getDeliveryStats({ from: timestampFromMs(Date.now() - 32 * 86_400_000), to: timestampFromMs(Date.now()) }, auth("checkout")),
+    );
+    expect(tooLong.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["to"]);
+  });
+
+  it("reports the caller's delivery statistics for a window, grouped by channel", async () => {
+    // From now: the other transports' runs of this test, earlier, are outside the window.
+    const from = timestampFromMs(Date.now());
+    const { verificationId } = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("billing"));
+    expect((await client.verifyOtp({ verificationId, code: await codeFromInbox(app, verificationId) }, auth("billing"))).status).toBe(VerifyStatus.APPROVED);
+    const { rows } = await client.getDeliveryStats({ from, groupBy: [StatsGrouping.CHANNEL] }, auth("billing"));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ channel: Channel.SMS, routeId: "", country: "", attempts: 1n, approved: 1n, conversion: 1 });
   });
 
   it("requires a known bearer token", async () => {

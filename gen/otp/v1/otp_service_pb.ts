@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file otp/v1/otp_service.proto.
  */
 export const file_otp_v1_otp_service: GenFile = /*@__PURE__*/
-  fileDesc("ChhvdHAvdjEvb3RwX3NlcnZpY2UucHJvdG8SBm90cC52MSJUCgtEZXN0aW5hdGlvbhINCgVwaG9uZRgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpwdXNoX3Rva2VuGAMgASgJEhMKC3ZvaWNlX3Bob25lGAQgASgJIlUKD0NoYW5uZWxPdmVycmlkZRIgCgdjaGFubmVsGAEgASgOMg8ub3RwLnYxLkNoYW5uZWwSEAoIcm91dGVfaWQYAiABKAkSDgoGc2VuZGVyGAMgASgJIp0ECg5TZW5kT3RwUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSKAoLZGVzdGluYXRpb24YAiABKAsyEy5vdHAudjEuRGVzdGluYXRpb24SDgoGcG9saWN5GAMgASgJEiEKCGNoYW5uZWxzGAQgAygOMg8ub3RwLnYxLkNoYW5uZWwSKgoJb3ZlcnJpZGVzGAUgAygLMhcub3RwLnYxLkNoYW5uZWxPdmVycmlkZRIOCgZsb2NhbGUYBiABKAkSDQoFYnJhbmQYByABKAkSFQoNb3JpZ2luX2RvbWFpbhgIIAEoCRIeChZlbWJlZGRlZF9vcmlnaW5fZG9tYWluGBEgASgJEhgKEGFuZHJvaWRfYXBwX2hhc2gYCSABKAkSEwoLY29kZV9sZW5ndGgYCiABKA0SJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKEGNsaWVudF9yZWZlcmVuY2UYDCABKAkSNgoIbWV0YWRhdGEYDSADKAsyJC5vdHAudjEuU2VuZE90cFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCgljbGllbnRfaXAYDiABKAkSEQoJZGV2aWNlX2lkGA8gASgJEhMKC2VzdGltYXRlX2lkGBAgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL3AQoPU2VuZE90cFJlc3BvbnNlEhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgVzdGVwcxgDIAMoCzITLm90cC52MS5QbGFubmVkU3RlcBImCg1maXJzdF9hdHRlbXB0GAQgASgLMg8ub3RwLnYxLkF0dGVtcHQSIwoMcHJpY2VfcXVvdGVkGAUgASgLMg0ub3RwLnYxLk1vbmV5EhAKCHRyYWNlX2lkGAYgASgJEhgKEGNsaWVudF9yZWZlcmVuY2UYByABKAkiwgMKEkVzdGltYXRlT3RwUmVxdWVzdBIoCgtkZXN0aW5hdGlvbhgCIAEoCzITLm90cC52MS5EZXN0aW5hdGlvbhIOCgZwb2xpY3kYAyABKAkSIQoIY2hhbm5lbHMYBCADKA4yDy5vdHAudjEuQ2hhbm5lbBIqCglvdmVycmlkZXMYBSADKAsyFy5vdHAudjEuQ2hhbm5lbE92ZXJyaWRlEg4KBmxvY2FsZRgGIAEoCRINCgVicmFuZBgHIAEoCRIVCg1vcmlnaW5fZG9tYWluGAggASgJEhgKEGFuZHJvaWRfYXBwX2hhc2gYCSABKAkSEwoLY29kZV9sZW5ndGgYCiABKA0SJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNsaWVudF9pcBgOIAEoCRIRCglkZXZpY2VfaWQYDyABKAkSHgoWZW1iZWRkZWRfb3JpZ2luX2RvbWFpbhgRIAEoCUoECAEQAkoECAwQDUoECA0QDkoECBAQEVIPaWRlbXBvdGVuY3lfa2V5UhBjbGllbnRfcmVmZXJlbmNlUghtZXRhZGF0YVILZXN0aW1hdGVfaWQingIKE0VzdGltYXRlT3RwUmVzcG9uc2USEwoLZXN0aW1hdGVfaWQYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoFc3RlcHMYAyADKAsyEy5vdHAudjEuUGxhbm5lZFN0ZXASJwoQZmlyc3Rfc3RlcF90b3RhbBgEIAEoCzINLm90cC52MS5Nb25leRInChB3b3JzdF9jYXNlX3RvdGFsGAUgASgLMg0ub3RwLnYxLk1vbmV5Eh4KB2JhbGFuY2UYBiABKAsyDS5vdHAudjEuTW9uZXkSGgoSc3VmZmljaWVudF9iYWxhbmNlGAcgASgIEhAKCHdhcm5pbmdzGAggAygJIjkKEFZlcmlmeU90cFJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkiiwEKEVZlcmlmeU90cFJlc3BvbnNlEiQKBnN0YXR1cxgBIAEoDjIULm90cC52MS5WZXJpZnlTdGF0dXMSGgoScmVtYWluaW5nX2F0dGVtcHRzGAIgASgNEhIKCmF0dGVtcHRfaWQYAyABKAkSIAoHY2hhbm5lbBgEIAEoDjIPLm90cC52MS5DaGFubmVsIkcKFFdhdGNoRGVsaXZlcnlSZXF1ZXN0EhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCJwChVXYXRjaERlbGl2ZXJ5UmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5vdHAudjEuRGVsaXZlcnlFdmVudBIxCg1rZWVwX2FsaXZlX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLqAwoMVmVyaWZpY2F0aW9uEhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi5vdHAudjEuVmVyaWZpY2F0aW9uU3RhdHVzEg4KBnBvbGljeRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthcHByb3ZlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScmVtYWluaW5nX2F0dGVtcHRzGAcgASgNEiIKBXN0ZXBzGAggAygLMhMub3RwLnYxLlBsYW5uZWRTdGVwEiEKCGF0dGVtcHRzGAkgAygLMg8ub3RwLnYxLkF0dGVtcHQSGAoQY2xpZW50X3JlZmVyZW5jZRgKIAEoCRI0CghtZXRhZGF0YRgLIAMoCzIiLm90cC52MS5WZXJpZmljYXRpb24uTWV0YWRhdGFFbnRyeRIQCgh0cmFjZV9pZBgMIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoWR2V0VmVyaWZpY2F0aW9uUmVxdWVzdBIXCg92ZXJpZmljYXRpb25faWQYASABKAkibAoXR2V0VmVyaWZpY2F0aW9uUmVzcG9uc2USKgoMdmVyaWZpY2F0aW9uGAEgASgLMhQub3RwLnYxLlZlcmlmaWNhdGlvbhIlCgZldmVudHMYAiADKAsyFS5vdHAudjEuRGVsaXZlcnlFdmVudCIrChBDYW5jZWxPdHBSZXF1ZXN0EhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCSI/ChFDYW5jZWxPdHBSZXNwb25zZRIqCgx2ZXJpZmljYXRpb24YASABKAsyFC5vdHAudjEuVmVyaWZpY2F0aW9uIkYKEUxpc3RSb3V0ZXNSZXF1ZXN0EiAKB2NoYW5uZWwYASABKA4yDy5vdHAudjEuQ2hhbm5lbBIPCgdjb3VudHJ5GAIgASgJIj0KDENvdW50cnlQcmljZRIPCgdjb3VudHJ5GAEgASgJEhwKBXByaWNlGAIgASgLMg0ub3RwLnYxLk1vbmV5Im4KC1JvdXRlSGVhbHRoEhUKDWRlbGl2ZXJ5X3JhdGUYASABKAESNwoUcDUwX2RlbGl2ZXJ5X2xhdGVuY3kYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHaGVhbHRoeRgDIAEoCCLoAQoFUm91dGUSEAoIcm91dGVfaWQYASABKAkSIAoHY2hhbm5lbBgCIAEoDjIPLm90cC52MS5DaGFubmVsEhAKCHByb3ZpZGVyGAMgASgJEisKDXRyYWZmaWNfY2xhc3MYBCABKA4yFC5vdHAudjEuVHJhZmZpY0NsYXNzEg4KBnNlbmRlchgFIAEoCRIRCgljb3VudHJpZXMYBiADKAkSJAoGcHJpY2VzGAcgAygLMhQub3RwLnYxLkNvdW50cnlQcmljZRIjCgZoZWFsdGgYCCABKAsyEy5vdHAudjEuUm91dGVIZWFsdGgiMwoSTGlzdFJvdXRlc1Jlc3BvbnNlEh0KBnJvdXRlcxgBIAMoCzINLm90cC52MS5Sb3V0ZSriAQoMVmVyaWZ5U3RhdHVzEh0KGVZFUklGWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZWRVJJRllfU1RBVFVTX0FQUFJPVkVEEAESHAoYVkVSSUZZX1NUQVRVU19XUk9OR19DT0RFEAISGQoVVkVSSUZZX1NUQVRVU19FWFBJUkVEEAMSHgoaVkVSSUZZX1NUQVRVU19NQVhfQVRURU1QVFMQBBIiCh5WRVJJRllfU1RBVFVTX0FMUkVBRFlfQVBQUk9WRUQQBRIaChZWRVJJRllfU1RBVFVTX0NBTkNFTEVEEAYq5QEKElZlcmlmaWNhdGlvblN0YXR1cxIjCh9WRVJJRklDQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobVkVSSUZJQ0FUSU9OX1NUQVRVU19QRU5ESU5HEAESIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19BUFBST1ZFRBACEh8KG1ZFUklGSUNBVElPTl9TVEFUVVNfRVhQSVJFRBADEiAKHFZFUklGSUNBVElPTl9TVEFUVVNfQ0FOQ0VMRUQQBBIkCiBWRVJJRklDQVRJT05fU1RBVFVTX01BWF9BVFRFTVBUUxAFMv0DCgpPdHBTZXJ2aWNlEkYKC0VzdGltYXRlT3RwEhoub3RwLnYxLkVzdGltYXRlT3RwUmVxdWVzdBobLm90cC52MS5Fc3RpbWF0ZU90cFJlc3BvbnNlEjoKB1NlbmRPdHASFi5vdHAudjEuU2VuZE90cFJlcXVlc3QaFy5vdHAudjEuU2VuZE90cFJlc3BvbnNlEkAKCVZlcmlmeU90cBIYLm90cC52MS5WZXJpZnlPdHBSZXF1ZXN0Ghkub3RwLnYxLlZlcmlmeU90cFJlc3BvbnNlEk4KDVdhdGNoRGVsaXZlcnkSHC5vdHAudjEuV2F0Y2hEZWxpdmVyeVJlcXVlc3QaHS5vdHAudjEuV2F0Y2hEZWxpdmVyeVJlc3BvbnNlMAESUgoPR2V0VmVyaWZpY2F0aW9uEh4ub3RwLnYxLkdldFZlcmlmaWNhdGlvblJlcXVlc3QaHy5vdHAudjEuR2V0VmVyaWZpY2F0aW9uUmVzcG9uc2USQAoJQ2FuY2VsT3RwEhgub3RwLnYxLkNhbmNlbE90cFJlcXVlc3QaGS5vdHAudjEuQ2FuY2VsT3RwUmVzcG9uc2USQwoKTGlzdFJvdXRlcxIZLm90cC52MS5MaXN0Um91dGVzUmVxdWVzdBoaLm90cC52MS5MaXN0Um91dGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_otp_v1_common]);
+  fileDesc("ChhvdHAvdjEvb3RwX3NlcnZpY2UucHJvdG8SBm90cC52MSJUCgtEZXN0aW5hdGlvbhINCgVwaG9uZRgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpwdXNoX3Rva2VuGAMgASgJEhMKC3ZvaWNlX3Bob25lGAQgASgJIlUKD0NoYW5uZWxPdmVycmlkZRIgCgdjaGFubmVsGAEgASgOMg8ub3RwLnYxLkNoYW5uZWwSEAoIcm91dGVfaWQYAiABKAkSDgoGc2VuZGVyGAMgASgJIp0ECg5TZW5kT3RwUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSKAoLZGVzdGluYXRpb24YAiABKAsyEy5vdHAudjEuRGVzdGluYXRpb24SDgoGcG9saWN5GAMgASgJEiEKCGNoYW5uZWxzGAQgAygOMg8ub3RwLnYxLkNoYW5uZWwSKgoJb3ZlcnJpZGVzGAUgAygLMhcub3RwLnYxLkNoYW5uZWxPdmVycmlkZRIOCgZsb2NhbGUYBiABKAkSDQoFYnJhbmQYByABKAkSFQoNb3JpZ2luX2RvbWFpbhgIIAEoCRIeChZlbWJlZGRlZF9vcmlnaW5fZG9tYWluGBEgASgJEhgKEGFuZHJvaWRfYXBwX2hhc2gYCSABKAkSEwoLY29kZV9sZW5ndGgYCiABKA0SJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKEGNsaWVudF9yZWZlcmVuY2UYDCABKAkSNgoIbWV0YWRhdGEYDSADKAsyJC5vdHAudjEuU2VuZE90cFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCgljbGllbnRfaXAYDiABKAkSEQoJZGV2aWNlX2lkGA8gASgJEhMKC2VzdGltYXRlX2lkGBAgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL3AQoPU2VuZE90cFJlc3BvbnNlEhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgVzdGVwcxgDIAMoCzITLm90cC52MS5QbGFubmVkU3RlcBImCg1maXJzdF9hdHRlbXB0GAQgASgLMg8ub3RwLnYxLkF0dGVtcHQSIwoMcHJpY2VfcXVvdGVkGAUgASgLMg0ub3RwLnYxLk1vbmV5EhAKCHRyYWNlX2lkGAYgASgJEhgKEGNsaWVudF9yZWZlcmVuY2UYByABKAkiwgMKEkVzdGltYXRlT3RwUmVxdWVzdBIoCgtkZXN0aW5hdGlvbhgCIAEoCzITLm90cC52MS5EZXN0aW5hdGlvbhIOCgZwb2xpY3kYAyABKAkSIQoIY2hhbm5lbHMYBCADKA4yDy5vdHAudjEuQ2hhbm5lbBIqCglvdmVycmlkZXMYBSADKAsyFy5vdHAudjEuQ2hhbm5lbE92ZXJyaWRlEg4KBmxvY2FsZRgGIAEoCRINCgVicmFuZBgHIAEoCRIVCg1vcmlnaW5fZG9tYWluGAggASgJEhgKEGFuZHJvaWRfYXBwX2hhc2gYCSABKAkSEwoLY29kZV9sZW5ndGgYCiABKA0SJgoDdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNsaWVudF9pcBgOIAEoCRIRCglkZXZpY2VfaWQYDyABKAkSHgoWZW1iZWRkZWRfb3JpZ2luX2RvbWFpbhgRIAEoCUoECAEQAkoECAwQDUoECA0QDkoECBAQEVIPaWRlbXBvdGVuY3lfa2V5UhBjbGllbnRfcmVmZXJlbmNlUghtZXRhZGF0YVILZXN0aW1hdGVfaWQingIKE0VzdGltYXRlT3RwUmVzcG9uc2USEwoLZXN0aW1hdGVfaWQYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoFc3RlcHMYAyADKAsyEy5vdHAudjEuUGxhbm5lZFN0ZXASJwoQZmlyc3Rfc3RlcF90b3RhbBgEIAEoCzINLm90cC52MS5Nb25leRInChB3b3JzdF9jYXNlX3RvdGFsGAUgASgLMg0ub3RwLnYxLk1vbmV5Eh4KB2JhbGFuY2UYBiABKAsyDS5vdHAudjEuTW9uZXkSGgoSc3VmZmljaWVudF9iYWxhbmNlGAcgASgIEhAKCHdhcm5pbmdzGAggAygJIjkKEFZlcmlmeU90cFJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJEgwKBGNvZGUYAiABKAkiiwEKEVZlcmlmeU90cFJlc3BvbnNlEiQKBnN0YXR1cxgBIAEoDjIULm90cC52MS5WZXJpZnlTdGF0dXMSGgoScmVtYWluaW5nX2F0dGVtcHRzGAIgASgNEhIKCmF0dGVtcHRfaWQYAyABKAkSIAoHY2hhbm5lbBgEIAEoDjIPLm90cC52MS5DaGFubmVsIkcKFFdhdGNoRGVsaXZlcnlSZXF1ZXN0EhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCJwChVXYXRjaERlbGl2ZXJ5UmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5vdHAudjEuRGVsaXZlcnlFdmVudBIxCg1rZWVwX2FsaXZlX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLqAwoMVmVyaWZpY2F0aW9uEhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi5vdHAudjEuVmVyaWZpY2F0aW9uU3RhdHVzEg4KBnBvbGljeRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthcHByb3ZlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScmVtYWluaW5nX2F0dGVtcHRzGAcgASgNEiIKBXN0ZXBzGAggAygLMhMub3RwLnYxLlBsYW5uZWRTdGVwEiEKCGF0dGVtcHRzGAkgAygLMg8ub3RwLnYxLkF0dGVtcHQSGAoQY2xpZW50X3JlZmVyZW5jZRgKIAEoCRI0CghtZXRhZGF0YRgLIAMoCzIiLm90cC52MS5WZXJpZmljYXRpb24uTWV0YWRhdGFFbnRyeRIQCgh0cmFjZV9pZBgMIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoWR2V0VmVyaWZpY2F0aW9uUmVxdWVzdBIXCg92ZXJpZmljYXRpb25faWQYASABKAkibAoXR2V0VmVyaWZpY2F0aW9uUmVzcG9uc2USKgoMdmVyaWZpY2F0aW9uGAEgASgLMhQub3RwLnYxLlZlcmlmaWNhdGlvbhIlCgZldmVudHMYAiADKAsyFS5vdHAudjEuRGVsaXZlcnlFdmVudCIrChBDYW5jZWxPdHBSZXF1ZXN0EhcKD3ZlcmlmaWNhdGlvbl9pZBgBIAEoCSI/ChFDYW5jZWxPdHBSZXNwb25zZRIqCgx2ZXJpZmljYXRpb24YASABKAsyFC5vdHAudjEuVmVyaWZpY2F0aW9uIkYKEUxpc3RSb3V0ZXNSZXF1ZXN0EiAKB2NoYW5uZWwYASABKA4yDy5vdHAudjEuQ2hhbm5lbBIPCgdjb3VudHJ5GAIgASgJIj0KDENvdW50cnlQcmljZRIPCgdjb3VudHJ5GAEgASgJEhwKBXByaWNlGAIgASgLMg0ub3RwLnYxLk1vbmV5Im4KC1JvdXRlSGVhbHRoEhUKDWRlbGl2ZXJ5X3JhdGUYASABKAESNwoUcDUwX2RlbGl2ZXJ5X2xhdGVuY3kYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHaGVhbHRoeRgDIAEoCCLoAQoFUm91dGUSEAoIcm91dGVfaWQYASABKAkSIAoHY2hhbm5lbBgCIAEoDjIPLm90cC52MS5DaGFubmVsEhAKCHByb3ZpZGVyGAMgASgJEisKDXRyYWZmaWNfY2xhc3MYBCABKA4yFC5vdHAudjEuVHJhZmZpY0NsYXNzEg4KBnNlbmRlchgFIAEoCRIRCgljb3VudHJpZXMYBiADKAkSJAoGcHJpY2VzGAcgAygLMhQub3RwLnYxLkNvdW50cnlQcmljZRIjCgZoZWFsdGgYCCABKAsyEy5vdHAudjEuUm91dGVIZWFsdGgiMwoSTGlzdFJvdXRlc1Jlc3BvbnNlEh0KBnJvdXRlcxgBIAMoCzINLm90cC52MS5Sb3V0ZSKUAQoXR2V0RGVsaXZlcnlTdGF0c1JlcXVlc3QSKAoEZnJvbRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCGdyb3VwX2J5GAMgAygOMhUub3RwLnYxLlN0YXRzR3JvdXBpbmciqgMKDURlbGl2ZXJ5U3RhdHMSIAoHY2hhbm5lbBgBIAEoDjIPLm90cC52MS5DaGFubmVsEhAKCHJvdXRlX2lkGAIgASgJEg8KB2NvdW50cnkYAyABKAkSEAoIYXR0ZW1wdHMYBCABKAMSEQoJc3VibWl0dGVkGAUgASgDEhEKCWRlbGl2ZXJlZBgGIAEoAxIVCg1kZWxpdmVyeV9yYXRlGAcgASgBEjYKE3JlY2VpcHRfbGF0ZW5jeV9wNTAYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNgoTcmVjZWlwdF9sYXRlbmN5X3A5NRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhcHByb3ZlZBgKIAEoAxISCgpjb252ZXJzaW9uGAsgASgBEhEKCWVzY2FsYXRlZBgMIAEoAxIVCg1mYWxsYmFja19yYXRlGA0gASgBEhsKBGNvc3QYDiABKAsyDS5vdHAudjEuTW9uZXkSKAoRY29zdF9wZXJfYXBwcm92YWwYDyABKAsyDS5vdHAudjEuTW9uZXkiPwoYR2V0RGVsaXZlcnlTdGF0c1Jlc3BvbnNlEiMKBHJvd3MYASADKAsyFS5vdHAudjEuRGVsaXZlcnlTdGF0cyriAQoMVmVyaWZ5U3RhdHVzEh0KGVZFUklGWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZWRVJJRllfU1RBVFVTX0FQUFJPVkVEEAESHAoYVkVSSUZZX1NUQVRVU19XUk9OR19DT0RFEAISGQoVVkVSSUZZX1NUQVRVU19FWFBJUkVEEAMSHgoaVkVSSUZZX1NUQVRVU19NQVhfQVRURU1QVFMQBBIiCh5WRVJJRllfU1RBVFVTX0FMUkVBRFlfQVBQUk9WRUQQBRIaChZWRVJJRllfU1RBVFVTX0NBTkNFTEVEEAYq5QEKElZlcmlmaWNhdGlvblN0YXR1cxIjCh9WRVJJRklDQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobVkVSSUZJQ0FUSU9OX1NUQVRVU19QRU5ESU5HEAESIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19BUFBST1ZFRBACEh8KG1ZFUklGSUNBVElPTl9TVEFUVVNfRVhQSVJFRBADEiAKHFZFUklGSUNBVElPTl9TVEFUVVNfQ0FOQ0VMRUQQBBIkCiBWRVJJRklDQVRJT05fU1RBVFVTX01BWF9BVFRFTVBUUxAFKoEBCg1TdGF0c0dyb3VwaW5nEh4KGlNUQVRTX0dST1VQSU5HX1VOU1BFQ0lGSUVEEAASGgoWU1RBVFNfR1JPVVBJTkdfQ0hBTk5FTBABEhgKFFNUQVRTX0dST1VQSU5HX1JPVVRFEAISGgoWU1RBVFNfR1JPVVBJTkdfQ09VTlRSWRADMtQECgpPdHBTZXJ2aWNlEkYKC0VzdGltYXRlT3RwEhoub3RwLnYxLkVzdGltYXRlT3RwUmVxdWVzdBobLm90cC52MS5Fc3RpbWF0ZU90cFJlc3BvbnNlEjoKB1NlbmRPdHASFi5vdHAudjEuU2VuZE90cFJlcXVlc3QaFy5vdHAudjEuU2VuZE90cFJlc3BvbnNlEkAKCVZlcmlmeU90cBIYLm90cC52MS5WZXJpZnlPdHBSZXF1ZXN0Ghkub3RwLnYxLlZlcmlmeU90cFJlc3BvbnNlEk4KDVdhdGNoRGVsaXZlcnkSHC5vdHAudjEuV2F0Y2hEZWxpdmVyeVJlcXVlc3QaHS5vdHAudjEuV2F0Y2hEZWxpdmVyeVJlc3BvbnNlMAESUgoPR2V0VmVyaWZpY2F0aW9uEh4ub3RwLnYxLkdldFZlcmlmaWNhdGlvblJlcXVlc3QaHy5vdHAudjEuR2V0VmVyaWZpY2F0aW9uUmVzcG9uc2USQAoJQ2FuY2VsT3RwEhgub3RwLnYxLkNhbmNlbE90cFJlcXVlc3QaGS5vdHAudjEuQ2FuY2VsT3RwUmVzcG9uc2USQwoKTGlzdFJvdXRlcxIZLm90cC52MS5MaXN0Um91dGVzUmVxdWVzdBoaLm90cC52MS5MaXN0Um91dGVzUmVzcG9uc2USVQoQR2V0RGVsaXZlcnlTdGF0cxIfLm90cC52MS5HZXREZWxpdmVyeVN0YXRzUmVxdWVzdBogLm90cC52MS5HZXREZWxpdmVyeVN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_otp_v1_common]);
 
 /**
  * Where the code may be sent. At least one destination is required.
@@ -803,6 +803,173 @@ export const ListRoutesResponseSchema: GenMessage<ListRoutesResponse> = /*@__PUR
   messageDesc(file_otp_v1_otp_service, 19);
 
 /**
+ * @generated from message otp.v1.GetDeliveryStatsRequest
+ */
+export type GetDeliveryStatsRequest = Message<"otp.v1.GetDeliveryStatsRequest"> & {
+  /**
+   * Start of the window (inclusive): attempts queued from then. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 1;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * End of the window (exclusive); now when unset. At most 31 days after from.
+   *
+   * @generated from field: google.protobuf.Timestamp to = 2;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * Each grouping at most once; none gives one row for the whole window.
+   *
+   * @generated from field: repeated otp.v1.StatsGrouping group_by = 3;
+   */
+  groupBy: StatsGrouping[];
+};
+
+/**
+ * Describes the message otp.v1.GetDeliveryStatsRequest.
+ * Use `create(GetDeliveryStatsRequestSchema)` to create a new message.
+ */
+export const GetDeliveryStatsRequestSchema: GenMessage<GetDeliveryStatsRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 20);
+
+/**
+ * @generated from message otp.v1.DeliveryStats
+ */
+export type DeliveryStats = Message<"otp.v1.DeliveryStats"> & {
+  /**
+   * Set when grouped by channel or route.
+   *
+   * @generated from field: otp.v1.Channel channel = 1;
+   */
+  channel: Channel;
+
+  /**
+   * Set when grouped by route.
+   *
+   * @generated from field: string route_id = 2;
+   */
+  routeId: string;
+
+  /**
+   * Set when grouped by country.
+   *
+   * @generated from field: string country = 3;
+   */
+  country: string;
+
+  /**
+   * Attempts queued in the window.
+   *
+   * @generated from field: int64 attempts = 4;
+   */
+  attempts: bigint;
+
+  /**
+   * Of those, handed to a provider.
+   *
+   * @generated from field: int64 submitted = 5;
+   */
+  submitted: bigint;
+
+  /**
+   * Of those, with a DELIVERED receipt.
+   *
+   * @generated from field: int64 delivered = 6;
+   */
+  delivered: bigint;
+
+  /**
+   * delivered ÷ submitted, 0–1 (an attempt without a receipt counts as not delivered); 0 when nothing was submitted.
+   *
+   * @generated from field: double delivery_rate = 7;
+   */
+  deliveryRate: number;
+
+  /**
+   * Submission → delivered receipt, over the delivered attempts (zero when none).
+   *
+   * @generated from field: google.protobuf.Duration receipt_latency_p50 = 8;
+   */
+  receiptLatencyP50?: Duration | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration receipt_latency_p95 = 9;
+   */
+  receiptLatencyP95?: Duration | undefined;
+
+  /**
+   * Approvals with a code these attempts carried.
+   *
+   * @generated from field: int64 approved = 10;
+   */
+  approved: bigint;
+
+  /**
+   * approved ÷ attempts, 0–1.
+   *
+   * @generated from field: double conversion = 11;
+   */
+  conversion: number;
+
+  /**
+   * Attempts after which the plan fell back to a later step.
+   *
+   * @generated from field: int64 escalated = 12;
+   */
+  escalated: bigint;
+
+  /**
+   * escalated ÷ attempts, 0–1.
+   *
+   * @generated from field: double fallback_rate = 13;
+   */
+  fallbackRate: number;
+
+  /**
+   * Price of the submitted attempts (the first currency seen when they differ).
+   *
+   * @generated from field: otp.v1.Money cost = 14;
+   */
+  cost?: Money | undefined;
+
+  /**
+   * cost ÷ approved; unset when nothing was approved.
+   *
+   * @generated from field: otp.v1.Money cost_per_approval = 15;
+   */
+  costPerApproval?: Money | undefined;
+};
+
+/**
+ * Describes the message otp.v1.DeliveryStats.
+ * Use `create(DeliveryStatsSchema)` to create a new message.
+ */
+export const DeliveryStatsSchema: GenMessage<DeliveryStats> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 21);
+
+/**
+ * @generated from message otp.v1.GetDeliveryStatsResponse
+ */
+export type GetDeliveryStatsResponse = Message<"otp.v1.GetDeliveryStatsResponse"> & {
+  /**
+   * Ordered by channel, route and country.
+   *
+   * @generated from field: repeated otp.v1.DeliveryStats rows = 1;
+   */
+  rows: DeliveryStats[];
+};
+
+/**
+ * Describes the message otp.v1.GetDeliveryStatsResponse.
+ * Use `create(GetDeliveryStatsResponseSchema)` to create a new message.
+ */
+export const GetDeliveryStatsResponseSchema: GenMessage<GetDeliveryStatsResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 22);
+
+/**
  * Outcome of a VerifyOtp call.
  *
  * @generated from enum otp.v1.VerifyStatus
@@ -894,6 +1061,41 @@ export const VerificationStatusSchema: GenEnum<VerificationStatus> = /*@__PURE__
   enumDesc(file_otp_v1_otp_service, 1);
 
 /**
+ * What delivery statistics are grouped by.
+ *
+ * @generated from enum otp.v1.StatsGrouping
+ */
+export enum StatsGrouping {
+  /**
+   * @generated from enum value: STATS_GROUPING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: STATS_GROUPING_CHANNEL = 1;
+   */
+  CHANNEL = 1,
+
+  /**
+   * @generated from enum value: STATS_GROUPING_ROUTE = 2;
+   */
+  ROUTE = 2,
+
+  /**
+   * The destination phone number's ISO 3166-1 alpha-2 country ("" for verifications without one).
+   *
+   * @generated from enum value: STATS_GROUPING_COUNTRY = 3;
+   */
+  COUNTRY = 3,
+}
+
+/**
+ * Describes the enum otp.v1.StatsGrouping.
+ */
+export const StatsGroupingSchema: GenEnum<StatsGrouping> = /*@__PURE__*/
+  enumDesc(file_otp_v1_otp_service, 2);
+
+/**
  * OtpService sends one-time passcodes over explicit routes, tracks their
  * delivery, falls back across channels, and verifies them.
  *
@@ -973,6 +1175,17 @@ export const OtpService: GenService<{
     methodKind: "unary";
     input: typeof ListRoutesRequestSchema;
     output: typeof ListRoutesResponseSchema;
+  },
+  /**
+   * Delivery, latency, conversion, fallback and cost of the caller's attempts
+   * queued in a time window, grouped by channel, route and/or country.
+   *
+   * @generated from rpc otp.v1.OtpService.GetDeliveryStats
+   */
+  getDeliveryStats: {
+    methodKind: "unary";
+    input: typeof GetDeliveryStatsRequestSchema;
+    output: typeof GetDeliveryStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_otp_v1_otp_service, 0);

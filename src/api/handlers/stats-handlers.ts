@@ -1,0 +1,37 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
+import { channelToProto } from "../../contract/enums.js";
+import { getDeliveryStats } from "../../service/delivery-stats.js";
+import { asCaller, type ApiDeps } from "../call.js";
+import { money } from "../to-proto.js";
+import { toStatsQuery } from "../validation.js";
+
+/** GetDeliveryStats: the caller's delivery analytics for a window. */
+export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService>, "getDeliveryStats"> {
+  return {
+    getDeliveryStats: (request, context) =>
+      asCaller(deps, context, async (caller) => {
+        const rows = await getDeliveryStats(deps.service, caller, toStatsQuery(request, deps.service.clock.now()));
+        return {
+          rows: rows.map((r) => ({
+            ...(r.channel ? { channel: channelToProto(r.channel) } : {}),
+            routeId: r.routeId ?? "",
+            country: r.country ?? "",
+            attempts: BigInt(r.attempts),
+            submitted: BigInt(r.submitted),
+            delivered: BigInt(r.delivered),
+            deliveryRate: r.deliveryRate,
+            receiptLatencyP50: durationFromMs(r.receiptLatencyP50Ms),
+            receiptLatencyP95: durationFromMs(r.receiptLatencyP95Ms),
+            approved: BigInt(r.approved),
+            conversion: r.conversion,
+            escalated: BigInt(r.escalated),
+            fallbackRate: r.fallbackRate,
+            cost: money(r.cost.currency, r.cost.micros),
+            ...(r.costPerApproval ? { costPerApproval: money(r.costPerApproval.currency, r.costPerApproval.micros) } : {}),
+          })),
+        };
+      }),
+  };
+}
