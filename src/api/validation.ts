@@ -12,7 +12,7 @@ import { isE164, normalizeEmail, type Destination } from "../domain/destination.
 import { InvalidInputError, type FieldViolation } from "../domain/errors.js";
 import { DEFAULT_TTL_MS, MAX_TTL_MS } from "../domain/verification.js";
 import type { PlanInput } from "../service/plan-request.js";
-import { MAX_STATS_WINDOW_MS, type StatsGroup, type StatsQuery } from "../service/delivery-stats.js";
+import { MAX_STATS_BUCKETS, MAX_STATS_WINDOW_MS, MIN_STATS_INTERVAL_MS, type StatsGroup, type StatsQuery } from "../service/delivery-stats.js";
 import type { SendOtpCommand } from "../service/send-otp.js";
 
 /**
@@ -123,7 +123,7 @@ const STATS_GROUPS: Partial<Record<StatsGrouping, StatsGroup>> = {
   [StatsGrouping.COUNTRY]: "country",
 };
 
-/** GetDeliveryStats: a window of at most 31 days ending by `now`'s default, and each grouping once. */
+/** GetDeliveryStats: a window of at most 31 days (ending now by default), each grouping once, a bucket of a minute or more. */
 export function toStatsQuery(request: GetDeliveryStatsRequest, now: Date): StatsQuery {
   const v = new Violations();
   const from = request.from ? timestampDate(request.from) : undefined;
@@ -138,8 +138,13 @@ export function toStatsQuery(request: GetDeliveryStatsRequest, now: Date): Stats
     else if (groupBy.includes(group)) v.add(`group_by[${i}]`, `${StatsGrouping[grouping]} is given twice`);
     else groupBy.push(group);
   });
+  const intervalMs = request.interval ? durationMs(request.interval) : undefined;
+  if (intervalMs !== undefined && from !== undefined) {
+    if (intervalMs < MIN_STATS_INTERVAL_MS) v.add("interval", "must be at least one minute");
+    else if ((to.getTime() - from.getTime()) / intervalMs > MAX_STATS_BUCKETS) v.add("interval", `must split the window into at most ${MAX_STATS_BUCKETS} buckets`);
+  }
   v.check();
-  return { from: from!, to, groupBy };
+  return { from: from!, to, groupBy, ...(intervalMs !== undefined ? { intervalMs } : {}) };
 }
 
 export function requireCountryFilter(country: string): string | undefined {

@@ -7,14 +7,21 @@ export type { StatsGroup };
 
 /** Longest window one request may ask about. */
 export const MAX_STATS_WINDOW_MS = 31 * 86_400_000;
+/** A time series' shortest bucket, and most buckets in one answer. */
+export const MIN_STATS_INTERVAL_MS = 60_000;
+export const MAX_STATS_BUCKETS = 1_000;
 
 export interface StatsQuery {
   readonly from: Date;
   readonly to: Date;
   readonly groupBy: readonly StatsGroup[];
+  /** Splits the window into buckets of this length (a time series). */
+  readonly intervalMs?: number;
 }
 
 export interface DeliveryStatsView {
+  /** With an interval: where this row's bucket starts. */
+  readonly bucketStart?: Date;
   readonly channel?: Channel;
   readonly routeId?: string;
   readonly country?: string;
@@ -38,8 +45,9 @@ export interface DeliveryStatsView {
 
 /** The caller's delivery, conversion, fallback and cost figures for attempts queued in the window. */
 export async function getDeliveryStats(deps: ServiceDeps, caller: Caller, query: StatsQuery): Promise<DeliveryStatsView[]> {
-  const rows = await deliveryStats(deps.db, caller.id, query.from, query.to, query.groupBy);
+  const rows = await deliveryStats(deps.db, caller.id, query, query.groupBy);
   return rows.map((r) => ({
+    ...(r.bucket !== null && query.intervalMs !== undefined ? { bucketStart: new Date(query.from.getTime() + r.bucket * query.intervalMs) } : {}),
     ...(r.channel !== null ? { channel: r.channel as Channel } : {}),
     ...(r.route_id !== null ? { routeId: r.route_id } : {}),
     ...(r.country !== null ? { country: r.country } : {}),

@@ -80,6 +80,10 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
       client.getDeliveryStats({ from: timestampFromMs(Date.now() - 32 * 86_400_000), to: timestampFromMs(Date.now()) }, auth("checkout")),
     );
     expect(tooLong.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["to"]);
+    const fine = await rejection(
+      client.getDeliveryStats({ from: timestampFromMs(Date.now() - 86_400_000), interval: { seconds: 30n } }, auth("checkout")),
+    );
+    expect(fine.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => [v.field, v.description])).toEqual([["interval", "must be at least one minute"]]);
   });
 
   it("reports the caller's delivery statistics for a window, grouped by channel", async () => {

@@ -87,6 +87,14 @@ describe.each(BACKENDS)("GetDeliveryStats on $name", (backend) => {
     expect(byRoute[0]!.costPerApproval).toEqual({ currency: "EUR", micros: 1_000 });
     expect(byRoute[1]!.deliveryRate).toBeCloseTo(2 / 3);
 
+    // A time series: 3-s buckets from the window's start (sends at 0 and 2 s, then three attempts at 6 s).
+    const series = await getDeliveryStats(deps, caller, { ...window, groupBy: ["channel"], intervalMs: 3_000 });
+    expect(series.map((r) => [r.bucketStart!.getTime() - windowStart.getTime(), r.channel, r.attempts, r.delivered])).toEqual([
+      [0, "sms", 2, 2],
+      [6_000, "email", 1, 0],
+      [6_000, "sms", 2, 0],
+    ]);
+
     // A window that ends before the traffic began counts nothing.
     expect(await getDeliveryStats(deps, caller, { from: new Date(windowStart.getTime() - 60_000), to: windowStart, groupBy: ["channel"] })).toEqual([]);
   });

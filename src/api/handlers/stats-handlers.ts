@@ -1,4 +1,4 @@
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { channelToProto } from "../../contract/enums.js";
@@ -15,6 +15,7 @@ export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService
         const rows = await getDeliveryStats(deps.service, caller, toStatsQuery(request, deps.service.clock.now()));
         return {
           rows: rows.map((r) => ({
+            ...(r.bucketStart ? { bucketStart: timestampFromDate(r.bucketStart) } : {}),
             ...(r.channel ? { channel: channelToProto(r.channel) } : {}),
             routeId: r.routeId ?? "",
             country: r.country ?? "",

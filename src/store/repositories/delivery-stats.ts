@@ -11,6 +11,8 @@ const GROUP_COLUMNS: Record<StatsGroup, readonly string[]> = {
 };
 
 export interface StatsRow {
+  /** With an interval: the bucket's number from `from` (0, 1, …); otherwise null. */
+  readonly bucket: number | null;
   readonly channel: string | null;
   readonly route_id: string | null;
   readonly country: string | null;
@@ -30,22 +32,30 @@ export interface StatsRow {
  * currency, so prices in different currencies are never added up): submitted,
  * delivered, receipt latency percentiles, approvals with their codes,
  * escalations after them, and the price of the submitted ones. The country is
- * the destination phone number's, as planned.
+ * the destination phone number's, as planned. With an interval, each group is
+ * also split into buckets of that length from `from`.
  */
-export async function deliveryStats(db: Executor, callerId: string, from: Date, to: Date, groupBy: readonly StatsGroup[]): Promise<StatsRow[]> {
-  const columns = [...new Set(groupBy.flatMap((g) => GROUP_COLUMNS[g]))];
+export async function deliveryStats(
+  db: Executor,
+  callerId: string,
+  window: { readonly from: Date; readonly to: Date; readonly intervalMs?: number | undefined },
+  groupBy: readonly StatsGroup[],
+): Promise<StatsRow[]> {
+  const { from, to, intervalMs } = window;
+  const columns = [...(intervalMs === undefined ? [] : ["bucket"]), ...new Set(groupBy.flatMap((g) => GROUP_COLUMNS[g]))];
   const selected = (name: string) => (columns.includes(name) ? sql.ref(name) : sql`null`);
   const keys = sql.join([...columns.map((c) => sql.ref(c)), sql.ref("currency")]);
   const { rows } = await sql<StatsRow>`
     with a as (
       select a.channel, a.route_id, coalesce(v.plan->0->>'country', '') as country, a.currency, a.status,
+        floor(extract(epoch from a.created_at - ${from}::timestamptz) * 1000 / ${intervalMs ?? 1})::int as bucket,
         a.submitted_at, a.completed_at, a.price_micros,
         v.approved_attempt_id is not distinct from a.id as approved,
         exists (select 1 from attempts later where later.verification_id = a.verification_id and later.step_index > a.step_index) as escalated
       from attempts a join verifications v on v.id = a.verification_id
       where v.caller_id = ${callerId} and a.created_at >= ${from} and a.created_at < ${to}
     )
-    select ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, currency,
+    select ${selected("bucket")} as bucket, ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, currency,
       count(*)::int as attempts,
       (count(*) filter (where submitted_at is not null))::int as submitted,
       (count(*) filter (where status = 'DELIVERED'))::int as delivered,
