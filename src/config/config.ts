@@ -22,6 +22,8 @@ export interface Config {
   readonly host: string;
   readonly httpPort: number;
   readonly grpcPort: number;
+  /** The worker's port: grpc.health.v1 (h2c, for native gRPC probes) and `GET /metrics`. */
+  readonly healthPort: number;
   readonly database: DatabaseOptions;
   /** A unary RPC still waiting on the database (or another dependency) after this long answers UNAVAILABLE. */
   readonly callTimeoutMs: number;
@@ -76,6 +78,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     options: {
       "http-port": { type: "string" },
       "grpc-port": { type: "string" },
+      "health-port": { type: "string" },
       host: { type: "string" },
       "data-dir": { type: "string" },
       "database-url": { type: "string" },
@@ -143,6 +146,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     host: setting("host", "OTP_HOST")[1] || (isDev ? "127.0.0.1" : "0.0.0.0"),
     httpPort: parsePort(...setting("http-port", "OTP_HTTP_PORT"), 8080),
     grpcPort: parsePort(...setting("grpc-port", "OTP_GRPC_PORT"), 9090),
+    healthPort: parsePort(...setting("health-port", "OTP_HEALTH_PORT"), 8081),
     database: databaseUrl ? { kind: "postgres", url: databaseUrl, pool: parsePool(setting) } : { kind: "pglite", dataDir: `${dataDir}/pglite` },
     callTimeoutMs: parseDurationSetting(...setting("call-timeout", "OTP_CALL_TIMEOUT"), 9_000),
     dataDir,

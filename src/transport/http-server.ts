@@ -18,7 +18,8 @@ type PageArgs = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>;
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
-  readonly otp: ServiceImpl<typeof OtpService>;
+  /** Absent on the worker's health port, which serves health and pages only. */
+  readonly otp?: ServiceImpl<typeof OtpService>;
   readonly health: HealthRegistry;
   readonly pages: readonly PageHandler[];
   readonly shutdownSignal: AbortSignal;
@@ -28,7 +29,8 @@ export interface HttpServerOptions {
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
- * The HTTP port: Connect, gRPC-Web and gRPC through connect-node, plus pages.
+ * The HTTP port: Connect, gRPC-Web and gRPC through connect-node, plus pages
+ * (and, without `otp`, the worker's health port: grpc.health.v1 and pages).
  * One listener speaks both HTTP/1.1 and cleartext HTTP/2 (h2c with prior
  * knowledge): it reads a connection's first bytes and hands it to the server
  * for that protocol, which Node's http2 server does not do by itself for h2c.
@@ -43,7 +45,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     jsonOptions: { ignoreUnknownFields: false },
     interceptors: [rpcServerSpans],
     routes: (router) => {
-      router.service(OtpService, options.otp);
+      if (options.otp) router.service(OtpService, options.otp);
       router.service(Health, options.health.impl());
       // Malformed protobuf answers INVALID_ARGUMENT, not INTERNAL (see malformed-requests.ts).
       router.handlers.forEach((handler, i) => (router.handlers[i] = malformedAsInvalidArgument(handler)));

@@ -32,6 +32,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     host: "127.0.0.1",
     httpPort: 0,
     grpcPort: 0,
+    healthPort: 0,
     database: { kind: "postgres", url: await createTestDatabase(inject("pgAdminUrl")) },
     dataDir: mkdtempSync(path.join(tmpdir(), "otp-app-")),
     codeHashKey: TEST_KEYS.hashKey,

@@ -10,6 +10,8 @@ export interface ServiceProcess {
   readonly pid: number;
   readonly httpPort: number;
   readonly grpcPort: number;
+  /** The worker's health port (grpc.health.v1, /metrics); 0 for other roles. */
+  readonly healthPort: number;
   /** Everything the process wrote so far (stdout and stderr). */
   output(): string;
   /** Null while the process runs. */
@@ -28,7 +30,7 @@ export async function startServiceProcess(
   ready = "listening",
   fixedPorts: { http?: number; grpc?: number } = {},
 ): Promise<ServiceProcess> {
-  const portArgs = ["--http-port", String(fixedPorts.http ?? 0), "--grpc-port", String(fixedPorts.grpc ?? 0)];
+  const portArgs = ["--http-port", String(fixedPorts.http ?? 0), "--grpc-port", String(fixedPorts.grpc ?? 0), "--health-port", "0"];
   const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bin/otp-orchestrator.js"), ...args, ...portArgs], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
@@ -37,14 +39,14 @@ export async function startServiceProcess(
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  let ports: { httpPort: number; grpcPort: number } | undefined;
+  let ports: { httpPort: number; grpcPort: number; healthPort: number } | undefined;
   try {
     await waitFor(
       "the service to listen",
       async () => {
         if (child.exitCode !== null) return true; // no point waiting longer: reported below
         const line = output.split("\n").find((l) => l.includes(`"message":"${ready}"`));
-        if (line) ports = { httpPort: 0, grpcPort: 0, ...(JSON.parse(line) as object) };
+        if (line) ports = { httpPort: 0, grpcPort: 0, healthPort: 0, ...(JSON.parse(line) as object) };
         return ports !== undefined;
       },
       60_000,
@@ -58,6 +60,7 @@ export async function startServiceProcess(
     pid: child.pid!,
     httpPort: ports!.httpPort,
     grpcPort: ports!.grpcPort,
+    healthPort: ports!.healthPort,
     output: () => output,
     exitCode: () => child.exitCode,
     stop: async (signal = "SIGTERM") => {
@@ -108,7 +111,7 @@ export async function startServeProcess(options: ProcessOptions & { token?: stri
 
 /** A `worker` process on JetStream; ready once it consumes. */
 export async function startWorkerProcess(options: ProcessOptions & { natsUrl: string; channels?: string }): Promise<ServiceProcess> {
-  return startServiceProcess(["worker", "--channels", options.channels ?? "sms,email,voice,push"], commonEnv(options), "consuming");
+  return startServiceProcess(["worker", "--channels", options.channels ?? "sms,email,voice,push"], { OTP_HOST: "127.0.0.1", ...commonEnv(options) }, "consuming");
 }
 
 /** The dev inbox of a running process, newest first. */

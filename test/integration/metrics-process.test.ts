@@ -114,9 +114,13 @@ describe("metrics after a run with deliveries, failures and a fallback", () => {
     await stream.next();
 
     let metrics = new Map<string, number>();
+    // Counted once recorded; the dispatch message is acknowledged just after.
     await waitFor(
-      "the email submissions counted",
-      async () => (metrics = samples(await scrape())).get('otp_provider_submits_total{channel="email",result="accepted",route="email-otp"}') === 2,
+      "the email submissions counted and acknowledged",
+      async () => {
+        metrics = samples(await scrape());
+        return metrics.get('otp_provider_submits_total{channel="email",result="accepted",route="email-otp"}') === 2 && ["sms", "email"].every((c) => metrics.get(`otp_dispatch_pending{channel="${c}"}`) === 0);
+      },
       10_000,
     );
     expect(Object.fromEntries([...metrics].filter(([name]) => name.startsWith("otp_") && !name.includes("_bucket")))).toEqual({
