@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
@@ -24,7 +23,7 @@ import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
 import { otpMetrics } from "./telemetry/metrics.js";
-import { serveMetrics } from "./telemetry/sdk.js";
+import { metricsPage } from "./transport/metrics-page.js";
 import { countUnpublished } from "./store/repositories/outbox.js";
 import { DISPATCH_SUBJECTS, dispatchSubject } from "./bus/subjects.js";
 import { CHANNELS } from "./domain/channel.js";
@@ -176,12 +175,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let ready: Core | undefined;
   const otp = untilReady(OtpService, () => ready?.otp);
   const pages: PageHandler[] = [
-    // No token: restrict it by network policy. Answers while starting too (what is known so far).
-    (request, response) => {
-      if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") return false;
-      serveMetrics(request as IncomingMessage, response as ServerResponse);
-      return true;
-    },
+    // Answers while starting too (what is known so far).
+    metricsPage,
     (request, response) => {
       if (ready !== undefined) return ready.pages.some((page) => page(request, response));
       response.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });

@@ -1,12 +1,11 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import type { Config } from "./config/config.js";
 import { DevInbox } from "./dev/dev-inbox.js";
 import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { jsonLogger } from "./telemetry/logger.js";
-import { serveMetrics } from "./telemetry/sdk.js";
 import { HealthRegistry } from "./transport/health.js";
-import { startHttpServer, type PageHandler } from "./transport/http-server.js";
+import { startHttpServer } from "./transport/http-server.js";
+import { metricsPage } from "./transport/metrics-page.js";
 
 export interface RunningWorker {
   /** The health port (grpc.health.v1 and `/metrics`). */
@@ -25,11 +24,6 @@ export async function startWorker(config: Config, options: AppOptions = {}): Pro
   const health = new HealthRegistry();
   health.set("", Serving.NOT_SERVING);
   const shutdown = new AbortController();
-  const metricsPage: PageHandler = (request, response) => {
-    if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") return false;
-    serveMetrics(request as IncomingMessage, response as ServerResponse);
-    return true;
-  };
   const server = await startHttpServer({
     host: config.host,
     port: config.healthPort,

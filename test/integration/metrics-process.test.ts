@@ -1,15 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
-import { sha256 } from "../harness/app-fixture.js";
 import { freePort, waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
+import { writeSmsThenEmailConfig } from "../harness/sms-email-config.js";
 import { startServeProcess, type ServiceProcess } from "../harness/service-process.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
@@ -49,28 +46,9 @@ describe("metrics after a run with deliveries, failures and a fallback", () => {
   beforeAll(async () => {
     sms = await HttpRoutePeer.start({ apiKey: "sms-key", webhookSecret: "sms-secret" });
     smtp = await SmtpPeer.start();
-    const dir = mkdtempSync(path.join(tmpdir(), "otp-metrics-"));
-    writeFileSync(
-      path.join(dir, "otp.yaml"),
-      [
-        "providers:",
-        `  bridgex: { type: http-route, base_url: "${sms.baseUrl}", api_key: sms-key, webhook_secret: sms-secret, idempotency_key: true, timeout: 2s }`,
-        `  mail: { type: smtp, host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }`,
-        "routes:",
-        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL], prices: { NL: 0.072 } }",
-        '  - { id: email-otp, channel: email, provider: mail, traffic_class: otp, sender: "Acme <no-reply@acme.example>", prices: { "*": 0.001 } }',
-        "policies:",
-        "  default:",
-        "    steps:",
-        "      - { channel: sms, deadline: 60s, escalate_when: undelivered }",
-        "      - { channel: email, deadline: 60s, escalate_when: unverified }",
-        "callers:",
-        `  checkout: { token_sha256: ${sha256(TOKEN)}, countries: [NL] }`,
-        "",
-      ].join("\n"),
-    );
+    const configFile = writeSmsThenEmailConfig(sms, smtp, TOKEN);
     const httpPort = await freePort();
-    serve = await startServeProcess({ databaseUrl: await createTestDatabase(inject("pgAdminUrl")), configFile: path.join(dir, "otp.yaml"), httpPort });
+    serve = await startServeProcess({ databaseUrl: await createTestDatabase(inject("pgAdminUrl")), configFile, httpPort });
     sms.webhookUrl = `http://127.0.0.1:${httpPort}/webhooks/dlr/bridgex`;
     client = createClient(OtpService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` }));
   }, 60_000);

@@ -1,15 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
-import { sha256 } from "../harness/app-fixture.js";
 import { freePort, waitFor } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
+import { writeSmsThenEmailConfig } from "../harness/sms-email-config.js";
 import { startServeProcess, startWorkerProcess, type ProcessOptions, type ServiceProcess } from "../harness/service-process.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { OtlpPeer, type ReceivedSpan } from "../peers/otlp-peer.js";
@@ -40,27 +37,8 @@ describe("one trace per verification, across processes", () => {
     otlp = await OtlpPeer.start();
     sms = await HttpRoutePeer.start({ apiKey: "sms-key", webhookSecret: "sms-secret" });
     smtp = await SmtpPeer.start();
-    const dir = mkdtempSync(path.join(tmpdir(), "otp-tracing-"));
-    writeFileSync(
-      path.join(dir, "otp.yaml"),
-      [
-        "providers:",
-        `  bridgex: { type: http-route, base_url: "${sms.baseUrl}", api_key: sms-key, webhook_secret: sms-secret, idempotency_key: true, timeout: 2s }`,
-        `  mail: { type: smtp, host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }`,
-        "routes:",
-        "  - { id: sms-nl-otp, channel: sms, provider: bridgex, provider_route: 3, traffic_class: otp, sender: ACME, countries: [NL], prices: { NL: 0.072 } }",
-        '  - { id: email-otp, channel: email, provider: mail, traffic_class: otp, sender: "Acme <no-reply@acme.example>", prices: { "*": 0.001 } }',
-        "policies:",
-        "  default:",
-        "    steps:",
-        "      - { channel: sms, deadline: 60s, escalate_when: undelivered }",
-        "      - { channel: email, deadline: 60s, escalate_when: unverified }",
-        "callers:",
-        `  checkout: { token_sha256: ${sha256(TOKEN)}, countries: [NL] }`,
-        "",
-      ].join("\n"),
-    );
-    const options: ProcessOptions = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml") };
+    const configFile = writeSmsThenEmailConfig(sms, smtp, TOKEN);
+    const options: ProcessOptions = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: nats.url, configFile };
     const serveA = await startServeProcess({ ...options, httpPort: await freePort(), env: otlp.envFor("serve-a") });
     processes.push(serveA);
     const serveB = await startServeProcess({ ...options, env: { ...otlp.envFor("serve-b"), OTP_MIGRATE_ON_START: "false" } });
