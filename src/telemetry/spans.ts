@@ -97,9 +97,9 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (span:
 export function markSpan(name: string, traceparent: string | null | undefined, attributes: Attributes, random: RandomSource): TraceContext {
   const parent = contextOf(traceparent);
   const span = tracer.startSpan(name, { attributes }, parent);
-  const made = traceOf(span, parent, random);
   span.end();
-  return made;
+  const own = ownSpanContext(span, parent);
+  return own !== undefined ? fromSpanContext(own) : continueOrStartTrace(traceparent, random);
 }
 
 /** Adds attributes to the active span (a no-op without one). */
@@ -107,26 +107,16 @@ export function annotate(attributes: Attributes): void {
   trace.getActiveSpan()?.setAttributes(attributes);
 }
 
-/**
- * The trace context to store and send on for work done in `span`: the
- * span's own when an SDK made it (its id differs from the parent's — the
- * API alone hands back the parent's context, or an invalid one), otherwise
- * the parent's trace continued with a fresh span id, as without telemetry.
- */
-export function traceOf(span: Span, parent: Context, random: RandomSource): TraceContext {
-  const own = ownSpanContext(span, parent);
-  if (own !== undefined) return fromSpanContext(own);
-  const parentContext = trace.getSpanContext(parent);
-  const parentTraceparent = parentContext && isSpanContextValid(parentContext) ? `00-${parentContext.traceId}-${parentContext.spanId}-01` : undefined;
-  return continueOrStartTrace(parentTraceparent, random);
-}
-
-/** The span's `traceparent` when an SDK made it (see `traceOf`), else undefined. */
+/** The span's `traceparent` when an SDK made it, else undefined. */
 export function ownTraceparent(span: Span, parent: Context): string | undefined {
   const own = ownSpanContext(span, parent);
   return own === undefined ? undefined : fromSpanContext(own).traceparent;
 }
 
+/**
+ * The span's own context when an SDK made it: its id differs from the
+ * parent's (the API alone hands back the parent's context, or an invalid one).
+ */
 function ownSpanContext(span: Span, parent: Context): SpanContext | undefined {
   const own = span.spanContext();
   return isSpanContextValid(own) && own.spanId !== trace.getSpanContext(parent)?.spanId ? own : undefined;
