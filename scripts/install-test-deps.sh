@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite runs for real: PostgreSQL,
-# nats-server (JetStream) and promtool. Debian only; needs root (CI runs as root).
+# nats-server (JetStream), promtool and Chromium. Debian only; needs root (CI runs as root).
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missin
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 # promtool, Prometheus's linter of /metrics output.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# Headless Chromium, driven by playwright-core in the dashboard's page test.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

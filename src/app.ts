@@ -9,6 +9,7 @@ import type { Config } from "./config/config.js";
 import { SANDBOX_ROUTING } from "./config/sandbox-catalogue.js";
 import { DevInbox } from "./dev/dev-inbox.js";
 import type { DatabaseProbe } from "./store/availability.js";
+import { dashboardPages } from "./dashboard/dashboard-pages.js";
 import { devInboxPages } from "./dev/inbox-pages.js";
 import { dropUnmatchedReceipts } from "./receipts/parked-sweep.js";
 import { pollDueReceipts } from "./receipts/receipt-poller.js";
@@ -129,7 +130,11 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     service,
     inbox,
     events: hub,
-    pages: [dlrWebhook(receipts.webhooks, outcomes, log), ...(config.devInbox ? [devInboxPages(inbox)] : [])],
+    pages: [
+      dlrWebhook(receipts.webhooks, outcomes, log),
+      dashboardPages({ signIn: config.callers !== undefined }),
+      ...(config.devInbox ? [devInboxPages(inbox)] : []),
+    ],
     shutdownSignal: shutdown.signal,
     beginShutdown,
     stop: async () => {

@@ -121,6 +121,7 @@ const STATS_GROUPS: Partial<Record<StatsGrouping, StatsGroup>> = {
   [StatsGrouping.CHANNEL]: "channel",
   [StatsGrouping.ROUTE]: "route",
   [StatsGrouping.COUNTRY]: "country",
+  [StatsGrouping.STEP]: "step",
 };
 
 /** GetDeliveryStats: a window of at most 31 days (ending now by default), each grouping once, a bucket of a minute or more. */
@@ -134,7 +135,7 @@ export function toStatsQuery(request: GetDeliveryStatsRequest, now: Date): Stats
   const groupBy: StatsGroup[] = [];
   request.groupBy.forEach((grouping, i) => {
     const group = STATS_GROUPS[grouping];
-    if (group === undefined) v.add(`group_by[${i}]`, "must be CHANNEL, ROUTE or COUNTRY");
+    if (group === undefined) v.add(`group_by[${i}]`, "must be CHANNEL, ROUTE, COUNTRY or STEP");
     else if (groupBy.includes(group)) v.add(`group_by[${i}]`, `${StatsGrouping[grouping]} is given twice`);
     else groupBy.push(group);
   });

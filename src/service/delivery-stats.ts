@@ -25,6 +25,8 @@ export interface DeliveryStatsView {
   readonly channel?: Channel;
   readonly routeId?: string;
   readonly country?: string;
+  /** The attempts' position in their plans (0: the first message). */
+  readonly stepIndex?: number;
   readonly attempts: number;
   readonly submitted: number;
   readonly delivered: number;
@@ -51,6 +53,7 @@ export async function getDeliveryStats(deps: ServiceDeps, caller: Caller, query:
     ...(r.channel !== null ? { channel: r.channel as Channel } : {}),
     ...(r.route_id !== null ? { routeId: r.route_id } : {}),
     ...(r.country !== null ? { country: r.country } : {}),
+    ...(r.step_index !== null ? { stepIndex: r.step_index } : {}),
     attempts: r.attempts,
     submitted: r.submitted,
     delivered: r.delivered,

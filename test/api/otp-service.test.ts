@@ -74,7 +74,7 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
     expect(stats.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => [v.field, v.description])).toEqual([
       ["from", "is required: the start of the window"],
       ["group_by[1]", "ROUTE is given twice"],
-      ["group_by[2]", "must be CHANNEL, ROUTE or COUNTRY"],
+      ["group_by[2]", "must be CHANNEL, ROUTE, COUNTRY or STEP"],
     ]);
     const tooLong = await rejection(
       client.getDeliveryStats({ from: timestampFromMs(Date.now() - 32 * 86_400_000), to: timestampFromMs(Date.now()) }, auth("checkout")),

@@ -95,6 +95,13 @@ describe.each(BACKENDS)("GetDeliveryStats on $name", (backend) => {
       [6_000, "sms", 2, 0],
     ]);
 
+    // The fallback funnel: per step and channel, step 0 counts the verifications begun.
+    const funnel = await getDeliveryStats(deps, caller, { ...window, groupBy: ["step", "channel"] });
+    expect(funnel.map((r) => [r.stepIndex, r.channel, r.attempts, r.delivered, r.escalated, r.approved])).toEqual([
+      [0, "sms", 4, 2, 1, 1],
+      [1, "email", 1, 0, 0, 1],
+    ]);
+
     // A window that ends before the traffic began counts nothing.
     expect(await getDeliveryStats(deps, caller, { from: new Date(windowStart.getTime() - 60_000), to: windowStart, groupBy: ["channel"] })).toEqual([]);
   });

@@ -19,6 +19,7 @@ export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService
             ...(r.channel ? { channel: channelToProto(r.channel) } : {}),
             routeId: r.routeId ?? "",
             country: r.country ?? "",
+            ...(r.stepIndex !== undefined ? { stepIndex: r.stepIndex } : {}),
             attempts: BigInt(r.attempts),
             submitted: BigInt(r.submitted),
             delivered: BigInt(r.delivered),

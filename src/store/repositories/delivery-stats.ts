@@ -1,13 +1,14 @@
 import { sql } from "kysely";
 import type { Executor } from "../database.js";
 
-export type StatsGroup = "channel" | "route" | "country";
+export type StatsGroup = "channel" | "route" | "country" | "step";
 
 /** The columns each grouping adds, in output order (route implies its channel). */
 const GROUP_COLUMNS: Record<StatsGroup, readonly string[]> = {
   channel: ["channel"],
   route: ["channel", "route_id"],
   country: ["country"],
+  step: ["step_index"],
 };
 
 export interface StatsRow {
@@ -16,6 +17,7 @@ export interface StatsRow {
   readonly channel: string | null;
   readonly route_id: string | null;
   readonly country: string | null;
+  readonly step_index: number | null;
   readonly currency: string;
   readonly attempts: number;
   readonly submitted: number;
@@ -32,7 +34,8 @@ export interface StatsRow {
  * currency, so prices in different currencies are never added up): submitted,
  * delivered, receipt latency percentiles, approvals with their codes,
  * escalations after them, and the price of the submitted ones. The country is
- * the destination phone number's, as planned. With an interval, each group is
+ * the destination phone number's, as planned; the step is the attempt's
+ * position in its plan (0: the first message, so step 0 counts verifications). With an interval, each group is
  * also split into buckets of that length from `from`.
  */
 export async function deliveryStats(
@@ -47,7 +50,7 @@ export async function deliveryStats(
   const keys = sql.join([...columns.map((c) => sql.ref(c)), sql.ref("currency")]);
   const { rows } = await sql<StatsRow>`
     with a as (
-      select a.channel, a.route_id, coalesce(v.plan->0->>'country', '') as country, a.currency, a.status,
+      select a.channel, a.route_id, a.step_index, coalesce(v.plan->0->>'country', '') as country, a.currency, a.status,
         floor(extract(epoch from a.created_at - ${from}::timestamptz) * 1000 / ${intervalMs ?? 1})::int as bucket,
         a.submitted_at, a.completed_at, a.price_micros,
         v.approved_attempt_id is not distinct from a.id as approved,
@@ -55,7 +58,7 @@ export async function deliveryStats(
       from attempts a join verifications v on v.id = a.verification_id
       where v.caller_id = ${callerId} and a.created_at >= ${from} and a.created_at < ${to}
     )
-    select ${selected("bucket")} as bucket, ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, currency,
+    select ${selected("bucket")} as bucket, ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, ${selected("step_index")} as step_index, currency,
       count(*)::int as attempts,
       (count(*) filter (where submitted_at is not null))::int as submitted,
       (count(*) filter (where status = 'DELIVERED'))::int as delivered,
