@@ -204,7 +204,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     grpcPort: grpcServer.port,
     core,
     stop: async () => {
-      // Probes see NOT_SERVING and streams end first; unary calls in flight still complete.
+      // Probes see NOT_SERVING first, and calls are still served while endpoints drop this replica (the drain delay);
+      // then streams end (UNAVAILABLE: clients resume elsewhere), the ports stop accepting and unary calls in flight complete.
+      health.shutdown();
+      if (config.drainDelayMs > 0) {
+        log.info("draining: NOT_SERVING, still answering", { drainDelayMs: config.drainDelayMs });
+        await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+      }
       core.beginShutdown();
       await Promise.all([grpcServer.close(config.shutdownGraceMs), httpServer.close(config.shutdownGraceMs)]);
       log.info("ports closed; stopping background work");

@@ -65,7 +65,7 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
   const singleInstance = config.natsUrl ? undefined : await startInProcessBusRun(config, db, log);
   if (config.natsUrl) log.info("connecting to NATS (waiting for it if it is not up yet)");
   const bus: Bus = config.natsUrl
-    ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs })
+    ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs, streamReplicas: config.natsStreamReplicas })
     : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
   const relay = new PeriodicLoop(
     "outbox relay",

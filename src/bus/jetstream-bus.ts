@@ -25,6 +25,8 @@ export interface JetStreamBusOptions {
   /** Limits stream of otp.events.>, kept for `eventsMaxAgeMs`. */
   readonly eventsStream?: string;
   readonly eventsMaxAgeMs?: number;
+  /** Copies of each stream kept by a NATS cluster (3 recommended in production; 1 on a single server). */
+  readonly streamReplicas?: number;
   /** Window in which a repeated Nats-Msg-Id is dropped. */
   readonly dedupWindowMs?: number;
   /** A message not acknowledged within this time is delivered again. */
@@ -55,6 +57,7 @@ export class JetStreamBus implements Bus {
       eventsMaxAgeMs: 6 * 3_600_000,
       dedupWindowMs: 120_000,
       ackWaitMs: 30_000,
+      streamReplicas: 1,
       ...options,
     };
     // Wait for a server that is not up yet, and reconnect forever: while NATS is away the outbox holds what must be published.
@@ -65,12 +68,14 @@ export class JetStreamBus implements Bus {
         name: resolved.dispatchStream,
         subjects: [DISPATCH_SUBJECTS],
         retention: RetentionPolicy.Workqueue,
+        num_replicas: resolved.streamReplicas,
         duplicate_window: nanos(resolved.dedupWindowMs),
       });
       await ensureStream(jsm, {
         name: resolved.eventsStream,
         subjects: [EVENTS_SUBJECTS],
         retention: RetentionPolicy.Limits,
+        num_replicas: resolved.streamReplicas,
         max_age: nanos(resolved.eventsMaxAgeMs),
         duplicate_window: nanos(resolved.dedupWindowMs),
       });

@@ -32,6 +32,8 @@ export interface Config {
   /** Where `dev` keeps PGlite data and its generated keys. */
   readonly dataDir: string;
   readonly natsUrl?: string;
+  /** Replicas of the JetStream streams (OTP_NATS_STREAM_REPLICAS): 3 on a NATS cluster, 1 on a single server. */
+  readonly natsStreamReplicas: number;
   /** Base64 32-byte keys; `dev` generates and keeps them in its data dir when unset. */
   readonly codeHashKey?: Buffer;
   readonly codeSealKey?: Buffer;
@@ -55,6 +57,8 @@ export interface Config {
   /** How long rows no longer needed for delivery are kept before the retention loop deletes them. */
   readonly retention: RetentionWindows;
   readonly shutdownGraceMs: number;
+  /** On SIGTERM, `serve` answers NOT_SERVING this long before it stops accepting: endpoints drop the pod first. */
+  readonly drainDelayMs: number;
   /** The least severe level logged. */
   readonly logLevel: Level;
 }
@@ -170,6 +174,8 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     limits,
     retention: parseRetention(env, limits, routeHealthWindowMs),
     connections: parseConnectionLimits(env, watchKeepAliveMs),
+    natsStreamReplicas: parseInteger("OTP_NATS_STREAM_REPLICAS", env.OTP_NATS_STREAM_REPLICAS, 1, 1, 5),
+    drainDelayMs: Math.min(60_000, parseDurationSetting("OTP_DRAIN_DELAY", env.OTP_DRAIN_DELAY, 0, 0)),
     shutdownGraceMs: parseInteger("OTP_SHUTDOWN_GRACE_MS", env.OTP_SHUTDOWN_GRACE_MS, 10_000, 0, 300_000),
     logLevel: parseLogLevel(env.OTP_LOG_LEVEL),
   };
@@ -252,10 +258,10 @@ function parseInteger(name: string, value: string | undefined, fallback: number,
   return n;
 }
 
-function parseDurationSetting(name: string, value: string | undefined, fallback: number): number {
+function parseDurationSetting(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined || value === "") return fallback;
   const ms = parseDuration(value);
-  if (ms === undefined || ms < 1) throw new ConfigError(`${name}: expected a duration such as 500ms, 30s, 10m, got "${value}"`);
+  if (ms === undefined || ms < min) throw new ConfigError(`${name}: expected a duration such as 500ms, 30s, 10m, got "${value}"`);
   return ms;
 }
 

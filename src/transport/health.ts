@@ -3,12 +3,19 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 
 /**
+ * The service name of liveness probes: SERVING from the moment the port answers until shutdown, whatever the
+ * dependencies do. A database or NATS outage makes a replica NOT_SERVING ("" and OtpService, for readiness and
+ * meshes), never restarted: restarting every pod would not bring the database back sooner.
+ */
+export const LIVENESS = "liveness";
+
+/**
  * grpc.health.v1 for Kubernetes gRPC probes and meshes. "" is the server as a
- * whole. On shutdown every service goes NOT_SERVING first, so probes stop
- * routing traffic before connections close.
+ * whole (readiness), LIVENESS the process itself. On shutdown every service goes
+ * NOT_SERVING first, so probes stop routing traffic before connections close.
  */
 export class HealthRegistry {
-  private readonly statuses = new Map<string, Status>();
+  private readonly statuses = new Map<string, Status>([[LIVENESS, Status.SERVING]]);
   private readonly watchers = new Set<() => void>();
 
   set(service: string, status: Status): void {

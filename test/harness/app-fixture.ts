@@ -33,6 +33,8 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     httpPort: 0,
     grpcPort: 0,
     healthPort: 0,
+    natsStreamReplicas: 1,
+    drainDelayMs: 0,
     database: { kind: "postgres", url: await createTestDatabase(inject("pgAdminUrl")) },
     dataDir: mkdtempSync(path.join(tmpdir(), "otp-app-")),
     codeHashKey: TEST_KEYS.hashKey,
