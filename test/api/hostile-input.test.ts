@@ -7,6 +7,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { OtpService, VerifyOtpRequestSchema } from "../../gen/otp/v1/otp_service_pb.js";
 import type { RunningApp } from "../../src/app.js";
 import { auth, startTestApp, TOKENS } from "../harness/app-fixture.js";
+import { bearerMetadata } from "../harness/stock-grpc-client.js";
 
 /** Text as an attacker types it: anything, control characters and NULs included, sometimes long. */
 const text = fc.oneof(
@@ -169,8 +170,7 @@ describe("hostile input on every protocol", () => {
     // gRPC over h2c on the HTTP port, from a plain grpc-js client sending the raw bytes.
     const code = await new Promise<number>((resolve) => {
       const raw = new grpc.Client(`127.0.0.1:${app.httpPort}`, grpc.credentials.createInsecure());
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", `Bearer ${TOKENS.checkout}`);
+      const metadata = bearerMetadata(TOKENS.checkout);
       raw.makeUnaryRequest("/otp.v1.OtpService/VerifyOtp", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0xff]), metadata, (error) => {
         raw.close();
         resolve(error?.code ?? 0);
@@ -185,8 +185,7 @@ describe("hostile input on every protocol", () => {
         fc.pre(!parses(bytes));
         const grpcCode = await new Promise<number>((resolve) => {
           const raw = new grpc.Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
-          const metadata = new grpc.Metadata();
-          metadata.set("authorization", `Bearer ${TOKENS.checkout}`);
+          const metadata = bearerMetadata(TOKENS.checkout);
           raw.makeUnaryRequest("/otp.v1.OtpService/VerifyOtp", (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), metadata, (error) => {
             raw.close();
             resolve(error?.code ?? 0);

@@ -4,6 +4,13 @@ import * as protoLoader from "@grpc/proto-loader";
 
 const PROTO_DIR = path.resolve(import.meta.dirname, "../../proto");
 
+/** grpc-js call metadata carrying a caller's bearer token. */
+export function bearerMetadata(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  return metadata;
+}
+
 /**
  * A plain @grpc/grpc-js client built from the .proto files alone, as another
  * team's service would build one: no generated code of ours involved.

@@ -2,12 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import * as grpc from "@grpc/grpc-js";
 import { sha256 } from "../harness/app-fixture.js";
 import { freePort, waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { TEST_KEYS } from "../harness/service-fixture.js";
-import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
+import { bearerMetadata, stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const UID = 10001;
@@ -82,9 +81,7 @@ describe.skipIf(process.getuid?.() !== 0)("the image's runtime: read-only filesy
     expect([node.nsPid, node.uid]).toEqual([1, UID]);
     const clients = stockGrpcClients(grpcPort);
     try {
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", `Bearer ${TOKEN}`);
-      const sent = await unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone: "+31612345698" } }, metadata);
+      const sent = await unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone: "+31612345698" } }, bearerMetadata(TOKEN));
       expect(sent.verification_id).toMatch(/^vrf_/);
       expect((await fetch(`http://127.0.0.1:${httpPort}/dashboard`)).status).toBe(200);
     } finally {

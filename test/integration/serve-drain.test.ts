@@ -1,9 +1,8 @@
-import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, type ServiceProcess } from "../harness/service-process.js";
-import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
+import { bearerMetadata, stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
 
 const TOKEN = "drain-caller-token";
 
@@ -24,11 +23,7 @@ describe("serve with a drain delay, on SIGTERM", () => {
     await service?.stop("SIGKILL");
   });
 
-  const bearer = () => {
-    const metadata = new grpc.Metadata();
-    metadata.set("authorization", `Bearer ${TOKEN}`);
-    return metadata;
-  };
+  const bearer = () => bearerMetadata(TOKEN);
   const health = (service: string) => unary<{ status: string }>(clients.health, "Check", { service }).then((r) => r.status);
 
   it("answers NOT_SERVING for readiness and liveness, still serves calls during the delay, then exits 0", async () => {

@@ -7,7 +7,7 @@ import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { inboxMessages, startServeProcess, type ServiceProcess } from "../harness/service-process.js";
-import { stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
+import { bearerMetadata, stockGrpcClients, unary } from "../harness/stock-grpc-client.js";
 
 const TOKEN = "mesh-caller-token";
 
@@ -28,11 +28,7 @@ describe("serve role as a process on PostgreSQL", () => {
     await service?.stop("SIGKILL");
   });
 
-  const bearer = () => {
-    const metadata = new grpc.Metadata();
-    metadata.set("authorization", `Bearer ${TOKEN}`);
-    return metadata;
-  };
+  const bearer = () => bearerMetadata(TOKEN);
 
   async function codeFor(verificationId: string): Promise<string> {
     let code = "";

@@ -87,8 +87,6 @@ seccompProfile:
   value: /etc/otp/config/otp.yaml
 - name: OTP_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-- name: OTP_DRAIN_DELAY
-  value: {{ .Values.drainDelay | quote }}
 {{- range $name, $value := .Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
