@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
@@ -22,6 +23,7 @@ import { RouteHealthTracker } from "./service/route-health.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
+import { UnavailableError } from "./domain/errors.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
 import { otpMetrics } from "./telemetry/metrics.js";
 import { metricsPage } from "./transport/metrics-page.js";
@@ -52,7 +54,7 @@ export interface Core {
   readonly events: EventHub;
   /** Plain HTTP routes on the HTTP port: receipt webhooks, and the dev inbox when enabled. */
   readonly pages: readonly PageHandler[];
-  /** Aborted on stop: ends streams cleanly. */
+  /** Aborted on stop, with an UnavailableError: open streams fail with it, and their clients resume elsewhere. */
   readonly shutdownSignal: AbortSignal;
   /** Health NOT_SERVING and streams ended; then `stop` once the listeners are closed. */
   beginShutdown(): void;
@@ -106,7 +108,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
     new PeriodicLoop("retention", async () => pruneOnce(db, clock, config.retention, RETENTION_BATCH), 60_000, log),
     // Health follows the database: NOT_SERVING while it does not answer, so probes and meshes route around this replica.
-    new PeriodicLoop("database probe", () => probeDatabase(runtime.probe, health, log, shutdown.signal), 1_000, log),
+    new PeriodicLoop("database probe", () => probeDatabase(runtime.probe, health, log), 1_000, log),
   ];
   loops.forEach((loop) => loop.start());
 
@@ -119,10 +121,10 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
   if (config.callers === undefined) log.warn("authentication is OFF: every call runs as caller \"dev\" (dev role only)");
   const authenticator = config.callers ? bearerTokenAuthentication(config.callers) : noAuthentication();
   const otp = createOtpService({ service, feed: hub, authenticator, log, watchKeepAliveMs: config.watchKeepAliveMs, callTimeoutMs: config.callTimeoutMs });
-  setServing(health, true, shutdown.signal);
+  setServing(health, true);
   const beginShutdown = () => {
     health.shutdown();
-    shutdown.abort();
+    shutdown.abort(new UnavailableError("this server is shutting down: watch again, with after_sequence set to the last sequence received"));
   };
   return {
     otp,
@@ -148,20 +150,20 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
 }
 
 /** Health of the server and of OtpService: SERVING only while the database answers and no shutdown has begun. */
-function setServing(health: HealthRegistry, databaseAnswers: boolean, shutdown: AbortSignal): boolean {
-  const status = databaseAnswers && !shutdown.aborted ? Serving.SERVING : Serving.NOT_SERVING;
+function setServing(health: HealthRegistry, databaseAnswers: boolean): boolean {
+  const status = databaseAnswers && !health.shuttingDown ? Serving.SERVING : Serving.NOT_SERVING;
   if (health.get(OtpService.typeName) === status) return false;
   health.set("", status);
   health.set(OtpService.typeName, status);
   return true;
 }
 
-async function probeDatabase(probe: DatabaseProbe, health: HealthRegistry, log: Logger, shutdown: AbortSignal): Promise<{ more: boolean }> {
+async function probeDatabase(probe: DatabaseProbe, health: HealthRegistry, log: Logger): Promise<{ more: boolean }> {
   const answers = await probe.check().then(
     () => true,
     () => false,
   );
-  if (setServing(health, answers, shutdown)) log.warn(answers ? "the database answers again: SERVING" : "the database does not answer: NOT_SERVING");
+  if (setServing(health, answers)) log.warn(answers ? "the database answers again: SERVING" : "the database does not answer: NOT_SERVING");
   return { more: false };
 }
 
@@ -177,6 +179,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   health.set(OtpService.typeName, Serving.NOT_SERVING);
   const shutdown = new AbortController();
   const shutdownSignal = shutdown.signal;
+  // Every call in flight links its own signal to this one: thousands of listeners are normal, not a leak.
+  setMaxListeners(0, shutdownSignal);
   let ready: Core | undefined;
   const otp = untilReady(OtpService, () => ready?.otp);
   const pages: PageHandler[] = [

@@ -81,7 +81,8 @@ export async function* streamAsCaller<T>(
 
 function mapped(deps: ApiDeps, context: HandlerContext, error: unknown) {
   const connectError = toConnectError(error);
-  if (connectError.cause !== undefined) {
+  // A stream ended by the server's shutdown (the signal's reason) is no failure: not a warning per open stream.
+  if (connectError.cause !== undefined && error !== context.signal.reason) {
     // A dependency away is expected now and then (and said by health); anything else is a bug.
     const level = connectError.code === Code.Unavailable ? "warn" : "error";
     deps.log[level]("rpc failed", { rpc: context.method.name, code: connectError.code, ...errorFields(connectError.cause) });

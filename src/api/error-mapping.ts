@@ -30,8 +30,8 @@ export function toConnectError(error: unknown): ConnectError {
   if (error instanceof PreconditionError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof IdempotencyConflictError) return new ConnectError(error.message, Code.AlreadyExists);
   if (error instanceof UnauthenticatedError) return new ConnectError(error.message, Code.Unauthenticated);
-  if (error instanceof UnavailableError || isDatabaseUnavailable(error)) {
-    return new ConnectError("a dependency is unavailable; retry later", Code.Unavailable, undefined, undefined, error);
-  }
+  // Our own message says what to do (retry, resume the watch); a driver's would only leak internals.
+  if (error instanceof UnavailableError) return new ConnectError(error.message, Code.Unavailable, undefined, undefined, error);
+  if (isDatabaseUnavailable(error)) return new ConnectError("a dependency is unavailable; retry later", Code.Unavailable, undefined, undefined, error);
   return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
 }

@@ -27,6 +27,10 @@ export type WatchItem = { readonly kind: "event"; readonly event: DeliveryEvent 
  * between is missed; a live event that skips ahead fills the gap from the
  * store; and every keep-alive reads the store first, so a dropped event,
  * the final one included, arrives at the latest one keep-alive late.
+ *
+ * When `signal` aborts the stream fails with its reason: the server's shutdown (an UnavailableError, which the
+ * client answers by watching again elsewhere with `after_sequence`), the client's cancel or its deadline. Ending
+ * cleanly instead would tell the client the verification had nothing more to say.
  */
 export async function* watchDelivery(
   deps: ServiceDeps,
@@ -46,7 +50,8 @@ export async function* watchDelivery(
   const keepAlive = keepAlivePeriod(keepAliveMs, deps.random);
   try {
     let batch = await stored();
-    while (!signal.aborted) {
+    for (;;) {
+      signal.throwIfAborted();
       for (const event of batch) {
         last = event.sequence;
         yield { kind: "event", event };
@@ -54,7 +59,7 @@ export async function* watchDelivery(
       }
       const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
       const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAlive), signal);
-      if (signal.aborted) return;
+      signal.throwIfAborted();
       if (event !== undefined) {
         batch = event.sequence <= last ? [] : event.sequence === last + 1 ? [event] : await stored();
         continue;

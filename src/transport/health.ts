@@ -17,14 +17,22 @@ export const LIVENESS = "liveness";
 export class HealthRegistry {
   private readonly statuses = new Map<string, Status>([[LIVENESS, Status.SERVING]]);
   private readonly watchers = new Set<() => void>();
+  private stopping = false;
 
+  /** True once `shutdown` has been called. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  /** After `shutdown` every service stays NOT_SERVING, whatever a dependency probe still finds. */
   set(service: string, status: Status): void {
-    this.statuses.set(service, status);
+    this.statuses.set(service, this.stopping ? Status.NOT_SERVING : status);
     for (const notify of this.watchers) notify();
   }
 
   /** Marks every known service NOT_SERVING. */
   shutdown(): void {
+    this.stopping = true;
     for (const service of this.statuses.keys()) this.set(service, Status.NOT_SERVING);
   }
 

@@ -76,7 +76,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   h1.emit("listening");
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxStreamsPerConnection } }, connect);
   // A session with no activity for this long is closed: a preface and nothing more, or an idle client.
-  h2.on("session", (session) => session.setTimeout(limits.idleTimeoutMs, () => session.destroy()));
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    session.setTimeout(limits.idleTimeoutMs, () => session.destroy());
+  });
   const sockets = new Set<net.Socket>();
   const listener = net.createServer((socket) => {
     sockets.add(socket);
@@ -98,9 +103,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     port,
     close: async (graceMs) => {
       listener.close();
+      // HTTP/2: GOAWAY, so clients open no new stream here; streams in flight finish.
+      for (const session of sessions) session.close();
+      // HTTP/1.1: a keep-alive connection is closed as soon as its request in flight is answered, not when its
+      // keep-alive timeout runs out (a provider posting receipts kept a stopping replica up for seconds).
       h1.closeIdleConnections();
+      const idle = setInterval(() => h1.closeIdleConnections(), 50);
       const force = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
       await Promise.all([new Promise((r) => h1.close(r)), new Promise((r) => h2.close(r)), waitUntilEmpty(sockets)]);
+      clearInterval(idle);
       clearTimeout(force);
     },
   };

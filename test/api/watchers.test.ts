@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { createGrpcTransport, createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
@@ -29,6 +30,7 @@ describe("1,000 concurrent watchers on one serve process", () => {
     const ids = sent.map((s) => s.verificationId);
     const codes = await Promise.all(ids.map((id) => codeFromInbox(app, id)));
     const signal = AbortSignal.timeout(60_000);
+    setMaxListeners(0, signal); // one deadline for every stream of the test
     const watch = async (verificationId: string, client: OtpClient) => {
       const sequences: bigint[] = [];
       let lastKind: DeliveryEventKind | undefined;

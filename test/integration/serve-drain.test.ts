@@ -35,6 +35,18 @@ describe("serve with a drain delay, on SIGTERM", () => {
     const sent = await unary<{ verification_id: string }>(clients.otp, "SendOtp", { destination: { phone: "+31612345699" } }, bearer());
     expect(sent.verification_id).toMatch(/^vrf_/);
     expect(service.exitCode()).toBeNull();
+    // Readiness stays NOT_SERVING through the whole delay, though the database probe (every second) still succeeds.
+    const seen = new Set<string>();
+    let answered = 0;
+    for (;;) {
+      const status = await health("").catch(() => undefined); // the port closes at the end of the delay
+      if (status === undefined) break;
+      seen.add(status);
+      answered++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect([...seen]).toEqual(["NOT_SERVING"]);
+    expect(answered).toBeGreaterThan(10); // the probe ran (several times) while these were asked
     expect(await exited).toBe(0);
     expect(service.output()).toContain("draining: NOT_SERVING, still answering");
   }, 30_000);

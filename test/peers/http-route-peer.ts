@@ -39,6 +39,8 @@ export interface HttpRoutePeerOptions {
   /** Price per message, by route_id. */
   readonly prices?: Readonly<Record<string, number>>;
   readonly balance?: number;
+  /** What it does for a number without a behaviour of its own (`onSend`); accepts at once by default. */
+  readonly send?: SendBehaviour;
 }
 
 /**
@@ -174,7 +176,7 @@ export class HttpRoutePeer {
     const key = typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined;
     const repeated = key !== undefined ? this.byKey.get(key) : undefined;
     if (repeated !== undefined) return json(res, 200, answer(repeated, number));
-    const behaviour = this.sendBehaviour.get(number) ?? { kind: "accept" };
+    const behaviour = this.sendBehaviour.get(number) ?? this.options.send ?? { kind: "accept" };
     if (behaviour.kind === "fail") return json(res, behaviour.status, { error: behaviour.error ?? `status ${behaviour.status}` });
 
     const bxMessageId = `bx-${this.nextId++}`;

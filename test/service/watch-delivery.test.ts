@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeliveryEvent } from "../../src/domain/delivery-event.js";
+import { UnavailableError } from "../../src/domain/errors.js";
 import { cryptoRandom } from "../../src/domain/ports.js";
 import { eventFromRow } from "../../src/service/events.js";
 import { listDeliveryEvents } from "../../src/store/repositories/delivery-events.js";
@@ -89,6 +90,22 @@ describe.each(BACKENDS)("WatchDelivery on $name with a feed that drops messages"
     await feed.relay(db, sent.verification.id);
     const kinds = (await stream).filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event.kind);
     expect(kinds.at(-1)).toBe("MAX_ATTEMPTS");
+  });
+
+  it("fails with the abort's reason when stopped before the final event, so the client knows to resume", async () => {
+    const deps = serviceDeps(db);
+    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    const stop = new AbortController();
+    const items: WatchItem[] = [];
+    const reason = new UnavailableError("shutting down");
+    const stream = (async () => {
+      for await (const item of watchDelivery(deps, new LossyFeed(new Set()), caller, sent.verification.id, 0, stop.signal, KEEP_ALIVE_MS)) {
+        items.push(item);
+        if (item.kind === "keep-alive") stop.abort(reason);
+      }
+    })();
+    await expect(stream).rejects.toBe(reason);
+    expect(items.filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event.sequence)).toEqual([1, 2]);
   });
 });
 
