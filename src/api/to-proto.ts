@@ -85,6 +85,8 @@ export function routeToProto(route: Route, health: RouteHealth | undefined): Ini
       deliveryRate: health?.deliveryRate ?? 1,
       healthy: health?.healthy ?? true,
       ...(health?.p50LatencyMs !== undefined ? { p50DeliveryLatency: durationFromMs(health.p50LatencyMs) } : {}),
+      ...(health?.p95LatencyMs !== undefined ? { p95DeliveryLatency: durationFromMs(health.p95LatencyMs) } : {}),
+      p95DeliveryLatencyByCountry: Object.fromEntries([...(health?.p95LatencyMsByCountry ?? [])].map(([country, ms]) => [country, durationFromMs(ms)])),
     },
   };
 }

@@ -160,12 +160,26 @@ function parseSteps(value: unknown, at: string, routeIds: ReadonlySet<string>): 
     if (routeId !== undefined && !routeIds.has(routeId)) throw new ConfigFileError(`${at}[${i}].route: no route with id "${routeId}"`);
     return {
       channel,
-      deadlineMs: duration(node.deadline ?? "30s", `${at}[${i}].deadline`),
+      ...stepDeadlineSettings(node, `${at}[${i}]`),
       escalateWhen,
       ...(routeId ? { routeId } : {}),
       ...(node.cooldown !== undefined ? { cooldownMs: duration(node.cooldown, `${at}[${i}].cooldown`) } : {}),
     };
   });
+}
+
+/** `deadline: 15s`, or `deadline: auto` with optional `deadline_min` / `deadline_max` (3 s and 30 s by default). */
+function stepDeadlineSettings(node: Node, at: string): Pick<PolicyStep, "deadlineMs" | "autoDeadline"> {
+  if (node.deadline !== "auto") {
+    for (const key of ["deadline_min", "deadline_max"]) {
+      if (node[key] !== undefined) throw new ConfigFileError(`${at}.${key}: only with deadline: auto`);
+    }
+    return { deadlineMs: duration(node.deadline ?? "30s", `${at}.deadline`) };
+  }
+  const minMs = duration(node.deadline_min ?? "3s", `${at}.deadline_min`);
+  const maxMs = duration(node.deadline_max ?? "30s", `${at}.deadline_max`);
+  if (minMs > maxMs) throw new ConfigFileError(`${at}.deadline_min: must not be longer than deadline_max`);
+  return { deadlineMs: maxMs, autoDeadline: { minMs, maxMs } };
 }
 
 function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, baseDir: string): CallerConfig {

@@ -10,8 +10,10 @@ export type EscalateWhen = "undelivered" | "unverified";
 /** One step of a fallback policy. */
 export interface PolicyStep {
   readonly channel: Channel;
-  /** How long to wait for the escalation condition before the next step. */
+  /** How long to wait for the escalation condition before the next step (with `autoDeadline`: until measured). */
   readonly deadlineMs: number;
+  /** `deadline: auto`: the route's measured receipt latency decides, within these bounds (see `stepDeadline`). */
+  readonly autoDeadline?: { readonly minMs: number; readonly maxMs: number };
   readonly escalateWhen: EscalateWhen;
   /** The route this step uses; any OTP route of the channel serving the country when unset. */
   readonly routeId?: string;
@@ -126,7 +128,7 @@ export function planVerification(request: PlanRequest): Plan {
       sender: override?.sender || route.sender,
       address,
       addressMasked: maskAddress(address),
-      deadlineMs: policyStep.deadlineMs,
+      deadlineMs: stepDeadline(policyStep, request.health?.(route.id), country),
       escalateWhen: policyStep.escalateWhen,
       cooldownMs: policyStep.cooldownMs ?? DEFAULT_COOLDOWN_MS,
       ...(encoding ? { encoding } : {}),
@@ -137,6 +139,19 @@ export function planVerification(request: PlanRequest): Plan {
     });
   }
   return { steps, warnings };
+}
+
+/**
+ * A step's deadline: its fixed one; with `deadline: auto`, the p95 delivery-receipt latency of its route to the
+ * destination's country (the route's over all countries while that country has too few receipts), within the
+ * step's bounds — so a slow route that works is waited for, and a fast one that lost a message is left soon.
+ * Nothing measured yet: the upper bound (no needless fallback on a route nobody has data on).
+ */
+export function stepDeadline(step: PolicyStep, health: RouteHealth | undefined, country: string | undefined): number {
+  if (step.autoDeadline === undefined) return step.deadlineMs;
+  const measured = (country !== undefined ? health?.p95LatencyMsByCountry?.get(country) : undefined) ?? health?.p95LatencyMs;
+  if (measured === undefined) return step.autoDeadline.maxMs;
+  return Math.min(step.autoDeadline.maxMs, Math.max(step.autoDeadline.minMs, measured));
 }
 
 function usable(request: PlanRequest, route: Route, channel: Channel, country: string | undefined): boolean {

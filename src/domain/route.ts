@@ -50,6 +50,10 @@ export interface RouteHealth {
   readonly healthy: boolean;
   /** Median submit → delivery time, when anything was delivered. */
   readonly p50LatencyMs?: number;
+  /** 95th percentile of the same, once `minSamples` deliveries say it. */
+  readonly p95LatencyMs?: number;
+  /** The same per destination country (ISO 3166-1 alpha-2), for countries with `minSamples` deliveries. */
+  readonly p95LatencyMsByCountry?: ReadonlyMap<string, number>;
 }
 
 /**

@@ -44,6 +44,7 @@ import { refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
+import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
 import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
@@ -131,7 +132,7 @@ export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, su
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
     await lockProviderMessage(uow.trx, attempt.provider, submission.providerMessageId);
-    await holdVerification(uow, attempt.verification_id);
+    const verification = await holdVerification(uow, attempt.verification_id);
     const submitted = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt);
     if (submitted === undefined) return;
     await record(deps, uow, submitted, {
@@ -146,7 +147,7 @@ export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, su
       ? [{ provider: submitted.provider, providerMessageId: submission.providerMessageId, status: "DELIVERED", occurredAt: now }]
       : [];
     early.push(...(await takeParkedReceipts(uow.trx, submitted.provider, submission.providerMessageId)));
-    for (const receipt of early) await applyToAttempt(deps, uow, submitted, receipt, now);
+    for (const receipt of early) await applyToAttempt(deps, uow, submitted, receipt, now, verification?.current_step);
   });
 }
 
@@ -186,8 +187,8 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
       await parkReceipt(uow.trx, receipt, now);
       return "parked";
     }
-    await holdVerification(uow, attempt.verification_id);
-    return (await applyToAttempt(deps, uow, attempt, receipt, now)) ? "applied" : "unchanged";
+    const verification = await holdVerification(uow, attempt.verification_id);
+    return (await applyToAttempt(deps, uow, attempt, receipt, now, verification?.current_step)) ? "applied" : "unchanged";
   });
 }
 
@@ -196,7 +197,14 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
  * however late it arrives, a child of the context stored with the attempt,
  * linked to the request (webhook or poll) that brought it.
  */
-function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
+function applyToAttempt(
+  deps: OutcomeDeps,
+  uow: UnitOfWork,
+  attempt: AttemptRow,
+  receipt: DeliveryReceipt,
+  now: Date,
+  currentStep: number | undefined,
+): Promise<boolean> {
   const attributes = {
     [ATTR.verificationId]: attempt.verification_id,
     [ATTR.attemptId]: attempt.id,
@@ -206,10 +214,18 @@ function applyToAttempt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow,
     [ATTR.providerMessageId]: receipt.providerMessageId,
     [ATTR.status]: receipt.status,
   };
-  return inSpan("otp.receipt", { parent: contextOf(attempt.traceparent), attributes, linkActive: true }, () => applyFinalReceipt(deps, uow, attempt, receipt, now));
+  return inSpan("otp.receipt", { parent: contextOf(attempt.traceparent), attributes, linkActive: true }, () => applyFinalReceipt(deps, uow, attempt, receipt, now, currentStep));
 }
 
-async function applyFinalReceipt(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, receipt: DeliveryReceipt, now: Date): Promise<boolean> {
+/** `currentStep`: the verification's, under its lock; past this attempt's step, a delivery came after the plan moved on. */
+async function applyFinalReceipt(
+  deps: OutcomeDeps,
+  uow: UnitOfWork,
+  attempt: AttemptRow,
+  receipt: DeliveryReceipt,
+  now: Date,
+  currentStep: number | undefined,
+): Promise<boolean> {
   if (!isFinalReceipt(receipt.status)) return false;
   // A receipt's text comes from the provider: only its scrubbed form is kept.
   const error =
@@ -220,7 +236,8 @@ async function applyFinalReceipt(deps: OutcomeDeps, uow: UnitOfWork, attempt: At
   const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (attempt.submitted_at ?? attempt.created_at).getTime());
   const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error === undefined ? { latencyMs } : { error });
   if (ended === undefined) return false;
-  uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs));
+  const late = currentStep !== undefined && currentStep > ended.step_index;
+  uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs, late));
   const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
   if (receipt.status === "DELIVERED") {
     await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });
@@ -249,9 +266,10 @@ async function record(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, f
 }
 
 /** Locks a verification (the lock order's second lock) and notes its row, so its events are numbered without reading it again. */
-async function holdVerification(uow: UnitOfWork, verificationId: string): Promise<void> {
+async function holdVerification(uow: UnitOfWork, verificationId: string): Promise<VerificationRow | undefined> {
   const row = await lockVerification(uow.trx, verificationId);
   if (row !== undefined) holdsVerification(uow, row);
+  return row;
 }
 
 /** Forgets a claim's intent after a call that certainly did not reach the provider, so a retry may send. */

@@ -1,12 +1,12 @@
 import type { Clock } from "../domain/ports.js";
 import type { RouteHealth } from "../domain/route.js";
 import type { Executor } from "../store/database.js";
-import { routeDeliveryStats } from "../store/repositories/route-stats.js";
+import { routeDeliveryStats, type DeliveryStats } from "../store/repositories/route-stats.js";
 
 export interface RouteHealthSettings {
   /** The rolling window receipts are counted over. */
   readonly windowMs: number;
-  /** Fewer finished attempts than this say nothing: the route counts as healthy. */
+  /** Fewer finished attempts than this say nothing: the route counts as healthy (and fewer deliveries give no latency percentile). */
   readonly minSamples: number;
   /** A delivery rate under this (with enough samples) makes the route unhealthy. */
   readonly minDeliveryRate: number;
@@ -33,13 +33,19 @@ export class RouteHealthTracker {
   async refresh(): Promise<void> {
     const since = new Date(this.clock.now().getTime() - this.settings.windowMs);
     const next = new Map<string, RouteHealth>();
+    const { minSamples } = this.settings;
+    // A percentile from a handful of receipts would set deadlines by chance.
+    const p95 = (s: DeliveryStats) => (s.delivered >= minSamples && s.p95LatencyMs !== null ? s.p95LatencyMs : undefined);
     for (const s of await routeDeliveryStats(this.db, since)) {
       const deliveryRate = s.finished === 0 ? 1 : s.delivered / s.finished;
+      const byCountry = new Map([...s.countries].flatMap(([country, c]) => (p95(c) !== undefined ? [[country, p95(c)!] as const] : [])));
       next.set(s.routeId, {
         deliveryRate,
         samples: s.finished,
-        healthy: s.finished < this.settings.minSamples || deliveryRate >= this.settings.minDeliveryRate,
+        healthy: s.finished < minSamples || deliveryRate >= this.settings.minDeliveryRate,
         ...(s.p50LatencyMs !== null ? { p50LatencyMs: s.p50LatencyMs } : {}),
+        ...(p95(s) !== undefined ? { p95LatencyMs: p95(s)! } : {}),
+        ...(byCountry.size > 0 ? { p95LatencyMsByCountry: byCountry } : {}),
       });
     }
     this.current = next;

@@ -33,6 +33,9 @@ const makeInstruments = (meter = metrics.getMeter("otp-orchestrator")) => ({
   verifications: meter.createCounter("otp_verifications", { description: "Code checks, by outcome; approvals by the channel and route that delivered the code, and the country" }),
   escalations: meter.createCounter("otp_fallback_escalations", { description: "Fallback escalations to the next channel (or to none left), by reason" }),
   rescues: meter.createCounter("otp_fallback_rescues", { description: "Approvals with a code that a later fallback step delivered" }),
+  lateReceipts: meter.createCounter("otp_late_receipts", {
+    description: "Delivered receipts for a step the plan had already escalated past: the fallback send was needless, by channel and route",
+  }),
   cost: meter.createCounter("otp_cost_micros", { description: "Price of attempts submitted to providers, in micro-units of the currency" }),
   providerErrors: meter.createCounter("otp_provider_errors", { description: "Failed provider submissions, by provider and error code" }),
   watchStreams: meter.createUpDownCounter("otp_watch_streams", { description: "WatchDelivery streams open on this process" }),
@@ -57,9 +60,11 @@ export const otpMetrics = {
   charged(currency: string, micros: number): void {
     if (micros > 0) use().cost.add(micros, { currency });
   },
-  receipt(labels: { channel: string; route: string }, status: string, latencyMs: number | undefined): void {
+  /** `late`: a delivery for a step the plan had already left (counted in otp_late_receipts_total too). */
+  receipt(labels: { channel: string; route: string }, status: string, latencyMs: number | undefined, late = false): void {
     use().receipts.add(1, { ...labels, status });
     if (latencyMs !== undefined && status === "DELIVERED") use().receiptLatency.record(latencyMs / 1000, labels);
+    if (late && status === "DELIVERED") use().lateReceipts.add(1, labels);
   },
   /** A check; an approval names the channel and route of the attempt whose code it was, and the destination's country. */
   verified(outcome: string, rescued: boolean, by: { channel?: string | undefined; route?: string | undefined; country?: string | undefined }): void {

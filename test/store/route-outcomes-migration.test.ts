@@ -35,7 +35,9 @@ describe.each(BACKENDS)("route outcome rollups on upgrade ($name)", (backend) =>
     }
     const since = new Date(deps.clock.now().getTime() - 3_600_000);
     const counted = await routeDeliveryStats(db, since);
-    expect(counted).toEqual([{ routeId: "sms-backfilled", finished: 5, delivered: 3, p50LatencyMs: 2_500 }]);
+    expect(counted).toEqual([
+      { routeId: "sms-backfilled", finished: 5, delivered: 3, p50LatencyMs: 2_500, p95LatencyMs: 3_000, countries: new Map([["NL", { finished: 5, delivered: 3, p50LatencyMs: 2_500, p95LatencyMs: 3_000 }]]) },
+    ]);
 
     const migrator = new Migrator({ db, provider: migrationProvider });
     // Back to the schema before the rollups (undoing the migrations after them too), then up again.
@@ -43,6 +45,7 @@ describe.each(BACKENDS)("route outcome rollups on upgrade ($name)", (backend) =>
     expect(down.results?.map((r) => [r.migrationName, r.status])).toContainEqual(["20261123T1300-route-outcomes", "Success"]);
     expect(down.error).toBeUndefined();
     await migrateToLatest(db);
-    expect(await routeDeliveryStats(db, since)).toEqual(counted);
+    // The backfill knows no countries: the route's own figures are the same, its countries start afresh.
+    expect(await routeDeliveryStats(db, since)).toEqual([{ ...counted[0], countries: new Map() }]);
   });
 });

@@ -121,6 +121,8 @@ describe("routing file", () => {
             steps: [
               { channel: "sms", deadline: "15s", escalate_when: "undelivered" },
               { channel: "email", deadline: "30s", cooldown: "2m" },
+              { channel: "voice", deadline: "auto", deadline_min: "4s", deadline_max: "45s" },
+              { channel: "push", deadline: "auto" },
             ],
             countries: { US: [{ channel: "sms", route: "sms-us", deadline: "20s", escalate_when: "undelivered" }] },
           },
@@ -133,6 +135,8 @@ describe("routing file", () => {
     expect(policy.steps).toEqual([
       { channel: "sms", deadlineMs: 15_000, escalateWhen: "undelivered" },
       { channel: "email", deadlineMs: 30_000, escalateWhen: "unverified", cooldownMs: 120_000 },
+      { channel: "voice", deadlineMs: 45_000, autoDeadline: { minMs: 4_000, maxMs: 45_000 }, escalateWhen: "unverified" },
+      { channel: "push", deadlineMs: 30_000, autoDeadline: { minMs: 3_000, maxMs: 30_000 }, escalateWhen: "unverified" },
     ]);
     expect(policy.countrySteps?.get("US")).toEqual([{ channel: "sms", deadlineMs: 20_000, escalateWhen: "undelivered", routeId: "sms-us" }]);
     expect(file.callers).toEqual([
@@ -169,6 +173,9 @@ describe("routing file", () => {
     [{ policies: { default: { steps: [{ channel: "sms", escalate_when: "never" }] } } }, "policies.default.steps[0].escalate_when"],
     [{ policies: { default: { steps: [{ channel: "sms", route: "ghost" }] } } }, 'policies.default.steps[0].route: no route with id "ghost"'],
     [{ policies: { default: { steps: [{ channel: "sms", deadline: "soon" }] } } }, "policies.default.steps[0].deadline"],
+    [{ policies: { default: { steps: [{ channel: "sms", deadline: "15s", deadline_max: "20s" }] } } }, "policies.default.steps[0].deadline_max: only with deadline: auto"],
+    [{ policies: { default: { steps: [{ channel: "sms", deadline: "auto", deadline_min: "20s", deadline_max: "10s" }] } } }, "policies.default.steps[0].deadline_min: must not be longer"],
+    [{ policies: { default: { steps: [{ channel: "sms", deadline: "auto", deadline_max: "later" }] } } }, "policies.default.steps[0].deadline_max: expected a duration"],
     [{ policies: { default: { steps: [{ channel: "sms" }], countries: { usa: [{ channel: "sms" }] } } } }, "policies.default.countries.usa"],
     [{ callers: { checkout: { token_sha256: "abc" } } }, "callers.checkout.token_sha256"],
     [{ callers: { checkout: { token_sha256: "a".repeat(64), countries: ["Netherlands"] } } }, "callers.checkout.countries"],

@@ -8,6 +8,7 @@ import * as guardKeys from "./20261123T1000-guard-keys.js";
 import * as attemptCodes from "./20261123T1100-attempt-codes.js";
 import * as routeOutcomes from "./20261123T1300-route-outcomes.js";
 import * as estimateTrace from "./20261124T0100-estimate-trace.js";
+import * as routeOutcomesCountry from "./20261203T1000-route-outcomes-country.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   "20261123T1100-attempt-codes": attemptCodes,
   "20261123T1300-route-outcomes": routeOutcomes,
   "20261124T0100-estimate-trace": estimateTrace,
+  "20261203T1000-route-outcomes-country": routeOutcomesCountry,
 };
 
 export const migrationProvider: MigrationProvider = {

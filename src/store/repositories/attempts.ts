@@ -57,7 +57,8 @@ export async function markSubmitted(
  * Records a final delivery status on a QUEUED or SUBMITTED attempt. Statuses only
  * move forward: a late receipt for a finished attempt changes nothing. An
  * attempt a provider had accepted is counted, in the same statement, in its
- * route's per-minute outcomes (route health): delivered with `latencyMs`, or not.
+ * route's per-minute outcomes for its destination's country (route health,
+ * adaptive deadlines): delivered with `latencyMs`, or not.
  */
 export async function markFinished(
   trx: Trx,
@@ -84,13 +85,15 @@ export async function markFinished(
     .with("counted", (db) =>
       db
         .insertInto("route_outcomes")
-        .columns(["minute", "route_id", "latency_le_ms", "shard", "attempts", "latency_ms_sum"])
+        .columns(["minute", "route_id", "country", "latency_le_ms", "shard", "attempts", "latency_ms_sum"])
         .expression((eb) =>
           eb
             .selectFrom("ended")
+            .innerJoin("verifications as v", "v.id", "ended.verification_id")
             .select([
               eb.val(key.minute).as("minute"),
               "ended.route_id",
+              sql<string>`coalesce(v.plan->0->>'country', '')`.as("country"),
               eb.val(key.latency_le_ms).as("latency_le_ms"),
               eb.val(key.shard).as("shard"),
               eb.val(1).as("attempts"),
@@ -99,7 +102,7 @@ export async function markFinished(
             .where("ended.submitted_at", "is not", null),
         )
         .onConflict((oc) =>
-          oc.columns(["minute", "route_id", "latency_le_ms", "shard"]).doUpdateSet({
+          oc.columns(["minute", "route_id", "country", "latency_le_ms", "shard"]).doUpdateSet({
             attempts: sql`route_outcomes.attempts + 1`,
             latency_ms_sum: sql`route_outcomes.latency_ms_sum + excluded.latency_ms_sum`,
           }),

@@ -1,12 +1,20 @@
 import type { Executor } from "../database.js";
 
-export interface RouteDeliveryStats {
-  readonly routeId: string;
+/** Receipts of one route (or of one route to one country) in the window. */
+export interface DeliveryStats {
   /** Submitted attempts that got a final receipt in the window. */
   readonly finished: number;
   readonly delivered: number;
   /** Median submit → delivery time of the delivered ones, when there are any (estimated: see `medianLatency`). */
   readonly p50LatencyMs: number | null;
+  /** 95th percentile of the same, rounded up to its bucket's bound (see `p95Latency`). */
+  readonly p95LatencyMs: number | null;
+}
+
+export interface RouteDeliveryStats extends DeliveryStats {
+  readonly routeId: string;
+  /** The same per destination country (ISO 3166-1 alpha-2); destinations without one are only in the route's figures. */
+  readonly countries: ReadonlyMap<string, DeliveryStats>;
 }
 
 /** Upper bounds (ms, exclusive) of the delivery latency buckets the rollups count in; the last one is "any". */
@@ -36,25 +44,43 @@ export function routeOutcomeKey(attemptId: string, at: Date, latencyMs: number |
 export async function routeDeliveryStats(db: Executor, since: Date): Promise<RouteDeliveryStats[]> {
   const rows = await db
     .selectFrom("route_outcomes")
-    .select((eb) => ["route_id", "latency_le_ms", eb.fn.sum<number>("attempts").as("attempts"), eb.fn.sum<number>("latency_ms_sum").as("latency_ms_sum")])
+    .select((eb) => ["route_id", "country", "latency_le_ms", eb.fn.sum<number>("attempts").as("attempts"), eb.fn.sum<number>("latency_ms_sum").as("latency_ms_sum")])
     .where("minute", ">=", since)
-    .groupBy(["route_id", "latency_le_ms"])
+    .groupBy(["route_id", "country", "latency_le_ms"])
     .execute();
-  const byRoute = new Map<string, Bucket[]>();
+  const byRoute = new Map<string, Map<string, Bucket[]>>();
   for (const r of rows) {
-    const buckets = byRoute.get(r.route_id) ?? [];
+    const countries = byRoute.get(r.route_id) ?? new Map<string, Bucket[]>();
+    const buckets = countries.get(r.country) ?? [];
     buckets.push({ le: r.latency_le_ms, attempts: Number(r.attempts), latencySum: Number(r.latency_ms_sum) });
-    byRoute.set(r.route_id, buckets);
+    countries.set(r.country, buckets);
+    byRoute.set(r.route_id, countries);
   }
-  return [...byRoute].map(([routeId, buckets]) => {
-    const delivered = buckets.filter((b) => b.le !== UNDELIVERED);
-    return {
-      routeId,
-      finished: buckets.reduce((n, b) => n + b.attempts, 0),
-      delivered: delivered.reduce((n, b) => n + b.attempts, 0),
-      p50LatencyMs: medianLatency(delivered),
-    };
-  });
+  return [...byRoute].map(([routeId, countries]) => ({
+    routeId,
+    ...deliveryStats(mergeBuckets([...countries.values()].flat())),
+    countries: new Map([...countries].filter(([country]) => country !== "").map(([country, buckets]) => [country, deliveryStats(buckets)])),
+  }));
+}
+
+function deliveryStats(buckets: readonly Bucket[]): DeliveryStats {
+  const delivered = buckets.filter((b) => b.le !== UNDELIVERED);
+  return {
+    finished: buckets.reduce((n, b) => n + b.attempts, 0),
+    delivered: delivered.reduce((n, b) => n + b.attempts, 0),
+    p50LatencyMs: medianLatency(delivered),
+    p95LatencyMs: p95Latency(delivered),
+  };
+}
+
+/** One bucket per bound: the countries' rows of a route added up. */
+function mergeBuckets(buckets: readonly Bucket[]): Bucket[] {
+  const merged = new Map<number, Bucket>();
+  for (const b of buckets) {
+    const m = merged.get(b.le);
+    merged.set(b.le, m === undefined ? b : { le: b.le, attempts: m.attempts + b.attempts, latencySum: m.latencySum + b.latencySum });
+  }
+  return [...merged.values()];
 }
 
 interface Bucket {
@@ -75,6 +101,22 @@ function medianLatency(delivered: readonly Bucket[]): number | null {
   for (const bucket of [...delivered].sort((a, b) => a.le - b.le)) {
     seen += bucket.attempts;
     if (seen >= total / 2) return Math.round(bucket.latencySum / bucket.attempts);
+  }
+  return null;
+}
+
+/**
+ * The 95th percentile latency, as the upper bound of the bucket it falls in: never under the true value (a
+ * deadline set from it waits for 95 % of deliveries at least), at most one bucket over. In the last, unbounded
+ * bucket the bucket's mean latency is the best there is. Null without deliveries.
+ */
+function p95Latency(delivered: readonly Bucket[]): number | null {
+  const total = delivered.reduce((n, b) => n + b.attempts, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (const bucket of [...delivered].sort((a, b) => a.le - b.le)) {
+    seen += bucket.attempts;
+    if (seen >= total * 0.95) return bucket.le === LATENCY_BOUNDS_MS.at(-1) ? Math.round(bucket.latencySum / bucket.attempts) : bucket.le;
   }
   return null;
 }
