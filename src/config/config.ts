@@ -137,6 +137,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
   const limits: AbuseLimits = {
     ...DEFAULT_LIMITS,
     maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
+    numberPrefixDigits: parseInteger("OTP_NUMBER_PREFIX_DIGITS", env.OTP_NUMBER_PREFIX_DIGITS, DEFAULT_LIMITS.numberPrefixDigits, 2, 12),
     sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
     sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
     sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),

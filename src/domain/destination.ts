@@ -41,6 +41,14 @@ export function phoneCountry(phone: string): string | undefined {
   return parsePhoneNumberFromString(phone)?.country;
 }
 
+/**
+ * The first `digits` digits of an E.164 number (country code included), with its `+`: the range conversion and
+ * SMS-pumping defence count by. Short enough to cover many subscribers, long enough to single out a carrier's block.
+ */
+export function numberPrefix(phone: string, digits: number): string {
+  return phone.slice(0, 1 + digits);
+}
+
 const REFUSED_NUMBER_TYPES: Readonly<Record<string, string>> = {
   PREMIUM_RATE: "premium-rate",
   SHARED_COST: "shared-cost",

@@ -19,6 +19,8 @@ export interface AbuseLimits {
   /** First lock period; each further lock doubles it, up to `maxLockMs`. */
   readonly baseLockMs: number;
   readonly maxLockMs: number;
+  /** Digits of a phone number (country code included) its prefix keeps: conversion and pumping are counted per prefix. */
+  readonly numberPrefixDigits: number;
 }
 
 export const DEFAULT_LIMITS: AbuseLimits = {
@@ -29,6 +31,7 @@ export const DEFAULT_LIMITS: AbuseLimits = {
   destinationFailureLock: 100,
   baseLockMs: 15 * 60_000,
   maxLockMs: 24 * 60 * 60_000,
+  numberPrefixDigits: 6,
 };
 
 /**

@@ -1,5 +1,5 @@
 import type { Channel } from "./channel.js";
-import { addressFor, maskAddress, phoneCountry, type Destination } from "./destination.js";
+import { addressFor, maskAddress, numberPrefix, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
 import { renderSms, type RenderOptions } from "./message.js";
 import { chooseRoute, senderAllowed, servesCountry, unitPriceMicros, type Route, type RouteHealth } from "./route.js";
@@ -61,6 +61,8 @@ export interface PlannedStep {
   readonly totalPriceMicros: number;
   /** ISO 3166-1 alpha-2 of the destination's phone number, if it has one (every step's: metrics group by it). */
   readonly country?: string;
+  /** The phone number's prefix (see `numberPrefix`), if it has one: conversion and pumping are counted by it. */
+  readonly numberPrefix?: string;
 }
 
 export interface PlanRequest {
@@ -77,6 +79,8 @@ export interface PlanRequest {
   readonly health?: (routeId: string) => RouteHealth | undefined;
   readonly render: RenderOptions;
   readonly codeLength: number;
+  /** Digits of the phone number kept as its prefix (`numberPrefix`). */
+  readonly numberPrefixDigits: number;
 }
 
 export interface Plan {
@@ -121,6 +125,7 @@ export function planVerification(request: PlanRequest): Plan {
     }
     steps.push({
       ...(phoneCountryCode ? { country: phoneCountryCode } : {}),
+      ...(request.destination.phone ? { numberPrefix: numberPrefix(request.destination.phone, request.numberPrefixDigits) } : {}),
       index: steps.length,
       channel: policyStep.channel,
       routeId: route.id,

@@ -30,7 +30,7 @@ export interface EstimateResult {
  * `ESTIMATE_TTL_MS` under an id SendOtp can bind to.
  */
 export async function estimateOtp(deps: ServiceDeps, caller: Caller, input: PlanInput, trace?: TraceContext): Promise<EstimateResult> {
-  const plan = planFor(deps.catalogue, caller, input, deps.routeHealth);
+  const plan = planFor(deps.catalogue, caller, input, deps.routeHealth, deps.limits.numberPrefixDigits);
   const first = plan.steps[0]!;
   const warnings = [...plan.warnings];
   if (plan.steps.some((s) => s.currency !== first.currency)) warnings.push("steps are priced in different currencies; totals use the first step's");

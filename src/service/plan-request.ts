@@ -3,6 +3,7 @@ import { maskAddress, phoneCountry, refusedNumberKind, type Destination } from "
 import { PreconditionError } from "../domain/errors.js";
 import type { RenderOptions } from "../domain/message.js";
 import { planVerification, type Plan } from "../domain/plan.js";
+import { DEFAULT_LIMITS } from "../domain/limits.js";
 import type { RouteHealth } from "../domain/route.js";
 import type { Caller, Catalogue } from "./deps.js";
 
@@ -31,7 +32,13 @@ export interface PlanInput {
  * may use. Refuses phone numbers in countries the caller may not send to, and
  * premium-rate, shared-cost and VoIP numbers.
  */
-export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput, health?: (routeId: string) => RouteHealth | undefined): Plan {
+export function planFor(
+  catalogue: Catalogue,
+  caller: Caller,
+  input: PlanInput,
+  health?: (routeId: string) => RouteHealth | undefined,
+  numberPrefixDigits = DEFAULT_LIMITS.numberPrefixDigits,
+): Plan {
   const policy = catalogue.policies.get(input.policy || "default");
   if (policy === undefined) throw new PreconditionError(`policy "${input.policy}" does not exist`);
   for (const phone of new Set([input.destination.phone, input.destination.voicePhone])) {
@@ -48,6 +55,7 @@ export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput, 
     ...(health ? { health } : {}),
     render: input.render,
     codeLength: input.codeLength,
+    numberPrefixDigits,
   });
   const allowed = caller.channels;
   const steps = allowed ? plan.steps.filter((s) => allowed.includes(s.channel)).map((s, index) => ({ ...s, index })) : plan.steps;

@@ -61,7 +61,7 @@ export async function sendOtp(
   const requestHash = canonicalHash(command);
   let plan: Plan;
   try {
-    plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth);
+    plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth, deps.limits.numberPrefixDigits);
   } catch (error) {
     // A replay answers from what the first request made, even when planning would now refuse it
     // (an expired estimate, a changed route catalogue).

@@ -8,13 +8,17 @@ import { planFor } from "../../src/service/plan-request.js";
 const marketing: Route = { ...SANDBOX_ROUTES[0]!, id: "promo-sms", trafficClass: "marketing" };
 const dutchOnly: Route = { ...SANDBOX_ROUTES[0]!, id: "nl-sms", countries: ["NL"], pricesMicros: { NL: 70_000 } };
 const routes = [dutchOnly, ...SANDBOX_ROUTES, marketing];
-const base = { policy: DEFAULT_POLICY, routes, render: { brand: "Acme" }, codeLength: 6 };
+const base = { policy: DEFAULT_POLICY, routes, render: { brand: "Acme" }, codeLength: 6, numberPrefixDigits: 6 };
 
 describe("planVerification", () => {
   it("skips channels without an address, in policy order", () => {
     const plan = planVerification({ ...base, destination: { phone: "+31612345678", email: "a@example.com" } });
     expect(plan.steps.map((s) => s.channel)).toEqual(["sms", "email", "voice"]);
     expect(plan.steps.map((s) => s.index)).toEqual([0, 1, 2]);
+    // Every step records the phone's country and prefix (the email step too: conversion is counted by them).
+    expect(plan.steps.map((s) => [s.country, s.numberPrefix])).toEqual([["NL", "+316123"], ["NL", "+316123"], ["NL", "+316123"]]);
+    expect(planVerification({ ...base, numberPrefixDigits: 4, destination: { phone: "+31612345678" } }).steps[0]!.numberPrefix).toBe("+3161");
+    expect(planVerification({ ...base, destination: { email: "a@example.com" } }).steps[0]!.numberPrefix).toBeUndefined();
   });
 
   it("uses the first OTP route serving the country, priced per segment", () => {

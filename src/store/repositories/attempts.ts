@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
-import { routeOutcomeKey } from "./route-stats.js";
+import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
@@ -44,12 +44,39 @@ export async function markSubmitted(
   now: Date,
   nextPollAt: Date | null,
 ): Promise<AttemptRow | undefined> {
+  const slot = rollupSlot(id, now);
   return trx
-    .updateTable("attempts")
-    .set({ status: "SUBMITTED", provider_message_id: providerMessageId, submitted_at: now, next_poll_at: nextPollAt })
-    .where("id", "=", id)
-    .where("status", "=", "QUEUED")
-    .returningAll()
+    .with("sent", (db) =>
+      db
+        .updateTable("attempts")
+        .set({ status: "SUBMITTED", provider_message_id: providerMessageId, submitted_at: now, next_poll_at: nextPollAt })
+        .where("id", "=", id)
+        .where("status", "=", "QUEUED")
+        .returningAll(),
+    )
+    // Counted as sent (conversion, pumping) in the same statement: by its route, country and number prefix.
+    .with("counted", (db) =>
+      db
+        .insertInto("conversion_counts")
+        .columns(["minute", "route_id", "country", "prefix", "shard", "sent", "approved"])
+        .expression((eb) =>
+          eb
+            .selectFrom("sent")
+            .innerJoin("verifications as v", "v.id", "sent.verification_id")
+            .select([
+              eb.val(slot.minute).as("minute"),
+              "sent.route_id",
+              sql<string>`coalesce(v.plan->0->>'country', '')`.as("country"),
+              sql<string>`coalesce(v.plan->0->>'numberPrefix', '')`.as("prefix"),
+              eb.val(slot.shard).as("shard"),
+              eb.val(1).as("sent"),
+              eb.val(0).as("approved"),
+            ]),
+        )
+        .onConflict((oc) => oc.columns(["minute", "route_id", "country", "prefix", "shard"]).doUpdateSet({ sent: sql`conversion_counts.sent + 1` })),
+    )
+    .selectFrom("sent")
+    .selectAll()
     .executeTakeFirst();
 }
 

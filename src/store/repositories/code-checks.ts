@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from "kysely";
 import type { Db, Trx } from "../database.js";
 import { insertValues } from "../sql-rows.js";
+import { rollupSlot } from "./route-stats.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { VerificationRow } from "../tables/verifications.js";
@@ -95,6 +96,7 @@ export interface Approval {
  */
 export async function approveCode(trx: Trx, approval: Approval): Promise<CheckedVerification | undefined> {
   const { id, now, seenSequence } = approval;
+  const slot = rollupSlot(approval.attemptId ?? id, now);
   const { rows } = await sql<CheckedVerification>`
     with approved as (
       update verifications set status = 'APPROVED', approved_at = ${now}, ended_at = ${now},
@@ -110,6 +112,13 @@ export async function approveCode(trx: Trx, approval: Approval): Promise<Checked
       insert into delivery_events ${insertValues([approval.event])} on conflict do nothing
     ), message as (
       insert into outbox ${insertValues([approval.message])} on conflict (msg_id) do nothing
+    ), converted as (
+      -- An approval for the route that delivered the code (conversion, pumping), by country and number prefix.
+      insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)
+      select ${slot.minute}::timestamptz, a.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ${slot.shard}, 0, 1
+      from verifications v join attempts a on a.id = ${approval.attemptId}
+      where v.id = ${id} and exists (select 1 from approved)
+      on conflict (minute, route_id, country, prefix, shard) do update set approved = conversion_counts.approved + 1
     )
     select * from approved
   `.execute(trx);

@@ -24,14 +24,18 @@ export const UNDELIVERED = -1;
 /** Rows one count is spread over (by attempt id). */
 const SHARDS = 8;
 
-/** The rollup row an attempt that finished at `at` is counted in: its minute, its bucket, its shard. */
-export function routeOutcomeKey(attemptId: string, at: Date, latencyMs: number | undefined): { minute: Date; latency_le_ms: number; shard: number } {
+/** The minute and shard an attempt's count goes to in a per-minute rollup (route outcomes, conversion counts). */
+export function rollupSlot(attemptId: string, at: Date): { minute: Date; shard: number } {
   let hash = 0;
   for (let i = 0; i < attemptId.length; i++) hash = (hash * 31 + attemptId.charCodeAt(i)) >>> 0;
+  return { minute: new Date(Math.floor(at.getTime() / 60_000) * 60_000), shard: hash % SHARDS };
+}
+
+/** The rollup row an attempt that finished at `at` is counted in: its minute, its bucket, its shard. */
+export function routeOutcomeKey(attemptId: string, at: Date, latencyMs: number | undefined): { minute: Date; latency_le_ms: number; shard: number } {
   return {
-    minute: new Date(Math.floor(at.getTime() / 60_000) * 60_000),
+    ...rollupSlot(attemptId, at),
     latency_le_ms: latencyMs === undefined ? UNDELIVERED : LATENCY_BOUNDS_MS.find((bound) => latencyMs < bound) ?? LATENCY_BOUNDS_MS.at(-1)!,
-    shard: hash % SHARDS,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { AttemptsTable } from "./attempts.js";
+import type { ConversionCountsTable } from "./conversion-counts.js";
 import type { DeliveryEventsTable } from "./delivery-events.js";
 import type { DestinationGuardsTable } from "./destination-guards.js";
 import type { IdempotencyKeysTable } from "./idempotency-keys.js";
@@ -24,4 +25,5 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   estimates: EstimatesTable;
   route_outcomes: RouteOutcomesTable;
+  conversion_counts: ConversionCountsTable;
 }
