@@ -4,6 +4,7 @@ import {
   deleteEndedVerifications,
   deleteIdempotencyKeys,
   deletePublishedOutbox,
+  deleteConversionCounts,
   deleteRouteOutcomes,
   deleteWindowCounters,
 } from "../store/repositories/retention.js";
@@ -37,6 +38,7 @@ export async function pruneOnce(db: Db, clock: Clock, windows: RetentionWindows,
     await deletePublishedOutbox(db, before(windows.publishedOutboxMs), batch),
     await deleteWindowCounters(db, before(windows.windowCountersMs), batch),
     await deleteRouteOutcomes(db, before(windows.windowCountersMs), batch),
+    await deleteConversionCounts(db, before(windows.windowCountersMs), batch),
     await deleteIdempotencyKeys(db, before(windows.verificationsMs), batch),
     await inTransaction(db, ({ trx }) => deleteEndedVerifications(trx, before(windows.verificationsMs), batch)),
   ];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordSubmitted } from "../../src/service/attempt-lifecycle.js";
+import { DEFAULT_RETENTION, pruneOnce } from "../../src/service/retention.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -44,5 +45,10 @@ describe.each(BACKENDS)("sends and approvals counted by route, country and numbe
     expect((await verifyOtp(deps, caller, first, right)).outcome).toBe("APPROVED");
     expect((await verifyOtp(deps, caller, first, right)).outcome).toBe("ALREADY_APPROVED");
     expect(await totals("+316445")).toEqual({ sent: 2, approved: 1, keys: ["sandbox-sms NL +316445"] });
+
+    // Kept as long as the rate-limit counters, then deleted by the retention loop.
+    deps.clock.advance(DEFAULT_RETENTION.windowCountersMs + 60_000);
+    while ((await pruneOnce(db, deps.clock, DEFAULT_RETENTION, 1_000)).more);
+    expect(await totals("+316445")).toEqual({ sent: 0, approved: 0, keys: [] });
   });
 });

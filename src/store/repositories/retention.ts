@@ -27,6 +27,11 @@ export async function deleteRouteOutcomes(db: Db, before: Date, limit: number): 
   return Number(result.numAffectedRows ?? 0);
 }
 
+export async function deleteConversionCounts(db: Db, before: Date, limit: number): Promise<number> {
+  const result = await sql`delete from conversion_counts where ctid in (select ctid from conversion_counts where minute < ${before} limit ${limit})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
 export async function deleteIdempotencyKeys(db: Db, before: Date, limit: number): Promise<number> {
   const result = await sql`delete from idempotency_keys where ctid in (select ctid from idempotency_keys where created_at < ${before} limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
