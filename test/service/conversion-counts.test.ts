@@ -51,4 +51,18 @@ describe.each(BACKENDS)("sends and approvals counted by route, country and numbe
     while ((await pruneOnce(db, deps.clock, DEFAULT_RETENTION, 1_000)).more);
     expect(await totals("+316445")).toEqual({ sent: 0, approved: 0, keys: [] });
   });
+
+  it("counts submissions racing for one route, country and prefix exactly (concurrent transactions on PostgreSQL)", async () => {
+    const deps = serviceDeps(db);
+    const caller = { id: `conversion-race-${backend.name}` };
+    const attempts = [];
+    for (let i = 0; i < 40; i++) {
+      const sent = await sendOtp(deps, caller, sendCommand({ destination: { phone: `+3164466${String(i).padStart(4, "0")}` } }), newTrace());
+      attempts.push((await findAttempt(db, sent.firstAttempt.id))!);
+    }
+    await Promise.all(attempts.map((a) => recordSubmitted(deps, a, { providerMessageId: `r-${a.id}`, delivered: false, firstPollAt: null })));
+    const rows = await counts("+316446");
+    expect(rows.reduce((n, r) => n + r.sent, 0)).toBe(40);
+    expect(rows.length).toBeLessThanOrEqual(8); // a row per shard, not one per send
+  });
 });

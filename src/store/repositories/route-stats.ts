@@ -93,20 +93,27 @@ interface Bucket {
   readonly latencySum: number;
 }
 
+/** The latency bucket the delivery at `share` (0–1) of the way through, in latency order, falls in; none without deliveries. */
+function bucketAt(delivered: readonly Bucket[], share: number): Bucket | undefined {
+  const total = delivered.reduce((n, b) => n + b.attempts, 0);
+  let seen = 0;
+  for (const bucket of [...delivered].sort((a, b) => a.le - b.le)) {
+    seen += bucket.attempts;
+    if (total > 0 && seen >= total * share) return bucket;
+  }
+  return undefined;
+}
+
+const meanOf = (bucket: Bucket) => Math.round(bucket.latencySum / bucket.attempts);
+
 /**
  * The median latency, estimated as the mean latency of the bucket the median
  * falls in: always within that bucket's bounds, and exact when the latencies
  * there are alike. Null without deliveries.
  */
 function medianLatency(delivered: readonly Bucket[]): number | null {
-  const total = delivered.reduce((n, b) => n + b.attempts, 0);
-  if (total === 0) return null;
-  let seen = 0;
-  for (const bucket of [...delivered].sort((a, b) => a.le - b.le)) {
-    seen += bucket.attempts;
-    if (seen >= total / 2) return Math.round(bucket.latencySum / bucket.attempts);
-  }
-  return null;
+  const bucket = bucketAt(delivered, 0.5);
+  return bucket === undefined ? null : meanOf(bucket);
 }
 
 /**
@@ -115,12 +122,7 @@ function medianLatency(delivered: readonly Bucket[]): number | null {
  * bucket the bucket's mean latency is the best there is. Null without deliveries.
  */
 function p95Latency(delivered: readonly Bucket[]): number | null {
-  const total = delivered.reduce((n, b) => n + b.attempts, 0);
-  if (total === 0) return null;
-  let seen = 0;
-  for (const bucket of [...delivered].sort((a, b) => a.le - b.le)) {
-    seen += bucket.attempts;
-    if (seen >= total * 0.95) return bucket.le === LATENCY_BOUNDS_MS.at(-1) ? Math.round(bucket.latencySum / bucket.attempts) : bucket.le;
-  }
-  return null;
+  const bucket = bucketAt(delivered, 0.95);
+  if (bucket === undefined) return null;
+  return bucket.le === LATENCY_BOUNDS_MS.at(-1) ? meanOf(bucket) : bucket.le;
 }
