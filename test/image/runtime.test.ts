@@ -27,10 +27,17 @@ describe.skipIf(process.getuid?.() !== 0)("the image's runtime: read-only filesy
   async function runAsImage(role: string, env: Record<string, string>, ready: string) {
     const script = [
       "mount --make-rprivate /",
+      // The app at /mnt/app, as the image has it in a directory of its own: the checkout's parents (a 0700
+      // mktemp directory, say) need not be open to uid 10001.
+      "mount -t tmpfs -o mode=0755 none /mnt",
+      "mkdir /mnt/app",
+      `mount --bind '${ROOT}' /mnt/app`,
+      "mount -o remount,bind,ro /mnt/app",
+      "mount -o remount,ro /mnt",
       "mount -o remount,bind,ro /",
       // /tmp (and /dev/shm) may be mounts of their own: read-only too.
       "for m in /tmp /dev/shm; do mountpoint -q $m && mount -o remount,bind,ro $m; done",
-      `cd ${ROOT}`,
+      "cd /mnt/app",
       `exec setpriv --reuid=${UID} --regid=${UID} --clear-groups --inh-caps=-all --no-new-privs env -i PATH=/usr/bin:/bin ${Object.entries(env)
         .map(([k, v]) => `${k}='${v}'`)
         .join(" ")} ${process.execPath} bin/otp-orchestrator.js ${role}`,
