@@ -19,6 +19,7 @@ import { openRuntime, startWorkers, type AppOptions } from "./runtime.js";
 import { expireDue } from "./service/end-verification.js";
 import { advanceDuePlans } from "./service/fallback.js";
 import { pruneOnce } from "./service/retention.js";
+import { PumpingGuard } from "./service/pumping-guard.js";
 import { RouteHealthTracker } from "./service/route-health.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
@@ -82,7 +83,9 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     const backlog = await runtime.bus.backlog(DISPATCH_SUBJECTS);
     return CHANNELS.map((channel) => ({ value: backlog.get(dispatchSubject(channel)) ?? 0, attributes: { channel } }));
   });
-  const routeHealth = new RouteHealthTracker(db, clock, config.routeHealth);
+  const pumping = new PumpingGuard(db, clock, config.pumping, config.limits.numberPrefixDigits, log);
+  const routeHealth = new RouteHealthTracker(db, clock, config.routeHealth, () => pumping.flagged(), log);
+  await pumping.refresh();
   await routeHealth.refresh();
   const service: ServiceDeps = {
     db,
@@ -93,6 +96,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     limits: config.limits,
     catalogue: { routes: config.routing.routes, policies: config.routing.policies },
     routeHealth: routeHealth.get,
+    phoneBlocked: pumping.blockedReason,
     onOutboxWritten: () => relay.wake(),
   };
   const hub = await EventHub.start(runtime.bus);
@@ -105,6 +109,8 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     new PeriodicLoop("expiry sweep", async () => ({ more: (await expireDue(service)) > 0 || (await deleteExpiredEstimates(db, clock.now())) > 0 }), 1_000, log),
     new PeriodicLoop("receipt poller", async () => ({ more: (await pollDueReceipts(outcomes, receipts.pollers, log, POLL_BATCH)) === POLL_BATCH }), 1_000, log),
     new PeriodicLoop("route health", async () => (await routeHealth.refresh(), { more: false }), 10_000, log),
+    // Every 5 s: a pumped prefix is flagged after its volume floor plus at most 5 s of sends.
+    new PeriodicLoop("pumping guard", async () => (await pumping.refresh(), { more: false }), 5_000, log),
     new PeriodicLoop("unmatched receipts", async () => ({ more: (await dropUnmatchedReceipts(db, clock, config.receiptGraceMs, log)) > 0 }), 60_000, log),
     new PeriodicLoop("retention", async () => pruneOnce(db, clock, config.retention, RETENTION_BATCH), 60_000, log),
     // Health follows the database: NOT_SERVING while it does not answer, so probes and meshes route around this replica.

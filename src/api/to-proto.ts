@@ -7,10 +7,17 @@ import {
   PlannedStepSchema,
   TrafficClass,
 } from "../../gen/otp/v1/common_pb.js";
-import { RouteSchema, VerificationSchema, VerificationStatus } from "../../gen/otp/v1/otp_service_pb.js";
+import {
+  CircuitState as ProtoCircuitState,
+  RouteConversionSchema,
+  RouteSchema,
+  VerificationSchema,
+  VerificationStatus,
+} from "../../gen/otp/v1/otp_service_pb.js";
 import { attemptStatusToProto, channelToProto } from "../contract/enums.js";
+import { conversionRate, type CircuitState } from "../domain/conversion.js";
 import type { PlannedStep } from "../domain/plan.js";
-import type { Route, RouteHealth } from "../domain/route.js";
+import type { CountryConversion, Route, RouteHealth } from "../domain/route.js";
 import type { AttemptView, VerificationView } from "../service/views.js";
 
 type Init<T extends DescMessage> = MessageInitShape<T>;
@@ -87,6 +94,27 @@ export function routeToProto(route: Route, health: RouteHealth | undefined): Ini
       ...(health?.p50LatencyMs !== undefined ? { p50DeliveryLatency: durationFromMs(health.p50LatencyMs) } : {}),
       ...(health?.p95LatencyMs !== undefined ? { p95DeliveryLatency: durationFromMs(health.p95LatencyMs) } : {}),
       p95DeliveryLatencyByCountry: Object.fromEntries([...(health?.p95LatencyMsByCountry ?? [])].map(([country, ms]) => [country, durationFromMs(ms)])),
+      conversionByCountry: Object.fromEntries([...(health?.conversion ?? [])].map(([country, c]) => [country, conversionToProto(c)])),
     },
   };
 }
+
+function conversionToProto({ recent, baseline, circuit }: CountryConversion): Init<typeof RouteConversionSchema> {
+  return {
+    recentSent: BigInt(recent.sent),
+    recentApproved: BigInt(recent.approved),
+    recentConversion: conversionRate(recent) ?? 0,
+    baselineSent: BigInt(baseline.sent),
+    baselineApproved: BigInt(baseline.approved),
+    baselineConversion: conversionRate(baseline) ?? 0,
+    state: CIRCUIT_STATES[circuit.state],
+    reason: circuit.reason ?? "",
+    ...(circuit.retryAt ? { retryAt: timestampFromDate(circuit.retryAt) } : {}),
+  };
+}
+
+const CIRCUIT_STATES: Record<CircuitState, ProtoCircuitState> = {
+  closed: ProtoCircuitState.CLOSED,
+  open: ProtoCircuitState.OPEN,
+  "half-open": ProtoCircuitState.HALF_OPEN,
+};

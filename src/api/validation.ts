@@ -122,6 +122,7 @@ const STATS_GROUPS: Partial<Record<StatsGrouping, StatsGroup>> = {
   [StatsGrouping.ROUTE]: "route",
   [StatsGrouping.COUNTRY]: "country",
   [StatsGrouping.STEP]: "step",
+  [StatsGrouping.NUMBER_PREFIX]: "prefix",
 };
 
 /** GetDeliveryStats: a window of at most 31 days (ending now by default), each grouping once, a bucket of a minute or more. */

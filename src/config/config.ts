@@ -4,6 +4,7 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
 import { MAX_TTL_MS } from "../domain/verification.js";
+import { DEFAULT_PUMPING, type PumpingMode, type PumpingSettings } from "../domain/pumping.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../transport/limits.js";
 import { DEFAULT_POOL, type DatabaseOptions, type PoolSettings } from "../store/database.js";
 import { DEFAULT_ROUTE_HEALTH, type RouteHealthSettings } from "../service/route-health.js";
@@ -13,12 +14,14 @@ import { ConfigFileError, loadConfigFile, type ConfigFile, type RoutingConfig } 
 import { SANDBOX_ROUTING } from "./sandbox-catalogue.js";
 import { LOG_LEVELS } from "../telemetry/logger.js";
 
-export const ROLES = ["serve", "worker", "migrate", "dev"] as const;
+export const ROLES = ["serve", "worker", "migrate", "dev", "unblock-prefix"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Everything the process needs, parsed and checked once at start-up, then frozen. */
 export interface Config {
   readonly role: Role;
+  /** `unblock-prefix <prefix>`: the number prefix whose SMS-pumping flag to lift. */
+  readonly unblockPrefix?: string;
   readonly host: string;
   readonly httpPort: number;
   readonly grpcPort: number;
@@ -51,6 +54,8 @@ export interface Config {
   readonly watchKeepAliveMs: number;
   /** When a route counts as unhealthy and is passed over. */
   readonly routeHealth: RouteHealthSettings;
+  /** When a number prefix is flagged as SMS pumping, and what that does. */
+  readonly pumping: PumpingSettings;
   readonly devInbox: boolean;
   readonly migrateOnStart: boolean;
   readonly limits: AbuseLimits;
@@ -108,7 +113,9 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
 
   const dataDir = setting("data-dir", "OTP_DATA_DIR")[1] || "./.data";
   const databaseUrl = setting("database-url", "OTP_DATABASE_URL")[1];
-  if (!databaseUrl && !isDev && role !== "migrate") {
+  const unblockPrefix = role === "unblock-prefix" ? parsePrefixArgument(positionals[1]) : undefined;
+  const oneOff = role === "migrate" || role === "unblock-prefix";
+  if (!databaseUrl && !isDev && !oneOff) {
     throw new ConfigError("OTP_DATABASE_URL (--database-url): required for the serve and worker roles");
   }
   const natsUrl = setting("nats-url", "OTP_NATS_URL")[1] || undefined;
@@ -128,7 +135,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
   }
   const codeHashKey = parseKey("OTP_CODE_HASH_KEY", env.OTP_CODE_HASH_KEY);
   const codeSealKey = parseKey("OTP_CODE_SEAL_KEY", env.OTP_CODE_SEAL_KEY);
-  if (!isDev && role !== "migrate" && (codeHashKey === undefined || codeSealKey === undefined)) {
+  if (!isDev && !oneOff && (codeHashKey === undefined || codeSealKey === undefined)) {
     throw new ConfigError(`${codeHashKey ? "OTP_CODE_SEAL_KEY" : "OTP_CODE_HASH_KEY"}: required (base64 of 32 random bytes)`);
   }
 
@@ -146,8 +153,11 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
       : {}),
   };
 
+  const conversion = parseConversion(env);
+  const pumping = parsePumping(env);
   const config: Config = {
     role: role as Role,
+    ...(unblockPrefix ? { unblockPrefix } : {}),
     host: setting("host", "OTP_HOST")[1] || (isDev ? "127.0.0.1" : "0.0.0.0"),
     httpPort: parsePort(...setting("http-port", "OTP_HTTP_PORT"), 8080),
     grpcPort: parsePort(...setting("grpc-port", "OTP_GRPC_PORT"), 9090),
@@ -169,11 +179,13 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
       windowMs: routeHealthWindowMs,
       minSamples: parseInteger("OTP_ROUTE_HEALTH_MIN_SAMPLES", env.OTP_ROUTE_HEALTH_MIN_SAMPLES, DEFAULT_ROUTE_HEALTH.minSamples, 1, 100_000),
       minDeliveryRate: parseRate("OTP_ROUTE_MIN_DELIVERY_RATE", env.OTP_ROUTE_MIN_DELIVERY_RATE, DEFAULT_ROUTE_HEALTH.minDeliveryRate),
+      conversion,
     },
+    pumping,
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits,
-    retention: parseRetention(env, limits, routeHealthWindowMs),
+    retention: parseRetention(env, limits, Math.max(routeHealthWindowMs, conversion.baselineWindowMs, pumping.windowMs)),
     connections: parseConnectionLimits(env, watchKeepAliveMs),
     natsStreamReplicas: parseInteger("OTP_NATS_STREAM_REPLICAS", env.OTP_NATS_STREAM_REPLICAS, 1, 1, 5),
     drainDelayMs: Math.min(60_000, parseDurationSetting("OTP_DRAIN_DELAY", env.OTP_DRAIN_DELAY, 0, 0)),
@@ -215,7 +227,53 @@ function parseConnectionLimits(env: Env, watchKeepAliveMs: number): ConnectionLi
  * Retention windows; a counter must outlive the longest limit window it counts
  * (route outcome rollups: the route health window), and a published dispatch the longest code.
  */
-function parseRetention(env: Env, limits: AbuseLimits, routeHealthWindowMs: number): RetentionWindows {
+/** Conversion-driven route health (see domain/conversion.ts). */
+function parseConversion(env: Env): RouteHealthSettings["conversion"] {
+  const d = DEFAULT_ROUTE_HEALTH.conversion;
+  const conversion = {
+    ...d,
+    recentWindowMs: parseDurationSetting("OTP_ROUTE_CONVERSION_WINDOW", env.OTP_ROUTE_CONVERSION_WINDOW, d.recentWindowMs, 60_000),
+    baselineWindowMs: parseDurationSetting("OTP_ROUTE_CONVERSION_BASELINE", env.OTP_ROUTE_CONVERSION_BASELINE, d.baselineWindowMs, 60_000),
+    dropRatio: parseRate("OTP_ROUTE_CONVERSION_DROP", env.OTP_ROUTE_CONVERSION_DROP, d.dropRatio),
+    coolOffMs: parseDurationSetting("OTP_ROUTE_COOL_OFF", env.OTP_ROUTE_COOL_OFF, d.coolOffMs),
+    probeShare: parseRate("OTP_ROUTE_PROBE_SHARE", env.OTP_ROUTE_PROBE_SHARE, d.probeShare),
+  };
+  if (conversion.baselineWindowMs <= conversion.recentWindowMs) {
+    throw new ConfigError("OTP_ROUTE_CONVERSION_BASELINE: must be longer than OTP_ROUTE_CONVERSION_WINDOW, which it is compared with");
+  }
+  return conversion;
+}
+
+const E164_PREFIX = /^\+[1-9][0-9]{0,14}$/;
+
+function parsePrefixArgument(value: string | undefined): string {
+  if (value === undefined || !E164_PREFIX.test(value)) {
+    throw new ConfigError(`unblock-prefix: expected a number prefix as flagged (+ and digits, e.g. +316123), got ${value ?? "nothing"}`);
+  }
+  return value;
+}
+
+/** The SMS-pumping detector (see domain/pumping.ts). */
+function parsePumping(env: Env): PumpingSettings {
+  const d = DEFAULT_PUMPING;
+  const mode = env.OTP_PUMPING_MODE?.trim() || d.mode;
+  if (!(["block", "monitor", "off"] as const).includes(mode as PumpingMode)) {
+    throw new ConfigError(`OTP_PUMPING_MODE: expected block, monitor or off, got "${mode}"`);
+  }
+  const allow = (env.OTP_PUMPING_ALLOW ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const bad = allow.find((p) => !E164_PREFIX.test(p));
+  if (bad !== undefined) throw new ConfigError(`OTP_PUMPING_ALLOW: "${bad}" is not an E.164 prefix (+ and digits, e.g. +3161234)`);
+  return {
+    mode: mode as PumpingMode,
+    windowMs: parseDurationSetting("OTP_PUMPING_WINDOW", env.OTP_PUMPING_WINDOW, d.windowMs, 60_000),
+    minSends: parseInteger("OTP_PUMPING_MIN_SENDS", env.OTP_PUMPING_MIN_SENDS, d.minSends, 1, 1_000_000),
+    conversionRatio: parseRate("OTP_PUMPING_CONVERSION_RATIO", env.OTP_PUMPING_CONVERSION_RATIO, d.conversionRatio),
+    blockMs: parseDurationSetting("OTP_PUMPING_BLOCK", env.OTP_PUMPING_BLOCK, d.blockMs, 60_000),
+    allow,
+  };
+}
+
+function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: number): RetentionWindows {
   const retention: RetentionWindows = {
     publishedOutboxMs: parseDurationSetting("OTP_RETAIN_PUBLISHED_OUTBOX", env.OTP_RETAIN_PUBLISHED_OUTBOX, DEFAULT_RETENTION.publishedOutboxMs),
     windowCountersMs: parseDurationSetting("OTP_RETAIN_WINDOW_COUNTERS", env.OTP_RETAIN_WINDOW_COUNTERS, DEFAULT_RETENTION.windowCountersMs),
@@ -231,8 +289,10 @@ function parseRetention(env: Env, limits: AbuseLimits, routeHealthWindowMs: numb
   if (retention.windowCountersMs < 2 * longestWindow) {
     throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (${(2 * longestWindow) / 1000} s), or limits would forget counts`);
   }
-  if (retention.windowCountersMs < routeHealthWindowMs) {
-    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least OTP_ROUTE_HEALTH_WINDOW (${routeHealthWindowMs / 1000} s), or route health would forget outcomes`);
+  if (retention.windowCountersMs < longestCountWindowMs) {
+    throw new ConfigError(
+      `OTP_RETAIN_WINDOW_COUNTERS: must be at least the longest of OTP_ROUTE_HEALTH_WINDOW, OTP_ROUTE_CONVERSION_BASELINE and OTP_PUMPING_WINDOW (${longestCountWindowMs / 1000} s), or route health and pumping detection would forget counts`,
+    );
   }
   // Without NATS, a restart re-dispatches queued attempts from their outbox rows: keep them while a code can live.
   if (retention.publishedOutboxMs < MAX_TTL_MS) {

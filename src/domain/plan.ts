@@ -77,6 +77,10 @@ export interface PlanRequest {
   /** Senders the caller may name in overrides besides each route's own. */
   readonly allowedSenders?: readonly string[];
   readonly health?: (routeId: string) => RouteHealth | undefined;
+  /** Uniform in [0, 1), drawn when a half-open route's probe share decides (see `chooseRoute`); never probes when unset. */
+  readonly roll?: () => number;
+  /** Why SMS and calls to this number are refused (its prefix is blocked as SMS pumping), if they are. */
+  readonly phoneBlocked?: (phone: string) => string | undefined;
   readonly render: RenderOptions;
   readonly codeLength: number;
   /** Digits of the phone number kept as its prefix (`numberPrefix`). */
@@ -101,11 +105,17 @@ export function planVerification(request: PlanRequest): Plan {
   for (const policyStep of orderedSteps(policySteps, request.channelOrder)) {
     const address = addressFor(request.destination, policyStep.channel);
     if (address === undefined) continue;
-    const country = policyStep.channel === "sms" || policyStep.channel === "voice" ? phoneCountry(address) : undefined;
+    const toPhone = policyStep.channel === "sms" || policyStep.channel === "voice";
+    const blocked = toPhone ? request.phoneBlocked?.(address) : undefined;
+    if (blocked !== undefined) {
+      warnings.push(`${policyStep.channel} step skipped: ${blocked}`);
+      continue;
+    }
+    const country = toPhone ? phoneCountry(address) : undefined;
     const override = request.overrides?.get(policyStep.channel);
     const route = override?.routeId
       ? pinnedRoute(request, override.routeId, policyStep.channel, country)
-      : policyRoute(request, policyStep, country, warnings);
+      : policyRoute(request, policyStep, country, phoneCountryCode ?? "", warnings);
     if (route === undefined) continue;
     if (override?.sender && !senderAllowed(route, override.sender, request.allowedSenders)) {
       throw new PreconditionError(`sender "${override.sender}" is not allowed on route ${route.id} for this caller`);
@@ -168,8 +178,11 @@ function usable(request: PlanRequest, route: Route, channel: Channel, country: s
   );
 }
 
-/** The policy step's own route, or the healthiest OTP route for the channel and country. */
-function policyRoute(request: PlanRequest, step: PolicyStep, country: string | undefined, warnings: string[]): Route | undefined {
+/**
+ * The policy step's own route, or the first healthy OTP route for the channel and country whose conversion to the
+ * destination's country (`conversionCountry`, the phone number's: what conversion is counted by) admits the plan.
+ */
+function policyRoute(request: PlanRequest, step: PolicyStep, country: string | undefined, conversionCountry: string, warnings: string[]): Route | undefined {
   const where = `${step.channel}${country ? ` to ${country}` : ""}`;
   if (step.routeId !== undefined) {
     const route = request.routes.find((r) => r.id === step.routeId);
@@ -180,12 +193,15 @@ function policyRoute(request: PlanRequest, step: PolicyStep, country: string | u
   const chosen = chooseRoute(
     request.routes.filter((r) => usable(request, r, step.channel, country)),
     request.health ?? (() => undefined),
+    conversionCountry,
+    request.roll ?? (() => 1),
   );
   if (chosen === undefined) {
     warnings.push(`no OTP route serves ${where}; step skipped`);
     return undefined;
   }
-  if (chosen.unhealthy) warnings.push(`every route for ${where} is below its delivery-rate threshold; using ${chosen.route.id}`);
+  if (chosen.unhealthy) warnings.push(`every route for ${where} is unhealthy or passed over (${chosen.passedOver.join("; ")}); using ${chosen.route.id}`);
+  else warnings.push(...chosen.passedOver);
   return chosen.route;
 }
 

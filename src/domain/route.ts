@@ -1,4 +1,5 @@
 import type { Channel } from "./channel.js";
+import type { ConversionCounts, RouteCircuit } from "./conversion.js";
 
 export type TrafficClass = "otp" | "transactional" | "marketing";
 
@@ -54,17 +55,52 @@ export interface RouteHealth {
   readonly p95LatencyMs?: number;
   /** The same per destination country (ISO 3166-1 alpha-2), for countries with `minSamples` deliveries. */
   readonly p95LatencyMsByCountry?: ReadonlyMap<string, number>;
+  /** Conversion and its circuit per destination country ("" for destinations without one), where anything was sent. */
+  readonly conversion?: ReadonlyMap<string, CountryConversion>;
+}
+
+/** A route's conversion to one country: recent against its baseline, and the circuit they set. */
+export interface CountryConversion {
+  readonly recent: ConversionCounts;
+  readonly baseline: ConversionCounts;
+  readonly circuit: RouteCircuit;
+  /** Share of plans (0–1) that may use the route to this country now (see `admittedShare`). */
+  readonly admittedShare: number;
+}
+
+export interface ChosenRoute {
+  readonly route: Route;
+  /** No candidate was healthy and admitted: this is the first one anyway. */
+  readonly unhealthy: boolean;
+  /** Why candidates ahead of the chosen one were passed over (one line each). */
+  readonly passedOver: readonly string[];
 }
 
 /**
- * The first healthy candidate, in configuration order; when none is healthy,
+ * The first candidate, in configuration order, that is healthy and whose conversion circuit to the country admits
+ * this plan (`roll`: uniform in [0, 1), drawn per plan, decides the probes of a half-open circuit); when none is,
  * the first candidate anyway (a weak route beats no route), flagged.
  */
 export function chooseRoute(
   candidates: readonly Route[],
   health: (routeId: string) => RouteHealth | undefined,
-): { route: Route; unhealthy: boolean } | undefined {
+  country: string,
+  roll: () => number,
+): ChosenRoute | undefined {
   if (candidates.length === 0) return undefined;
-  const healthy = candidates.find((r) => health(r.id)?.healthy !== false);
-  return healthy ? { route: healthy, unhealthy: false } : { route: candidates[0]!, unhealthy: true };
+  const passedOver: string[] = [];
+  for (const route of candidates) {
+    const h = health(route.id);
+    if (h?.healthy === false) {
+      passedOver.push(`route ${route.id} passed over: delivery rate ${Math.round(h.deliveryRate * 100)} % over ${h.samples} receipts`);
+      continue;
+    }
+    const conversion = h?.conversion?.get(country);
+    if (conversion !== undefined && conversion.admittedShare < 1 && !(conversion.admittedShare > 0 && roll() < conversion.admittedShare)) {
+      passedOver.push(`route ${route.id} passed over${country ? ` for ${country}` : ""}: ${conversion.circuit.reason ?? conversion.circuit.state}`);
+      continue;
+    }
+    return { route, unhealthy: false, passedOver };
+  }
+  return { route: candidates[0]!, unhealthy: true, passedOver };
 }

@@ -27,6 +27,8 @@ export interface DeliveryStatsView {
   readonly country?: string;
   /** The attempts' position in their plans (0: the first message). */
   readonly stepIndex?: number;
+  /** The destination phone number's prefix ("" without one). */
+  readonly numberPrefix?: string;
   readonly attempts: number;
   readonly submitted: number;
   readonly delivered: number;
@@ -54,6 +56,7 @@ export async function getDeliveryStats(deps: ServiceDeps, caller: Caller, query:
     ...(r.route_id !== null ? { routeId: r.route_id } : {}),
     ...(r.country !== null ? { country: r.country } : {}),
     ...(r.step_index !== null ? { stepIndex: r.step_index } : {}),
+    ...(r.prefix !== null ? { numberPrefix: r.prefix } : {}),
     attempts: r.attempts,
     submitted: r.submitted,
     delivered: r.delivered,

@@ -23,6 +23,8 @@ export interface ServiceDeps {
   readonly catalogue: Catalogue;
   /** Routes' recent delivery rates, for choosing among them; all healthy when absent. */
   readonly routeHealth?: (routeId: string) => RouteHealth | undefined;
+  /** Why SMS and calls to a number are refused (its prefix is blocked as SMS pumping); none refused when absent. */
+  readonly phoneBlocked?: (phone: string) => string | undefined;
   /** Called after a commit that wrote outbox rows, so the relay publishes them without waiting for its poll. */
   readonly onOutboxWritten: () => void;
 }

@@ -4,7 +4,7 @@ import type { PlannedStep } from "../domain/plan.js";
 import { insertEstimate } from "../store/repositories/estimates.js";
 import { findBalance } from "../store/repositories/ledger.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { planFor, type PlanInput } from "./plan-request.js";
+import { planFor, planningState, type PlanInput } from "./plan-request.js";
 import { hashPlanInput } from "./request-hash.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
 
@@ -30,7 +30,7 @@ export interface EstimateResult {
  * `ESTIMATE_TTL_MS` under an id SendOtp can bind to.
  */
 export async function estimateOtp(deps: ServiceDeps, caller: Caller, input: PlanInput, trace?: TraceContext): Promise<EstimateResult> {
-  const plan = planFor(deps.catalogue, caller, input, deps.routeHealth, deps.limits.numberPrefixDigits);
+  const plan = planFor(deps.catalogue, caller, input, planningState(deps));
   const first = plan.steps[0]!;
   const warnings = [...plan.warnings];
   if (plan.steps.some((s) => s.currency !== first.currency)) warnings.push("steps are priced in different currencies; totals use the first step's");

@@ -5,7 +5,7 @@ import type { RenderOptions } from "../domain/message.js";
 import { planVerification, type Plan } from "../domain/plan.js";
 import { DEFAULT_LIMITS } from "../domain/limits.js";
 import type { RouteHealth } from "../domain/route.js";
-import type { Caller, Catalogue } from "./deps.js";
+import type { Caller, Catalogue, ServiceDeps } from "./deps.js";
 
 function checkPhone(caller: Caller, phone: string): void {
   const kind = refusedNumberKind(phone);
@@ -27,18 +27,32 @@ export interface PlanInput {
   readonly codeLength: number;
 }
 
+/** What planning reads besides the catalogue: routes' health, pumping blocks, the prefix length, chance. */
+export interface PlanningState {
+  readonly health?: ((routeId: string) => RouteHealth | undefined) | undefined;
+  readonly phoneBlocked?: ((phone: string) => string | undefined) | undefined;
+  readonly numberPrefixDigits?: number;
+  /** Uniform in [0, 1): decides the probes of half-open routes. */
+  readonly roll?: () => number;
+}
+
+/** The planning state of a running service. */
+export function planningState(deps: ServiceDeps): PlanningState {
+  return {
+    health: deps.routeHealth,
+    phoneBlocked: deps.phoneBlocked,
+    numberPrefixDigits: deps.limits.numberPrefixDigits,
+    roll: () => deps.random.int(1_000_000) / 1_000_000,
+  };
+}
+
 /**
  * Plans with the named policy, limited to the channels and routes the caller
  * may use. Refuses phone numbers in countries the caller may not send to, and
- * premium-rate, shared-cost and VoIP numbers.
+ * premium-rate, shared-cost and VoIP numbers; leaves out SMS and calls to
+ * numbers whose prefix is blocked as SMS pumping.
  */
-export function planFor(
-  catalogue: Catalogue,
-  caller: Caller,
-  input: PlanInput,
-  health?: (routeId: string) => RouteHealth | undefined,
-  numberPrefixDigits = DEFAULT_LIMITS.numberPrefixDigits,
-): Plan {
+export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput, state: PlanningState = {}): Plan {
   const policy = catalogue.policies.get(input.policy || "default");
   if (policy === undefined) throw new PreconditionError(`policy "${input.policy}" does not exist`);
   for (const phone of new Set([input.destination.phone, input.destination.voicePhone])) {
@@ -52,15 +66,19 @@ export function planFor(
     routes: catalogue.routes,
     ...(caller.routes ? { allowedRoutes: caller.routes } : {}),
     ...(caller.senders ? { allowedSenders: caller.senders } : {}),
-    ...(health ? { health } : {}),
+    ...(state.health ? { health: state.health } : {}),
+    ...(state.roll ? { roll: state.roll } : {}),
+    ...(state.phoneBlocked ? { phoneBlocked: state.phoneBlocked } : {}),
     render: input.render,
     codeLength: input.codeLength,
-    numberPrefixDigits,
+    numberPrefixDigits: state.numberPrefixDigits ?? DEFAULT_LIMITS.numberPrefixDigits,
   });
   const allowed = caller.channels;
   const steps = allowed ? plan.steps.filter((s) => allowed.includes(s.channel)).map((s, index) => ({ ...s, index })) : plan.steps;
   if (steps.length === 0) {
-    throw new PreconditionError("no step of the plan can be sent: no usable channel and route for this destination");
+    const phone = input.destination.voicePhone || input.destination.phone;
+    const blocked = phone ? state.phoneBlocked?.(phone) : undefined;
+    throw new PreconditionError(`no step of the plan can be sent: ${blocked ?? "no usable channel and route for this destination"}`);
   }
   return { steps, warnings: plan.warnings };
 }

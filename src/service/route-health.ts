@@ -1,7 +1,10 @@
+import { DEFAULT_CONVERSION, type ConversionSettings } from "../domain/conversion.js";
 import type { Clock } from "../domain/ports.js";
 import type { RouteHealth } from "../domain/route.js";
 import type { Executor } from "../store/database.js";
 import { routeDeliveryStats, type DeliveryStats } from "../store/repositories/route-stats.js";
+import { silentLogger, type Logger } from "../telemetry/logger.js";
+import { RouteConversionTracker } from "./route-conversion.js";
 
 export interface RouteHealthSettings {
   /** The rolling window receipts are counted over. */
@@ -10,27 +13,36 @@ export interface RouteHealthSettings {
   readonly minSamples: number;
   /** A delivery rate under this (with enough samples) makes the route unhealthy. */
   readonly minDeliveryRate: number;
+  /** Conversion against its baseline, per country (its `minSamples` is this one's). */
+  readonly conversion: Omit<ConversionSettings, "minSamples">;
 }
 
-export const DEFAULT_ROUTE_HEALTH: RouteHealthSettings = { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 };
+export const DEFAULT_ROUTE_HEALTH: RouteHealthSettings = { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5, conversion: DEFAULT_CONVERSION };
 
 /**
- * Each route's delivery rate over a rolling window, recomputed from the
- * attempts table by `refresh` (every replica computes the same from the same
- * rows) and read synchronously while planning.
+ * Each route's delivery rate and receipt latency over a rolling window, and its conversion per country, recomputed
+ * from the shared rollups by `refresh` (every replica computes the same from the same rows) and read synchronously
+ * while planning.
  */
 export class RouteHealthTracker {
   private current = new Map<string, RouteHealth>();
+  private readonly conversion: RouteConversionTracker;
 
   constructor(
     private readonly db: Executor,
     private readonly clock: Clock,
     private readonly settings: RouteHealthSettings,
-  ) {}
+    /** Number prefixes conversion leaves out (flagged as SMS pumping). */
+    excludedPrefixes: () => readonly string[] = () => [],
+    log: Logger = silentLogger,
+  ) {
+    this.conversion = new RouteConversionTracker(db, clock, { ...settings.conversion, minSamples: settings.minSamples }, excludedPrefixes, log);
+  }
 
   readonly get = (routeId: string): (RouteHealth) | undefined => this.current.get(routeId);
 
   async refresh(): Promise<void> {
+    await this.conversion.refresh();
     const since = new Date(this.clock.now().getTime() - this.settings.windowMs);
     const next = new Map<string, RouteHealth>();
     const { minSamples } = this.settings;
@@ -46,8 +58,18 @@ export class RouteHealthTracker {
         ...(s.p50LatencyMs !== null ? { p50LatencyMs: s.p50LatencyMs } : {}),
         ...(p95(s) !== undefined ? { p95LatencyMs: p95(s)! } : {}),
         ...(byCountry.size > 0 ? { p95LatencyMsByCountry: byCountry } : {}),
+        ...this.conversionOf(s.routeId),
       });
     }
+    // Routes without receipts (email) are judged on conversion alone.
+    for (const routeId of this.conversion.routeIds()) {
+      if (!next.has(routeId)) next.set(routeId, { deliveryRate: 1, samples: 0, healthy: true, ...this.conversionOf(routeId) });
+    }
     this.current = next;
+  }
+
+  private conversionOf(routeId: string): Pick<RouteHealth, "conversion"> {
+    const conversion = this.conversion.get(routeId);
+    return conversion === undefined ? {} : { conversion };
   }
 }

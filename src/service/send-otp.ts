@@ -18,7 +18,7 @@ import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows } from "./events.js";
 import { newAttemptCode, queuedAttempt, unpaidReason } from "./queue-attempt.js";
 import { canonicalHash, hashPlanInput } from "./request-hash.js";
-import { planFor, type PlanInput } from "./plan-request.js";
+import { planFor, planningState, type PlanInput } from "./plan-request.js";
 import { admit } from "./send-limits.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
 
@@ -61,7 +61,7 @@ export async function sendOtp(
   const requestHash = canonicalHash(command);
   let plan: Plan;
   try {
-    plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, deps.routeHealth, deps.limits.numberPrefixDigits);
+    plan = command.estimateId ? await boundPlan(deps, caller, command.estimateId, command, now) : planFor(deps.catalogue, caller, command, planningState(deps));
   } catch (error) {
     // A replay answers from what the first request made, even when planning would now refuse it
     // (an expired estimate, a changed route catalogue).
@@ -120,7 +120,8 @@ function firstRows(
   const expiresAt = new Date(now.getTime() + command.ttlMs);
   const queued = queuedAttempt(deps.ids.next("att"), { verificationId, callerId: caller.id, step: first, code, render: command.render, expiresAt, trace, now });
   const events = [
-    eventRows({ verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now, sequence: 1 }),
+    // The plan's notes (a route passed over and why, a step left out) travel with the event that starts it.
+    eventRows({ verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now, sequence: 1, ...(plan.warnings.length > 0 ? { reason: plan.warnings.join("; ") } : {}) }),
     eventRows({ ...queued.event, sequence: 2 }),
   ];
   const verification: NewVerificationRow = {

@@ -36,6 +36,12 @@ const makeInstruments = (meter = metrics.getMeter("otp-orchestrator")) => ({
   lateReceipts: meter.createCounter("otp_late_receipts", {
     description: "Delivered receipts for a step the plan had already escalated past: the fallback send was needless, by channel and route",
   }),
+  pumpingFlags: meter.createCounter("otp_pumping_flags", {
+    description: "Number prefixes flagged as SMS pumping, by destination country and mode (block, monitor)",
+  }),
+  circuitChanges: meter.createCounter("otp_route_circuit_changes", {
+    description: "Conversion circuits of a route to a country changing state, by route, country and the state entered",
+  }),
   cost: meter.createCounter("otp_cost_micros", { description: "Price of attempts submitted to providers, in micro-units of the currency" }),
   providerErrors: meter.createCounter("otp_provider_errors", { description: "Failed provider submissions, by provider and error code" }),
   watchStreams: meter.createUpDownCounter("otp_watch_streams", { description: "WatchDelivery streams open on this process" }),
@@ -70,6 +76,12 @@ export const otpMetrics = {
   verified(outcome: string, rescued: boolean, by: { channel?: string | undefined; route?: string | undefined; country?: string | undefined }): void {
     use().verifications.add(1, { outcome, channel: by.channel ?? "", route: by.route ?? "", country: by.country ?? "" });
     if (rescued) use().rescues.add(1);
+  },
+  pumpingFlagged(country: string, mode: string): void {
+    use().pumpingFlags.add(1, { country, mode });
+  },
+  circuitChanged(route: string, country: string, state: string): void {
+    use().circuitChanges.add(1, { route, country, state });
   },
   escalated(reason: EscalationCause): void {
     use().escalations.add(1, { reason });

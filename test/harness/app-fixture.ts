@@ -14,6 +14,7 @@ import { DEFAULT_RETENTION } from "../../src/service/retention.js";
 import { DEFAULT_ROUTE_HEALTH } from "../../src/service/route-health.js";
 import { CHANNELS } from "../../src/domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
+import { DEFAULT_PUMPING } from "../../src/domain/pumping.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 import { waitFor } from "./free-port.js";
 import { createTestDatabase } from "./postgres.js";
@@ -47,6 +48,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     receiptGraceMs: 600_000,
     watchKeepAliveMs: options.watchKeepAliveMs ?? 15_000,
     routeHealth: DEFAULT_ROUTE_HEALTH,
+    pumping: DEFAULT_PUMPING,
     devInbox: true,
     migrateOnStart: true,
     limits: { ...DEFAULT_LIMITS, ...options.limits },

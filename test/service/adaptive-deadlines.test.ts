@@ -9,7 +9,7 @@ import type { Catalogue } from "../../src/service/deps.js";
 import { getVerification } from "../../src/service/end-verification.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { planFor } from "../../src/service/plan-request.js";
-import { RouteHealthTracker } from "../../src/service/route-health.js";
+import { DEFAULT_ROUTE_HEALTH, RouteHealthTracker } from "../../src/service/route-health.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";
@@ -58,7 +58,7 @@ describe.each(BACKENDS)("adaptive step deadlines on $name", (backend) => {
 
   function setUp() {
     const base = serviceDeps(db, { catalogue });
-    const tracker = new RouteHealthTracker(db, base.clock, { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 });
+    const tracker = new RouteHealthTracker(db, base.clock, DEFAULT_ROUTE_HEALTH);
     const deps = { ...base, routeHealth: tracker.get };
     const caller = { id: `auto-${backend.name}-${++callers}` };
     /** A code sent on `routeId` to `phone` whose delivery receipt says it took `latencyMs`. */
@@ -70,7 +70,7 @@ describe.each(BACKENDS)("adaptive step deadlines on $name", (backend) => {
       expect(await applyReceipt(deps, { provider: "sandbox", providerMessageId: `m-${attempt.id}`, status: "DELIVERED", occurredAt: at })).toBe("applied");
     };
     const deadline = (phone: string, routeId = "sms-auto") =>
-      planFor(catalogue, caller, { destination: { phone }, policy: "", render: {}, codeLength: 6, overrides: new Map([["sms", { routeId }]]) }, tracker.get).steps[0]!.deadlineMs;
+      planFor(catalogue, caller, { destination: { phone }, policy: "", render: {}, codeLength: 6, overrides: new Map([["sms", { routeId }]]) }, { health: tracker.get }).steps[0]!.deadlineMs;
     return { deps, tracker, caller, delivered, deadline };
   }
 

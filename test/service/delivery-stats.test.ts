@@ -102,6 +102,11 @@ describe.each(BACKENDS)("GetDeliveryStats on $name", (backend) => {
       [1, "email", 1, 0, 0, 1],
     ]);
 
+    // By number prefix (the phone's, as planned): these test numbers share one.
+    const byPrefix = await getDeliveryStats(deps, caller, { ...window, groupBy: ["prefix"] });
+    expect(byPrefix.map((r) => [r.numberPrefix, r.attempts, r.approved])).toEqual([[one.verification.steps[0]!.numberPrefix, 5, 2]]);
+    expect(byPrefix[0]!.numberPrefix).toMatch(/^\+316\d{3}$/);
+
     // A window that ends before the traffic began counts nothing.
     expect(await getDeliveryStats(deps, caller, { from: new Date(windowStart.getTime() - 60_000), to: windowStart, groupBy: ["channel"] })).toEqual([]);
   });

@@ -4,7 +4,7 @@ import type { Route } from "../../src/domain/route.js";
 import { applyReceipt, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { planFor } from "../../src/service/plan-request.js";
 import { DEFAULT_RETENTION, pruneOnce } from "../../src/service/retention.js";
-import { RouteHealthTracker } from "../../src/service/route-health.js";
+import { DEFAULT_ROUTE_HEALTH, RouteHealthTracker } from "../../src/service/route-health.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";
@@ -28,8 +28,8 @@ describe.each(BACKENDS)("route health on $name", (backend) => {
   it("passes over a route whose delivery rate fell under the threshold while a healthier one exists", async () => {
     const deps = serviceDeps(db, { catalogue });
     const caller = { id: "health" };
-    const tracker = new RouteHealthTracker(db, deps.clock, { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 });
-    const plan = () => planFor(catalogue, caller, { destination: { phone: uniquePhone() }, policy: "", render: {}, codeLength: 6 }, tracker.get);
+    const tracker = new RouteHealthTracker(db, deps.clock, DEFAULT_ROUTE_HEALTH);
+    const plan = () => planFor(catalogue, caller, { destination: { phone: uniquePhone() }, policy: "", render: {}, codeLength: 6 }, { health: tracker.get });
     expect(plan().steps[0]!.routeId).toBe("sms-a");
 
     // 24 receipts on sms-a: 6 delivered (after 3 s), 18 undelivered.
@@ -45,17 +45,17 @@ describe.each(BACKENDS)("route health on $name", (backend) => {
     expect(tracker.get("sms-b")).toBeUndefined();
     expect(plan().steps[0]!.routeId).toBe("sms-b");
 
-    // Outside the window the record no longer counts.
+    // Outside the window the receipts no longer count (its sends still count for conversion, a day long).
     deps.clock.advance(3_600_001);
     await tracker.refresh();
-    expect(tracker.get("sms-a")).toBeUndefined();
+    expect(tracker.get("sms-a")).toMatchObject({ deliveryRate: 1, samples: 0, healthy: true });
     expect(plan().steps[0]!.routeId).toBe("sms-a");
   });
 
   it("counts receipts racing for one route exactly, in a few rows whatever their number, and forgets them with the counters", async () => {
     const deps = serviceDeps(db, { catalogue });
     const caller = { id: "health-race" };
-    const tracker = new RouteHealthTracker(db, deps.clock, { windowMs: 3_600_000, minSamples: 20, minDeliveryRate: 0.5 });
+    const tracker = new RouteHealthTracker(db, deps.clock, DEFAULT_ROUTE_HEALTH);
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
       const sent = await sendOtp(deps, caller, sendCommand({ overrides: new Map([["sms", { routeId: "sms-b" }]]) }), newTrace());

@@ -24,13 +24,16 @@ describe("loadConfig", () => {
   });
 
   it("takes retention windows in days, hours or minutes, and refuses windows shorter than what they must outlive", () => {
-    const config = loadConfig(["serve"], { ...serveEnv, OTP_RETAIN_VERIFICATIONS: "7d", OTP_RETAIN_PUBLISHED_OUTBOX: "2h", OTP_RETAIN_WINDOW_COUNTERS: "1h" });
+    const shortBaseline = { OTP_ROUTE_CONVERSION_BASELINE: "1h" };
+    const config = loadConfig(["serve"], { ...serveEnv, ...shortBaseline, OTP_RETAIN_VERIFICATIONS: "7d", OTP_RETAIN_PUBLISHED_OUTBOX: "2h", OTP_RETAIN_WINDOW_COUNTERS: "1h" });
     expect(config.retention).toEqual({ verificationsMs: 7 * 86_400_000, publishedOutboxMs: 7_200_000, windowCountersMs: 3_600_000 });
-    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_SENDS_PER_DESTINATION: "5/2h", OTP_RETAIN_WINDOW_COUNTERS: "3h" })).toThrow("OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (14400 s)");
+    expect(() => loadConfig(["serve"], { ...serveEnv, ...shortBaseline, OTP_SENDS_PER_DESTINATION: "5/2h", OTP_RETAIN_WINDOW_COUNTERS: "3h" })).toThrow("OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (14400 s)");
     expect(() => loadConfig(["serve"], { ...serveEnv, OTP_RETAIN_PUBLISHED_OUTBOX: "5m" })).toThrow("OTP_RETAIN_PUBLISHED_OUTBOX: must be at least 10 minutes");
-    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_ROUTE_HEALTH_WINDOW: "2h", OTP_RETAIN_WINDOW_COUNTERS: "1h" })).toThrow(
-      "OTP_RETAIN_WINDOW_COUNTERS: must be at least OTP_ROUTE_HEALTH_WINDOW (7200 s)",
+    expect(() => loadConfig(["serve"], { ...serveEnv, ...shortBaseline, OTP_ROUTE_HEALTH_WINDOW: "2h", OTP_RETAIN_WINDOW_COUNTERS: "1h" })).toThrow(
+      "OTP_RETAIN_WINDOW_COUNTERS: must be at least the longest of OTP_ROUTE_HEALTH_WINDOW, OTP_ROUTE_CONVERSION_BASELINE and OTP_PUMPING_WINDOW (7200 s)",
     );
+    // The conversion baseline's default (24 h) needs the counters' default (24 h).
+    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_RETAIN_WINDOW_COUNTERS: "12h" })).toThrow("(86400 s)");
   });
 
   it("sizes the database pool and bounds its waits from flags or the environment", () => {

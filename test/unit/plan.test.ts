@@ -74,7 +74,33 @@ describe("route choice", () => {
     expect(planVerification({ ...input, health: health(["nl-sms"]) }).steps[0]?.routeId).toBe("nl-sms-2");
     const allBad = planVerification({ ...input, routes: [dutchOnly, second], health: health(["nl-sms", "nl-sms-2"]) });
     expect(allBad.steps[0]?.routeId).toBe("nl-sms");
-    expect(allBad.warnings.join()).toContain("below its delivery-rate threshold");
+    expect(allBad.warnings.join()).toContain("every route for sms to NL is unhealthy or passed over (route nl-sms passed over: delivery rate 20 % over 100 receipts");
+  });
+
+  it("passes over a route whose conversion circuit to the country is open, and probes a half-open one with its share of plans", () => {
+    const input = { ...base, routes: [dutchOnly, second], destination: { phone: "+31612345678" } };
+    const recent = { sent: 40, approved: 2 };
+    const baseline = { sent: 1_000, approved: 880 };
+    const circuit = (state: "open" | "half-open", admittedShare: number) => (id: string) =>
+      id === "nl-sms"
+        ? { deliveryRate: 1, samples: 0, healthy: true, conversion: new Map([["NL", { recent, baseline, circuit: { state, reason: "conversion 5 %" }, admittedShare }]]) }
+        : undefined;
+    const open = planVerification({ ...input, health: circuit("open", 0), roll: () => 0 });
+    expect(open.steps[0]?.routeId).toBe("nl-sms-2");
+    expect(open.warnings).toContain("route nl-sms passed over for NL: conversion 5 %");
+    // Half-open: plans whose roll falls within the share probe it; the others go on.
+    expect(planVerification({ ...input, health: circuit("half-open", 0.1), roll: () => 0.05 }).steps[0]?.routeId).toBe("nl-sms");
+    expect(planVerification({ ...input, health: circuit("half-open", 0.1), roll: () => 0.1 }).steps[0]?.routeId).toBe("nl-sms-2");
+    // Circuits are per country: a Belgian number still uses it.
+    expect(planVerification({ ...input, routes: [{ ...dutchOnly, countries: ["NL", "BE"], pricesMicros: { "*": 70_000 } }], health: circuit("open", 0), destination: { phone: "+32471234567" } }).steps[0]?.routeId).toBe("nl-sms");
+  });
+
+  it("leaves out SMS and calls to a number whose prefix is blocked, and keeps the other channels", () => {
+    const phoneBlocked = (phone: string) => (phone.startsWith("+316123") ? "numbers starting +316123 are blocked as SMS pumping" : undefined);
+    const plan = planVerification({ ...base, phoneBlocked, destination: { phone: "+31612345678", email: "a@example.com" } });
+    expect(plan.steps.map((s) => s.channel)).toEqual(["email"]);
+    expect(plan.warnings).toEqual(["sms step skipped: numbers starting +316123 are blocked as SMS pumping", "voice step skipped: numbers starting +316123 are blocked as SMS pumping"]);
+    expect(planVerification({ ...base, phoneBlocked, destination: { phone: "+31698765432" } }).steps.map((s) => s.channel)).toEqual(["sms", "voice"]);
   });
 
   it("uses per-country steps and a policy step's own route", () => {
@@ -116,5 +142,9 @@ describe("planFor", () => {
     const input = { destination: { phone: "+31612345678" }, policy: "", render: {}, codeLength: 6 };
     expect(() => planFor(catalogue, { id: "c", channels: ["email"] }, input)).toThrow(PreconditionError);
     expect(() => planFor(catalogue, { id: "c" }, { ...input, policy: "nope" })).toThrow(/policy "nope"/);
+    const phoneBlocked = () => "numbers starting +316123 are blocked as SMS pumping";
+    expect(() => planFor(catalogue, { id: "c" }, { ...input, destination: { phone: "+31612345678" } }, { phoneBlocked })).toThrow(
+      "no step of the plan can be sent: numbers starting +316123 are blocked as SMS pumping",
+    );
   });
 });

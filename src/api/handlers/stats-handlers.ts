@@ -20,6 +20,7 @@ export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService
             routeId: r.routeId ?? "",
             country: r.country ?? "",
             ...(r.stepIndex !== undefined ? { stepIndex: r.stepIndex } : {}),
+            numberPrefix: r.numberPrefix ?? "",
             attempts: BigInt(r.attempts),
             submitted: BigInt(r.submitted),
             delivered: BigInt(r.delivered),

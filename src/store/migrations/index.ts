@@ -10,6 +10,7 @@ import * as routeOutcomes from "./20261123T1300-route-outcomes.js";
 import * as estimateTrace from "./20261124T0100-estimate-trace.js";
 import * as routeOutcomesCountry from "./20261203T1000-route-outcomes-country.js";
 import * as conversionCounts from "./20261203T1100-conversion-counts.js";
+import * as prefixBlocks from "./20261203T1300-prefix-blocks.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   "20261124T0100-estimate-trace": estimateTrace,
   "20261203T1000-route-outcomes-country": routeOutcomesCountry,
   "20261203T1100-conversion-counts": conversionCounts,
+  "20261203T1300-prefix-blocks": prefixBlocks,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Executor } from "../database.js";
 
-export type StatsGroup = "channel" | "route" | "country" | "step";
+export type StatsGroup = "channel" | "route" | "country" | "step" | "prefix";
 
 /** The columns each grouping adds, in output order (route implies its channel). */
 const GROUP_COLUMNS: Record<StatsGroup, readonly string[]> = {
@@ -9,6 +9,7 @@ const GROUP_COLUMNS: Record<StatsGroup, readonly string[]> = {
   route: ["channel", "route_id"],
   country: ["country"],
   step: ["step_index"],
+  prefix: ["prefix"],
 };
 
 export interface StatsRow {
@@ -18,6 +19,7 @@ export interface StatsRow {
   readonly route_id: string | null;
   readonly country: string | null;
   readonly step_index: number | null;
+  readonly prefix: string | null;
   readonly currency: string;
   readonly attempts: number;
   readonly submitted: number;
@@ -50,7 +52,8 @@ export async function deliveryStats(
   const keys = sql.join([...columns.map((c) => sql.ref(c)), sql.ref("currency")]);
   const { rows } = await sql<StatsRow>`
     with a as (
-      select a.channel, a.route_id, a.step_index, coalesce(v.plan->0->>'country', '') as country, a.currency, a.status,
+      select a.channel, a.route_id, a.step_index, coalesce(v.plan->0->>'country', '') as country,
+        coalesce(v.plan->0->>'numberPrefix', '') as prefix, a.currency, a.status,
         floor(extract(epoch from a.created_at - ${from}::timestamptz) * 1000 / ${intervalMs ?? 1})::int as bucket,
         a.submitted_at, a.completed_at, a.price_micros,
         v.approved_attempt_id is not distinct from a.id as approved,
@@ -58,7 +61,7 @@ export async function deliveryStats(
       from attempts a join verifications v on v.id = a.verification_id
       where v.caller_id = ${callerId} and a.created_at >= ${from} and a.created_at < ${to}
     )
-    select ${selected("bucket")} as bucket, ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, ${selected("step_index")} as step_index, currency,
+    select ${selected("bucket")} as bucket, ${selected("channel")} as channel, ${selected("route_id")} as route_id, ${selected("country")} as country, ${selected("step_index")} as step_index, ${selected("prefix")} as prefix, currency,
       count(*)::int as attempts,
       (count(*) filter (where submitted_at is not null))::int as submitted,
       (count(*) filter (where status = 'DELIVERED'))::int as delivered,

@@ -7,6 +7,7 @@ import type { EstimatesTable } from "./estimates.js";
 import type { CallerBalancesTable, LedgerEntriesTable } from "./ledger.js";
 import type { OutboxTable } from "./outbox.js";
 import type { ParkedReceiptsTable } from "./parked-receipts.js";
+import type { PrefixBlocksTable } from "./prefix-blocks.js";
 import type { RateLimitCountersTable } from "./rate-limit-counters.js";
 import type { RouteOutcomesTable } from "./route-outcomes.js";
 import type { VerificationsTable } from "./verifications.js";
@@ -26,4 +27,5 @@ export interface Database {
   estimates: EstimatesTable;
   route_outcomes: RouteOutcomesTable;
   conversion_counts: ConversionCountsTable;
+  prefix_blocks: PrefixBlocksTable;
 }

@@ -1,0 +1,36 @@
+import { recordSubmitted } from "../../src/service/attempt-lifecycle.js";
+import type { Caller, ServiceDeps } from "../../src/service/deps.js";
+import { sendOtp, type SendOtpResult } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import { findAttempt } from "../../src/store/repositories/attempts.js";
+import type { Logger } from "../../src/telemetry/logger.js";
+import { newTrace, sendCommand } from "./service-fixture.js";
+
+/**
+ * One verification as conversion sees it: sent to `phone` (through `routeId` when given), accepted by the provider,
+ * and approved with its code when `approve`.
+ */
+export async function convertOnce(
+  deps: ServiceDeps,
+  caller: Caller,
+  phone: string,
+  options: { readonly approve: boolean; readonly routeId?: string },
+): Promise<SendOtpResult> {
+  const overrides = options.routeId ? new Map([["sms" as const, { routeId: options.routeId }]]) : undefined;
+  const sent = await sendOtp(deps, caller, sendCommand({ destination: { phone }, ...(overrides ? { overrides } : {}) }), newTrace());
+  const attempt = (await findAttempt(deps.db, sent.firstAttempt.id))!;
+  await recordSubmitted(deps, attempt, { providerMessageId: `conv-${attempt.id}`, delivered: false, firstPollAt: null });
+  if (options.approve) {
+    const code = deps.protector.unseal(sent.verification.id, attempt.sealed_code!);
+    const checked = await verifyOtp(deps, caller, sent.verification.id, code);
+    if (checked.outcome !== "APPROVED") throw new Error(`expected APPROVED, got ${checked.outcome}`);
+  }
+  return sent;
+}
+
+/** A logger that keeps its lines, for tests that assert what an operator is told. */
+export function recordingLogger(): Logger & { readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] } {
+  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  const keep = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, ...(fields ? { fields } : {}) });
+  return { lines, info: keep("info"), warn: keep("warn"), error: keep("error") };
+}
