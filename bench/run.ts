@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       OTP_SENDS_PER_DESTINATION: "100000000/1m",
       // Codes nobody types, by the hundred thousand, are SMS pumping to the defence: the bench measures throughput.
       OTP_PUMPING_MODE: "off",
+      OTP_SENDS_PER_NUMBER_RANGE: "off",
       OTP_CALLERS: Array.from({ length: CALLERS }, (_, i) => `bench-${i}:${sha256(tokenOf(i))}`).join(","),
       // The load generator's idle HTTP/2 connections stay open: no point waiting the default 10 s for them at the end.
       OTP_SHUTDOWN_GRACE_MS: "1000",
@@ -282,7 +283,7 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
 /** The README's first command's role: `dev` on PGlite (in-process bus and workers), SendOtp at saturation. */
 async function devSendOtp(): Promise<LoadResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "otp-bench-dev-"));
-  const dev = await startServiceProcess(["dev", "--data-dir", dataDir], { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m", OTP_PUMPING_MODE: "off" });
+  const dev = await startServiceProcess(["dev", "--data-dir", dataDir], { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m", OTP_PUMPING_MODE: "off", OTP_SENDS_PER_NUMBER_RANGE: "off" });
   try {
     const otp = clients(OtpService, dev.grpcPort, CONNECTIONS);
     let phone = 0;

@@ -141,13 +141,18 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
 
   const watchKeepAliveMs = parseDurationSetting("OTP_WATCH_KEEPALIVE", env.OTP_WATCH_KEEPALIVE, 15_000);
   const routeHealthWindowMs = parseDurationSetting("OTP_ROUTE_HEALTH_WINDOW", env.OTP_ROUTE_HEALTH_WINDOW, DEFAULT_ROUTE_HEALTH.windowMs);
+  // The limits that can be turned off are set below, each from its default unless it says `off`.
+  const { sendsPerDevice: _device, sendsPerCallerCountry: _country, sendsPerNumberRange: _range, ...alwaysOn } = DEFAULT_LIMITS;
   const limits: AbuseLimits = {
-    ...DEFAULT_LIMITS,
+    ...alwaysOn,
     maxWrongCodes: parseInteger("OTP_MAX_WRONG_CODES", env.OTP_MAX_WRONG_CODES, DEFAULT_LIMITS.maxWrongCodes, 1, 20),
     numberPrefixDigits: parseInteger("OTP_NUMBER_PREFIX_DIGITS", env.OTP_NUMBER_PREFIX_DIGITS, DEFAULT_LIMITS.numberPrefixDigits, 2, 12),
     sendsPerDestination: parseWindow("OTP_SENDS_PER_DESTINATION", env.OTP_SENDS_PER_DESTINATION, DEFAULT_LIMITS.sendsPerDestination),
     sendsPerCaller: parseWindow("OTP_SENDS_PER_CALLER", env.OTP_SENDS_PER_CALLER, DEFAULT_LIMITS.sendsPerCaller),
     sendsPerClientIp: parseWindow("OTP_SENDS_PER_CLIENT_IP", env.OTP_SENDS_PER_CLIENT_IP, DEFAULT_LIMITS.sendsPerClientIp),
+    ...optionalWindow("sendsPerDevice", "OTP_SENDS_PER_DEVICE", env.OTP_SENDS_PER_DEVICE, DEFAULT_LIMITS.sendsPerDevice),
+    ...optionalWindow("sendsPerCallerCountry", "OTP_SENDS_PER_CALLER_COUNTRY", env.OTP_SENDS_PER_CALLER_COUNTRY, DEFAULT_LIMITS.sendsPerCallerCountry),
+    ...optionalWindow("sendsPerNumberRange", "OTP_SENDS_PER_NUMBER_RANGE", env.OTP_SENDS_PER_NUMBER_RANGE, DEFAULT_LIMITS.sendsPerNumberRange),
     ...(env.OTP_SENDS_PER_DESTINATION_GLOBAL
       ? { sendsPerDestinationGlobal: parseWindow("OTP_SENDS_PER_DESTINATION_GLOBAL", env.OTP_SENDS_PER_DESTINATION_GLOBAL, DEFAULT_LIMITS.sendsPerDestination) }
       : {}),
@@ -284,6 +289,9 @@ function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: num
     limits.sendsPerCaller.windowMs,
     limits.sendsPerClientIp.windowMs,
     limits.sendsPerDestinationGlobal?.windowMs ?? 0,
+    limits.sendsPerDevice?.windowMs ?? 0,
+    limits.sendsPerCallerCountry?.windowMs ?? 0,
+    limits.sendsPerNumberRange?.windowMs ?? 0,
   );
   // A sliding window reads the window before the current one too.
   if (retention.windowCountersMs < 2 * longestWindow) {
@@ -299,6 +307,13 @@ function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: num
     throw new ConfigError(`OTP_RETAIN_PUBLISHED_OUTBOX: must be at least ${MAX_TTL_MS / 60_000} minutes, the longest a code lives`);
   }
   return retention;
+}
+
+/** A limit that can be turned off: `off`, or `count/duration`; its default when unset. */
+function optionalWindow<K extends keyof AbuseLimits>(key: K, name: string, value: string | undefined, fallback: WindowLimit | undefined): Partial<Record<K, WindowLimit>> {
+  if (value?.trim() === "off") return {};
+  const limit = value === undefined || value.trim() === "" ? fallback : parseWindow(name, value, fallback ?? { max: 1, windowMs: 60_000 });
+  return limit === undefined ? {} : ({ [key]: limit } as Partial<Record<K, WindowLimit>>);
 }
 
 function parseLogLevel(value: string | undefined): Level {

@@ -14,6 +14,15 @@ export interface AbuseLimits {
   readonly sendsPerDestinationGlobal?: WindowLimit;
   readonly sendsPerCaller: WindowLimit;
   readonly sendsPerClientIp: WindowLimit;
+  /** Sends per end-user device (`device_id`) per caller; skipped for requests without one; none when undefined. */
+  readonly sendsPerDevice?: WindowLimit;
+  /** Sends per caller to one destination country: a surge to a country the caller rarely serves; none when undefined. */
+  readonly sendsPerCallerCountry?: WindowLimit;
+  /**
+   * Sends per caller to one range of 100 phone numbers (all but the last two digits alike): bursts of sequential
+   * numbers (…01, …02, …03) are how pumping scripts walk a range; none when undefined.
+   */
+  readonly sendsPerNumberRange?: WindowLimit;
   /** Consecutive wrong codes across verifications that lock a destination. */
   readonly destinationFailureLock: number;
   /** First lock period; each further lock doubles it, up to `maxLockMs`. */
@@ -28,6 +37,8 @@ export const DEFAULT_LIMITS: AbuseLimits = {
   sendsPerDestination: { max: 5, windowMs: 10 * 60_000 },
   sendsPerCaller: { max: 1_000, windowMs: 60_000 },
   sendsPerClientIp: { max: 20, windowMs: 10 * 60_000 },
+  sendsPerDevice: { max: 10, windowMs: 60 * 60_000 },
+  sendsPerNumberRange: { max: 10, windowMs: 10 * 60_000 },
   destinationFailureLock: 100,
   baseLockMs: 15 * 60_000,
   maxLockMs: 24 * 60 * 60_000,

@@ -36,12 +36,12 @@ interface LimitedWindow extends SendWindow {
 export async function admit(
   deps: ServiceDeps,
   caller: Caller,
-  request: { readonly idempotencyKey: string; readonly clientIp?: string },
+  request: { readonly idempotencyKey: string; readonly clientIp?: string; readonly deviceId?: string },
   steps: readonly PlannedStep[],
   guardKeys: readonly string[],
   now: Date,
 ): Promise<SendAdmissionResult> {
-  const windows = sendWindows(deps, caller, request.clientIp, steps, guardKeys, now);
+  const windows = sendWindows(deps, caller, request, steps, guardKeys, now);
   const admission = await retryConflicts(() =>
     admitSend(deps.db, { callerId: caller.id, idempotencyKey: request.idempotencyKey, guardKeys, windows, now }),
   );
@@ -64,7 +64,7 @@ export async function admit(
 function sendWindows(
   deps: ServiceDeps,
   caller: Caller,
-  clientIp: string | undefined,
+  { clientIp, deviceId }: { readonly clientIp?: string; readonly deviceId?: string },
   steps: readonly PlannedStep[],
   guardKeys: readonly string[],
   now: Date,
@@ -79,6 +79,21 @@ function sendWindows(
   windows.push([`caller:${caller.id}`, deps.limits.sendsPerCaller, "too many codes sent by this caller"]);
   if (clientIp) {
     windows.push([`ip:${deps.protector.destinationKey(clientIp)}`, deps.limits.sendsPerClientIp, "too many codes requested from this client IP"]);
+  }
+  const { sendsPerDevice, sendsPerCallerCountry, sendsPerNumberRange } = deps.limits;
+  if (deviceId && sendsPerDevice) {
+    windows.push([`device:${caller.id}:${deps.protector.destinationKey(deviceId)}`, sendsPerDevice, "too many codes requested from this device"]);
+  }
+  const country = steps[0]?.country;
+  if (country && sendsPerCallerCountry) {
+    windows.push([`country:${caller.id}:${country}`, sendsPerCallerCountry, `too many codes sent to ${country} by this caller`]);
+  }
+  if (sendsPerNumberRange) {
+    // Keyed by the range's keyed hash, like every address: no phone number in the counters.
+    for (const phone of new Set(steps.filter((s) => s.channel === "sms" || s.channel === "voice").map((s) => s.address))) {
+      const range = deps.protector.destinationKey(phone.slice(0, -2));
+      windows.push([`range:${caller.id}:${range}`, sendsPerNumberRange, "too many codes sent to neighbouring numbers (a run of sequential numbers looks like SMS pumping)"]);
+    }
   }
   return windows.map(([key, limit, refusal]) => {
     const start = windowStart(now, limit.windowMs);

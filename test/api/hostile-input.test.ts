@@ -58,7 +58,7 @@ describe("hostile input on every protocol", () => {
   let app: RunningApp;
   beforeAll(async () => {
     const unlimited = { max: 1_000_000, windowMs: 60_000 };
-    app = await startTestApp({ limits: { sendsPerCaller: unlimited, sendsPerClientIp: unlimited, sendsPerDestination: unlimited } });
+    app = await startTestApp({ limits: { sendsPerCaller: unlimited, sendsPerClientIp: unlimited, sendsPerDestination: unlimited, sendsPerNumberRange: unlimited } });
   });
   afterAll(async () => {
     await app?.stop();

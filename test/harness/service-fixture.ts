@@ -24,10 +24,14 @@ export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Parti
 }
 
 let phones = 0;
-/** A valid Dutch mobile number not used by another test in this process. */
+/**
+ * A valid Dutch mobile number not used by another test in this process. Consecutive numbers differ in their
+ * hundreds, not their last digits: a run of sequential numbers is what the number-range limit refuses.
+ */
 export function uniquePhone(): string {
   phones += 1;
-  return `+3161${String(process.pid % 1000).padStart(3, "0")}${String(phones).padStart(4, "0")}`;
+  const spread = `${String(phones % 100).padStart(2, "0")}${String(Math.floor(phones / 100) % 100).padStart(2, "0")}`;
+  return `+3161${String(process.pid % 1000).padStart(3, "0")}${spread}`;
 }
 
 export function sendCommand(overrides: Partial<SendOtpCommand> = {}): SendOtpCommand {

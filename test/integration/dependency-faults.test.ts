@@ -41,8 +41,8 @@ describe("serve while its database restarts, freezes and stops", () => {
       databaseUrl: await createTestDatabase(postgres.adminUrl),
       configFile: peer.writeConfigFile("2s"),
       token: TOKEN,
-      // Thousands of codes nobody types, to a few number prefixes, is what SMS pumping looks like: not under test here.
-      env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off" },
+      // Thousands of codes nobody types, to sequential numbers, is what SMS pumping looks like: not under test here.
+      env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off", OTP_SENDS_PER_NUMBER_RANGE: "off" },
     });
     const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` });
     otp = createClient(OtpService, transport);
@@ -186,7 +186,7 @@ describe("serve and worker while nats-server restarts under load", () => {
     const peer = await HttpRoutePeer.start({ apiKey: API_KEY, webhookSecret: "unused-secret" });
     const processes: ServiceProcess[] = [];
     try {
-      const options = { databaseUrl: await createTestDatabase(postgres.adminUrl), natsUrl: nats.url, configFile: peer.writeConfigFile("2s"), env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off", OTP_WORKER_ACK_WAIT: "4s" } };
+      const options = { databaseUrl: await createTestDatabase(postgres.adminUrl), natsUrl: nats.url, configFile: peer.writeConfigFile("2s"), env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off", OTP_SENDS_PER_NUMBER_RANGE: "off", OTP_WORKER_ACK_WAIT: "4s" } };
       const serve = await startServeProcess({ ...options, token: TOKEN });
       processes.push(serve);
       processes.push(await startWorkerProcess({ ...options, channels: "sms" }));

@@ -71,8 +71,8 @@ describe("rolling restart of serve and worker under steady SendOtp load", () => 
       databaseUrl: await createTestDatabase(inject("pgAdminUrl")),
       natsUrl: nats.url,
       configFile: peer.writeConfigFile("2s"),
-      // A load of codes nobody types is what SMS pumping looks like: the defence is not under test here.
-      env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off", OTP_DRAIN_DELAY: "1s" },
+      // A load of codes nobody types, to sequential numbers, is what SMS pumping looks like: the defences are not under test here.
+      env: { OTP_SENDS_PER_CALLER: "100000/1m", OTP_PUMPING_MODE: "off", OTP_SENDS_PER_NUMBER_RANGE: "off", OTP_DRAIN_DELAY: "1s" },
     };
     const start = async (role: "serve" | "worker") => {
       const started = role === "serve" ? await startServeProcess({ ...options, token: TOKEN }) : await startWorkerProcess({ ...options, channels: "sms" });

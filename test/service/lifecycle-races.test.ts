@@ -27,7 +27,7 @@ const priced = (channel: Route["channel"], micros: number): Route => ({
 });
 const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 5)], policies: DEFAULT_POLICIES };
 const PRICE_OF = new Map(PRICED.routes.map((r) => [r.id, r.pricesMicros["*"]!]));
-const UNLIMITED = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 } };
+const UNLIMITED = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 }, sendsPerNumberRange: { max: 1_000_000, windowMs: 60_000 } };
 const OPENING = 1_000_000_000_000;
 
 /** Runs `round(0..n-1)`, `parallel` at a time. */

@@ -27,7 +27,7 @@ describe("round trips to PostgreSQL per call", () => {
     await db?.destroy();
   });
 
-  const unlimited = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 } };
+  const unlimited = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 }, sendsPerNumberRange: { max: 1_000_000, windowMs: 60_000 } };
 
   async function statementsOf(call: () => Promise<unknown>): Promise<number> {
     counting.reset();

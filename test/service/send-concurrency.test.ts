@@ -27,7 +27,8 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
     await db?.destroy();
   });
 
-  const unlimited = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 }, sendsPerDestination: { max: 1_000_000, windowMs: 60_000 } };
+  const many = { max: 1_000_000, windowMs: 60_000 };
+  const unlimited = { sendsPerCaller: many, sendsPerDestination: many, sendsPerNumberRange: many };
 
   /** Runs `n` sends at once; returns how many were sent and the errors of the others. */
   async function burst(n: number, send: (i: number) => Promise<SendOtpResult>): Promise<{ sent: number; errors: unknown[] }> {

@@ -24,7 +24,7 @@ describe("loadConfig", () => {
   });
 
   it("takes retention windows in days, hours or minutes, and refuses windows shorter than what they must outlive", () => {
-    const shortBaseline = { OTP_ROUTE_CONVERSION_BASELINE: "1h" };
+    const shortBaseline = { OTP_ROUTE_CONVERSION_BASELINE: "1h", OTP_SENDS_PER_DEVICE: "off" };
     const config = loadConfig(["serve"], { ...serveEnv, ...shortBaseline, OTP_RETAIN_VERIFICATIONS: "7d", OTP_RETAIN_PUBLISHED_OUTBOX: "2h", OTP_RETAIN_WINDOW_COUNTERS: "1h" });
     expect(config.retention).toEqual({ verificationsMs: 7 * 86_400_000, publishedOutboxMs: 7_200_000, windowCountersMs: 3_600_000 });
     expect(() => loadConfig(["serve"], { ...serveEnv, ...shortBaseline, OTP_SENDS_PER_DESTINATION: "5/2h", OTP_RETAIN_WINDOW_COUNTERS: "3h" })).toThrow("OTP_RETAIN_WINDOW_COUNTERS: must be at least twice the longest send-limit window (14400 s)");
@@ -34,6 +34,35 @@ describe("loadConfig", () => {
     );
     // The conversion baseline's default (24 h) needs the counters' default (24 h).
     expect(() => loadConfig(["serve"], { ...serveEnv, OTP_RETAIN_WINDOW_COUNTERS: "12h" })).toThrow("(86400 s)");
+  });
+
+  it("reads the pumping defence, the conversion circuit and the velocity limits, and refuses what makes no sense", () => {
+    const defaults = loadConfig(["serve"], serveEnv);
+    expect(defaults.pumping).toEqual({ mode: "block", windowMs: 600_000, minSends: 30, conversionRatio: 0.25, blockMs: 43_200_000, allow: [] });
+    expect(defaults.limits).toMatchObject({ sendsPerDevice: { max: 10, windowMs: 3_600_000 }, sendsPerNumberRange: { max: 10, windowMs: 600_000 } });
+    expect(defaults.limits.sendsPerCallerCountry).toBeUndefined();
+    const tuned = loadConfig(["serve"], {
+      ...serveEnv,
+      OTP_PUMPING_MODE: "monitor",
+      OTP_PUMPING_ALLOW: "+3161234, +44",
+      OTP_PUMPING_BLOCK: "1h",
+      OTP_ROUTE_CONVERSION_WINDOW: "5m",
+      OTP_ROUTE_COOL_OFF: "10m",
+      OTP_ROUTE_PROBE_SHARE: "0.2",
+      OTP_SENDS_PER_NUMBER_RANGE: "off",
+      OTP_SENDS_PER_CALLER_COUNTRY: "500/1h",
+    });
+    expect(tuned.pumping).toMatchObject({ mode: "monitor", allow: ["+3161234", "+44"], blockMs: 3_600_000 });
+    expect(tuned.routeHealth.conversion).toMatchObject({ recentWindowMs: 300_000, coolOffMs: 600_000, probeShare: 0.2 });
+    expect(tuned.limits.sendsPerNumberRange).toBeUndefined();
+    expect(tuned.limits.sendsPerCallerCountry).toEqual({ max: 500, windowMs: 3_600_000 });
+    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_PUMPING_MODE: "loud" })).toThrow('OTP_PUMPING_MODE: expected block, monitor or off, got "loud"');
+    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_PUMPING_ALLOW: "+31,0044" })).toThrow('OTP_PUMPING_ALLOW: "0044" is not an E.164 prefix');
+    expect(() => loadConfig(["serve"], { ...serveEnv, OTP_ROUTE_CONVERSION_WINDOW: "2h", OTP_ROUTE_CONVERSION_BASELINE: "1h" })).toThrow(
+      "OTP_ROUTE_CONVERSION_BASELINE: must be longer than OTP_ROUTE_CONVERSION_WINDOW",
+    );
+    expect(loadConfig(["unblock-prefix", "+316555"], { OTP_DATABASE_URL: "postgres://localhost/otp" }).unblockPrefix).toBe("+316555");
+    expect(() => loadConfig(["unblock-prefix"], {})).toThrow("unblock-prefix: expected a number prefix as flagged");
   });
 
   it("sizes the database pool and bounds its waits from flags or the environment", () => {
