@@ -18,7 +18,7 @@ const keyOf = (routeId: string, country: string) => `${routeId}\u0000${country}`
  */
 export class RouteConversionTracker {
   /** Minute (ms) → that minute's counts per route and country, over the baseline window. */
-  private minutes = new Map<number, readonly MinuteConversion[]>();
+  private minutes = new Map<number, MinuteConversion[]>();
   private loaded = false;
   private circuits = new Map<string, RouteCircuit>();
   private views = new Map<string, Map<string, CountryConversion>>();
@@ -50,7 +50,9 @@ export class RouteConversionTracker {
     for (const minute of this.minutes.keys()) if (minute >= reloadFrom || minute < baselineStart) this.minutes.delete(minute);
     for (const row of rows) {
       const minute = row.minute.getTime();
-      this.minutes.set(minute, [...(this.minutes.get(minute) ?? []), row]);
+      const ofMinute = this.minutes.get(minute);
+      if (ofMinute === undefined) this.minutes.set(minute, [row]);
+      else ofMinute.push(row);
     }
     this.loaded = true;
     this.judge(now, recentStart);

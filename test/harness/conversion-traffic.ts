@@ -3,7 +3,6 @@ import type { Caller, ServiceDeps } from "../../src/service/deps.js";
 import { sendOtp, type SendOtpResult } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";
-import type { Logger } from "../../src/telemetry/logger.js";
 import { newTrace, sendCommand } from "./service-fixture.js";
 
 /**
@@ -26,11 +25,4 @@ export async function convertOnce(
     if (checked.outcome !== "APPROVED") throw new Error(`expected APPROVED, got ${checked.outcome}`);
   }
   return sent;
-}
-
-/** A logger that keeps its lines, for tests that assert what an operator is told. */
-export function recordingLogger(): Logger & { readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] } {
-  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  const keep = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, ...(fields ? { fields } : {}) });
-  return { lines, info: keep("info"), warn: keep("warn"), error: keep("error") };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Clock, IdGenerator, RandomSource } from "../../src/domain/ports.js";
+import type { Logger } from "../../src/telemetry/logger.js";
 
 /** A clock that moves only when told to. */
 export class FakeClock implements Clock {
@@ -32,4 +33,11 @@ export function scriptedRandom(...ints: number[]): RandomSource & { calls: numbe
     },
     bytes: (n) => randomBytes(n),
   };
+}
+
+/** A logger that keeps its lines, for tests that assert what an operator is told. */
+export function recordingLogger(): Logger & { readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] } {
+  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  const keep = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, ...(fields ? { fields } : {}) });
+  return { lines, info: keep("info"), warn: keep("warn"), error: keep("error") };
 }

@@ -5,9 +5,9 @@ import { PumpingGuard } from "../../src/service/pumping-guard.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { releasePrefixBlock } from "../../src/store/repositories/prefix-blocks.js";
-import { convertOnce, recordingLogger } from "../harness/conversion-traffic.js";
+import { convertOnce } from "../harness/conversion-traffic.js";
 import { BACKENDS } from "../harness/databases.js";
-import { FakeClock } from "../harness/fakes.js";
+import { FakeClock, recordingLogger } from "../harness/fakes.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 
 /** The i-th number of a prefix, each in a range of 100 of its own (a run of sequential numbers meets its own limit first). */

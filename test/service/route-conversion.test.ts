@@ -6,8 +6,9 @@ import { DEFAULT_ROUTE_HEALTH, RouteHealthTracker } from "../../src/service/rout
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { listDeliveryEvents } from "../../src/store/repositories/delivery-events.js";
-import { convertOnce, recordingLogger } from "../harness/conversion-traffic.js";
+import { convertOnce } from "../harness/conversion-traffic.js";
 import { BACKENDS } from "../harness/databases.js";
+import { recordingLogger } from "../harness/fakes.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 
 const sandboxSms = SANDBOX_ROUTES.find((r) => r.id === "sandbox-sms")!;
