@@ -97,6 +97,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     catalogue: { routes: config.routing.routes, policies: config.routing.policies },
     routeHealth: routeHealth.get,
     phoneBlocked: pumping.blockedReason,
+    spendCaps: new Map((config.callers ?? []).flatMap((c) => (c.dailySpendCap ? [[c.id, c.dailySpendCap] as const] : []))),
     onOutboxWritten: () => relay.wake(),
   };
   const hub = await EventHub.start(runtime.bus);

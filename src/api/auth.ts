@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Channel } from "../domain/channel.js";
+import type { DailySpendCap } from "../domain/spend-cap.js";
 import { UnauthenticatedError } from "../domain/errors.js";
 import type { Caller } from "../service/deps.js";
 
@@ -14,6 +15,8 @@ export interface CallerConfig {
   readonly senders?: readonly string[];
   /** Opening balance of a metered caller; callers without one are not metered. */
   readonly credit?: { readonly currency: string; readonly micros: number };
+  /** What it may spend per destination country per day; no cap when undefined. */
+  readonly dailySpendCap?: DailySpendCap;
 }
 
 /** Identifies the caller of an RPC from its request headers. */

@@ -5,6 +5,7 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import type { EscalateWhen, Policy, PolicyStep } from "../domain/plan.js";
 import type { Route, TrafficClass } from "../domain/route.js";
+import type { DailySpendCap } from "../domain/spend-cap.js";
 import { parseDuration } from "./durations.js";
 import { DEFAULT_POLICIES } from "./default-policy.js";
 import { Secret } from "./secret.js";
@@ -121,6 +122,7 @@ export function parseConfigFile(document: unknown, baseDir: string): ConfigFile 
     root.callers === undefined
       ? undefined
       : Object.entries(object(root.callers, "callers")).map(([id, node]) => parseCaller(id, object(node, `callers.${id}`), routeIds, baseDir));
+  for (const caller of callers ?? []) checkCapCurrency(caller, routes);
   for (const key of Object.keys(root)) {
     if (!TOP_LEVEL_KEYS.includes(key)) throw new ConfigFileError(`${key}: unknown key (expected ${TOP_LEVEL_KEYS.join(", ")})`);
   }
@@ -128,6 +130,7 @@ export function parseConfigFile(document: unknown, baseDir: string): ConfigFile 
 }
 
 const TOP_LEVEL_KEYS = ["providers", "routes", "policies", "callers"];
+const CALLER_KEYS = ["token_sha256", "token_sha256_file", "channels", "countries", "routes", "senders", "credit", "daily_spend_cap"];
 const ESCALATIONS: readonly EscalateWhen[] = ["undelivered", "unverified"];
 
 function parsePolicies(nodes: Node, routeIds: ReadonlySet<string>): Map<string, Policy> {
@@ -185,6 +188,9 @@ function stepDeadlineSettings(node: Node, at: string): Pick<PolicyStep, "deadlin
 function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, baseDir: string): CallerConfig {
   const at = `callers.${id}`;
   if (!NAME.test(id)) throw new ConfigFileError(`${at}: caller ids are lower-case letters, digits, - and _`);
+  // A misspelt limit must not pass silently as no limit.
+  const unknown = Object.keys(node).find((key) => !CALLER_KEYS.includes(key));
+  if (unknown !== undefined) throw new ConfigFileError(`${at}.${unknown}: unknown key (expected ${CALLER_KEYS.join(", ")})`);
   const digest = secret(node, "token_sha256", at, baseDir)?.reveal().toLowerCase();
   if (digest === undefined || !/^[0-9a-f]{64}$/.test(digest)) {
     throw new ConfigFileError(`${at}.token_sha256: required, the SHA-256 hex of the caller's bearer token (or token_sha256_file)`);
@@ -209,6 +215,7 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
     }
     credit = { currency, micros: Math.round(c.amount * 1_000_000) };
   }
+  const dailySpendCap = node.daily_spend_cap === undefined ? undefined : parseSpendCap(object(node.daily_spend_cap, `${at}.daily_spend_cap`), `${at}.daily_spend_cap`);
   return {
     id,
     tokenSha256: digest,
@@ -217,7 +224,36 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
     ...(routes ? { routes } : {}),
     ...(senders ? { senders } : {}),
     ...(credit ? { credit } : {}),
+    ...(dailySpendCap ? { dailySpendCap } : {}),
   };
+}
+
+/** `{ currency: EUR, countries: { NG: 5, "*": 50 } }`: per destination country per UTC day; "*" caps every other country. */
+function parseSpendCap(node: Node, at: string): DailySpendCap {
+  const currency = string(node.currency, `${at}.currency`);
+  if (!/^[A-Z]{3}$/.test(currency)) throw new ConfigFileError(`${at}.currency: expected an ISO 4217 code such as EUR`);
+  const countries = new Map<string, number>();
+  let otherCountries: number | undefined;
+  for (const [country, amount] of Object.entries(object(node.countries, `${at}.countries`))) {
+    if (country !== "*" && !/^[A-Z]{2}$/.test(country)) throw new ConfigFileError(`${at}.countries.${country}: expected an ISO 3166-1 alpha-2 code or "*"`);
+    if (typeof amount !== "number" || !Number.isFinite(amount) || amount < 0) {
+      throw new ConfigFileError(`${at}.countries.${country}: expected a non-negative amount in ${currency}`);
+    }
+    const micros = Math.round(amount * 1_000_000);
+    if (country === "*") otherCountries = micros;
+    else countries.set(country, micros);
+  }
+  return { currency, countries, ...(otherCountries !== undefined ? { otherCountries } : {}) };
+}
+
+/** A cap compares prices in its own currency: every priced route the caller may use must price in it. */
+function checkCapCurrency(caller: CallerConfig, routes: readonly Route[]): void {
+  const cap = caller.dailySpendCap;
+  if (cap === undefined) return;
+  const other = routes.find((r) => (caller.routes === undefined || caller.routes.includes(r.id)) && r.currency !== cap.currency);
+  if (other !== undefined) {
+    throw new ConfigFileError(`callers.${caller.id}.daily_spend_cap.currency: route ${other.id} prices in ${other.currency}, the cap is in ${cap.currency}`);
+  }
 }
 
 function parseProvider(name: string, node: Node, baseDir: string): ProviderSettings {

@@ -3,6 +3,7 @@ import type { Level } from "pino";
 import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
+import { SPEND_DAY_MS } from "../domain/spend-cap.js";
 import { MAX_TTL_MS } from "../domain/verification.js";
 import { DEFAULT_PUMPING, type PumpingMode, type PumpingSettings } from "../domain/pumping.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../transport/limits.js";
@@ -190,7 +191,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     devInbox: isDev || parseBoolean("OTP_DEV_INBOX", env.OTP_DEV_INBOX, false),
     migrateOnStart: isDev || parseBoolean("OTP_MIGRATE_ON_START", env.OTP_MIGRATE_ON_START, false),
     limits,
-    retention: parseRetention(env, limits, Math.max(routeHealthWindowMs, conversion.baselineWindowMs, pumping.windowMs)),
+    retention: parseRetention(env, limits, Math.max(routeHealthWindowMs, conversion.baselineWindowMs, pumping.windowMs), callers),
     connections: parseConnectionLimits(env, watchKeepAliveMs),
     natsStreamReplicas: parseInteger("OTP_NATS_STREAM_REPLICAS", env.OTP_NATS_STREAM_REPLICAS, 1, 1, 5),
     drainDelayMs: Math.min(60_000, parseDurationSetting("OTP_DRAIN_DELAY", env.OTP_DRAIN_DELAY, 0, 0)),
@@ -278,7 +279,7 @@ function parsePumping(env: Env): PumpingSettings {
   };
 }
 
-function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: number): RetentionWindows {
+function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: number, callers: readonly CallerConfig[] | undefined): RetentionWindows {
   const retention: RetentionWindows = {
     publishedOutboxMs: parseDurationSetting("OTP_RETAIN_PUBLISHED_OUTBOX", env.OTP_RETAIN_PUBLISHED_OUTBOX, DEFAULT_RETENTION.publishedOutboxMs),
     windowCountersMs: parseDurationSetting("OTP_RETAIN_WINDOW_COUNTERS", env.OTP_RETAIN_WINDOW_COUNTERS, DEFAULT_RETENTION.windowCountersMs),
@@ -303,6 +304,10 @@ function parseRetention(env: Env, limits: AbuseLimits, longestCountWindowMs: num
     );
   }
   // Without NATS, a restart re-dispatches queued attempts from their outbox rows: keep them while a code can live.
+  const capped = callers?.find((c) => c.dailySpendCap !== undefined);
+  if (capped !== undefined && retention.windowCountersMs < SPEND_DAY_MS) {
+    throw new ConfigError(`OTP_RETAIN_WINDOW_COUNTERS: must be at least 24 h while a caller has a daily_spend_cap (${capped.id}), or the day's spend would be forgotten`);
+  }
   if (retention.publishedOutboxMs < MAX_TTL_MS) {
     throw new ConfigError(`OTP_RETAIN_PUBLISHED_OUTBOX: must be at least ${MAX_TTL_MS / 60_000} minutes, the longest a code lives`);
   }

@@ -4,6 +4,7 @@ import type { AbuseLimits } from "../domain/limits.js";
 import type { Policy } from "../domain/plan.js";
 import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
 import type { Route, RouteHealth } from "../domain/route.js";
+import type { DailySpendCap } from "../domain/spend-cap.js";
 import type { Db } from "../store/database.js";
 
 /** Routes and fallback policies the service plans with. */
@@ -25,6 +26,8 @@ export interface ServiceDeps {
   readonly routeHealth?: (routeId: string) => RouteHealth | undefined;
   /** Why SMS and calls to a number are refused (its prefix is blocked as SMS pumping); none refused when absent. */
   readonly phoneBlocked?: (phone: string) => string | undefined;
+  /** Callers' daily spend caps per destination country, by caller id; a caller without one is not capped. */
+  readonly spendCaps?: ReadonlyMap<string, DailySpendCap>;
   /** Called after a commit that wrote outbox rows, so the relay publishes them without waiting for its poll. */
   readonly onOutboxWritten: () => void;
 }

@@ -2,11 +2,13 @@ import { followingSteps, judgeStep, type EscalationCause, type StepVerdict } fro
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
+import { spendDay } from "../domain/spend-cap.js";
 import { listAttemptsOf } from "../store/repositories/attempts.js";
 import { lockedGuardKeys } from "../store/repositories/destination-guards.js";
 import { debitsOf, lockBalances } from "../store/repositories/ledger.js";
 import { outboxRow } from "../store/repositories/outbox.js";
 import { writePlanMoves, type PlanPosition } from "../store/repositories/plan-moves.js";
+import { lockSpend } from "../store/repositories/spend-counters.js";
 import { claimDuePlan, claimDuePlans, postponePlan } from "../store/repositories/verifications.js";
 import type { AttemptRow, NewAttemptRow } from "../store/tables/attempts.js";
 import type { NewDeliveryEventRow } from "../store/tables/delivery-events.js";
@@ -18,6 +20,7 @@ import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, markSpan } from "../telemetry/spans.js";
 import { guardKeysFor } from "./address-guards.js";
 import { BalanceBook } from "./balance-book.js";
+import { SpendBook } from "./spend-book.js";
 import type { ServiceDeps } from "./deps.js";
 import { eventRows, type NewDeliveryEvent } from "./events.js";
 import { newAttemptCode, queuedAttempt, unpaidReason } from "./queue-attempt.js";
@@ -101,12 +104,12 @@ interface PlanLook {
 
 /**
  * Moves claimed (locked) plans on: what the moves depend on is read in at
- * most four statements whatever the batch's size (the plans' attempts, the
+ * most five statements whatever the batch's size (the plans' attempts, the
  * locks on the addresses they may fall back to, the balances of metered
- * callers, the debits of attempts a move would cancel), each plan's move is
- * decided in memory, and every write is one statement. Plans are decided in
- * caller order, each seeing the balance the ones before it left, as if each
- * had its own transaction.
+ * callers, the debits of attempts a move would cancel, capped callers' spend
+ * today), each plan's move is decided in memory, and every write is one
+ * statement. Plans are decided in caller order, each seeing the balance and
+ * spend the ones before it left, as if each had its own transaction.
  */
 async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly VerificationRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -127,11 +130,14 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   const balances = await lockBalances(uow.trx, escalating.map((l) => l.row.caller_id));
   const unsent = escalating.filter((l) => balances.has(l.row.caller_id)).flatMap((l) => unsentAttempts(l.attempts).map((a) => a.id));
   const book = new BalanceBook(balances, await debitsOf(uow.trx, unsent), now);
+  const day = spendDay(now);
+  const spendKeys = escalating.flatMap((l) => SpendBook.keysFor(deps.spendCaps, l.row.caller_id, l.steps.filter((s) => s.index > l.row.current_step)));
+  const spend = new SpendBook(await lockSpend(uow.trx, spendKeys, day), deps.spendCaps, day);
 
   const moves = new PlanMoves(now);
   const byCaller = [...looks].sort((a, b) => (a.row.caller_id < b.row.caller_id ? -1 : a.row.caller_id > b.row.caller_id ? 1 : 0));
-  for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, moves });
-  await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas() });
+  for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, spend, moves });
+  await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas(), spend: spend.increments() });
   uow.afterCommit(deps.onOutboxWritten);
   uow.afterCommit(() => moves.report());
 }
@@ -157,11 +163,12 @@ interface MoveContext {
   /** Guard keys of addresses locked after repeated wrong codes. */
   readonly lockedKeys: ReadonlySet<string>;
   readonly book: BalanceBook;
+  readonly spend: SpendBook;
   readonly moves: PlanMoves;
 }
 
 /** Decides one plan's move and adds its writes to the batch's. */
-function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, moves }: MoveContext): void {
+function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, spend, moves }: MoveContext): void {
   const { row, steps, attempts, current, verdict } = look;
   if (current === undefined || verdict === undefined || verdict.kind === "done") {
     moves.position(row, row.current_step, null);
@@ -184,12 +191,18 @@ function movePlan(deps: ServiceDeps, look: PlanLook, { now, lockedKeys, book, mo
       skipped.push(`${next.channel} skipped: its address is locked after repeated wrong codes`);
       continue;
     }
+    const capped = spend.refusal(row.caller_id, next);
+    if (capped !== undefined) {
+      skipped.push(`${next.channel} skipped: ${capped}`);
+      continue;
+    }
     const attemptId = deps.ids.next("att");
     const unpaid = unpaidReason(next, book.debit(row.caller_id, attemptId, { currency: next.currency, micros: next.totalPriceMicros }));
     if (unpaid !== undefined) {
       skipped.push(`${next.channel} skipped: ${unpaid}`);
       continue;
     }
+    spend.charge(row.caller_id, next);
     // The earlier steps are superseded: an attempt of theirs that no worker has started is never sent
     // (a call in flight completes and is recorded). Its refund follows the next step's debit.
     for (const attempt of unsentAttempts(attempts)) {

@@ -1,6 +1,7 @@
-import { RateLimitedError } from "../domain/errors.js";
+import { PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
 import type { PlannedStep } from "../domain/plan.js";
+import { capFor, capReachedReason, nextSpendDay, spendDay, spendKey, SPEND_DAY_MS } from "../domain/spend-cap.js";
 import { admitSend, releaseSend, type SendWindow } from "../store/repositories/send-admission.js";
 import { retryConflicts } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
@@ -16,14 +17,18 @@ export interface CountedSend {
 export type SendAdmissionResult = CountedSend | { readonly kind: "held"; readonly verificationId: string; readonly requestHash: string };
 
 interface LimitedWindow extends SendWindow {
-  readonly limit: WindowLimit;
+  /** Whether the window, counted with this send, is over its limit. */
+  exceeded(counts: { readonly current: number; readonly previous: number }): boolean;
   readonly refusal: string;
+  /** When the window lets sends through again. */
+  readonly reopensAt: Date;
 }
 
 /**
  * Checks a send against the locks and windows of every address the plan may
  * send to (per caller, and across callers when a global ceiling is set), the
- * caller's window and the client IP's, and counts it in each. A repeated
+ * caller's window and the client IP's, the caller's daily spend on the
+ * destination's country, and counts it in each. A repeated
  * idempotency key is answered before anything is counted.
  *
  * Counting happens in its own short statement, before the send's transaction,
@@ -53,9 +58,9 @@ export async function admit(
   const release = () => retryConflicts(() => releaseSend(deps.db, windows)).catch(() => undefined);
   for (const window of windows) {
     const counts = admission.counts.get(window.key) ?? { current: 0, previous: 0 };
-    if (slidingCount(now, window.limit.windowMs, counts.current, counts.previous) > window.limit.max) {
+    if (window.exceeded(counts)) {
       await release();
-      throw new RateLimitedError(window.refusal, window.windowStart.getTime() + window.limit.windowMs - now.getTime());
+      throw new RateLimitedError(window.refusal, window.reopensAt.getTime() - now.getTime());
     }
   }
   return { kind: "counted", release };
@@ -95,8 +100,42 @@ function sendWindows(
       windows.push([`range:${caller.id}:${range}`, sendsPerNumberRange, "too many codes sent to neighbouring numbers (a run of sequential numbers looks like SMS pumping)"]);
     }
   }
-  return windows.map(([key, limit, refusal]) => {
+  const limited: LimitedWindow[] = windows.map(([key, limit, refusal]) => {
     const start = windowStart(now, limit.windowMs);
-    return { key, windowStart: start, previousStart: new Date(start.getTime() - limit.windowMs), limit, refusal };
+    return {
+      key,
+      windowStart: start,
+      previousStart: new Date(start.getTime() - limit.windowMs),
+      amount: 1,
+      exceeded: (counts) => slidingCount(now, limit.windowMs, counts.current, counts.previous) > limit.max,
+      refusal,
+      reopensAt: new Date(start.getTime() + limit.windowMs),
+    };
   });
+  const spend = spendWindow(deps, caller, steps[0], now);
+  return spend ? [...limited, spend] : limited;
+}
+
+/**
+ * The caller's spend on the destination's country today, if it is capped: the
+ * first step's price is counted now, later steps' when the scheduler queues
+ * them (see fallback.ts). A calendar-day window, not a sliding one: a cap is a
+ * budget per day.
+ */
+function spendWindow(deps: ServiceDeps, caller: Caller, first: PlannedStep | undefined, now: Date): LimitedWindow | undefined {
+  const cap = capFor(deps.spendCaps?.get(caller.id), first?.country);
+  if (first === undefined || cap === undefined || first.totalPriceMicros === 0) return undefined;
+  if (first.currency !== cap.currency) {
+    throw new PreconditionError(`route ${first.routeId} prices in ${first.currency}; this caller's spend cap is in ${cap.currency}`);
+  }
+  const day = spendDay(now);
+  return {
+    key: spendKey(caller.id, first.country!),
+    windowStart: day,
+    previousStart: new Date(day.getTime() - SPEND_DAY_MS),
+    amount: first.totalPriceMicros,
+    exceeded: (counts) => counts.current > cap.micros,
+    refusal: capReachedReason(first.country!, cap),
+    reopensAt: nextSpendDay(now),
+  };
 }

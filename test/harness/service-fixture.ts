@@ -2,6 +2,7 @@ import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catal
 import { CodeProtector } from "../../src/domain/code-protector.js";
 import { DEFAULT_LIMITS, type AbuseLimits } from "../../src/domain/limits.js";
 import { cryptoRandom, uuidIds } from "../../src/domain/ports.js";
+import type { Route } from "../../src/domain/route.js";
 import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
 import type { SendOtpCommand } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -21,6 +22,11 @@ export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Parti
     catalogue: options.catalogue ?? { routes: SANDBOX_ROUTES, policies: DEFAULT_POLICIES },
     onOutboxWritten: () => {},
   };
+}
+
+/** The sandbox route of a channel under another id (`<idPrefix>-<channel>`), at one price for every country. */
+export function pricedRoute(channel: Route["channel"], micros: number, idPrefix = "priced"): Route {
+  return { ...SANDBOX_ROUTES.find((r) => r.channel === channel)!, id: `${idPrefix}-${channel}`, pricesMicros: { "*": micros } };
 }
 
 let phones = 0;

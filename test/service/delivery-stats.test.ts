@@ -10,13 +10,9 @@ import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";
 import { BACKENDS } from "../harness/databases.js";
-import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 
-const priced = (channel: Route["channel"], micros: number): Route => ({
-  ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
-  id: `stats-${channel}`,
-  pricesMicros: { "*": micros },
-});
+const priced = (channel: Route["channel"], micros: number): Route => pricedRoute(channel, micros, "stats");
 const CATALOGUE: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000)], policies: DEFAULT_POLICIES };
 
 describe.each(BACKENDS)("GetDeliveryStats on $name", (backend) => {

@@ -7,9 +7,9 @@ import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { openBalance } from "../../src/store/repositories/ledger.js";
 import { BACKENDS } from "../harness/databases.js";
-import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 
-const priced = (channel: Route["channel"], micros: number): Route => ({ ...SANDBOX_ROUTES.find((r) => r.channel === channel)!, id: `p-${channel}`, pricesMicros: { "*": micros } });
+const priced = (channel: Route["channel"], micros: number): Route => pricedRoute(channel, micros, "p");
 const catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 0)], policies: DEFAULT_POLICIES };
 
 describe.each(BACKENDS)("EstimateOtp on $name", (backend) => {

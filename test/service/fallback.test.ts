@@ -12,14 +12,10 @@ import type { Db } from "../../src/store/database.js";
 import { findAttempt } from "../../src/store/repositories/attempts.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
 import { BACKENDS } from "../harness/databases.js";
-import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 import { attemptHandler, CountingProvider, dispatchMessage, GatedProvider } from "../harness/worker-fixture.js";
 
-const priced = (channel: Route["channel"], micros: number): Route => ({
-  ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
-  id: `priced-${channel}`,
-  pricesMicros: { "*": micros },
-});
+const priced = (channel: Route["channel"], micros: number): Route => pricedRoute(channel, micros, "priced");
 /** SMS 0.072, email 0.001, voice 0.15, push free — all EUR, all sandbox. */
 const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 0)], policies: DEFAULT_POLICIES };
 

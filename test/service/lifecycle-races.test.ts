@@ -11,7 +11,7 @@ import type { Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
 import { BACKENDS } from "../harness/databases.js";
 import { FakeClock } from "../harness/fakes.js";
-import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
 
 /**
@@ -20,11 +20,7 @@ import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/wo
  */
 const postgres = BACKENDS.find((b) => b.name === "postgres")!;
 
-const priced = (channel: Route["channel"], micros: number): Route => ({
-  ...SANDBOX_ROUTES.find((r) => r.channel === channel)!,
-  id: `priced-${channel}`,
-  pricesMicros: { "*": micros },
-});
+const priced = (channel: Route["channel"], micros: number): Route => pricedRoute(channel, micros, "priced");
 const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 5)], policies: DEFAULT_POLICIES };
 const PRICE_OF = new Map(PRICED.routes.map((r) => [r.id, r.pricesMicros["*"]!]));
 const UNLIMITED = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 }, sendsPerNumberRange: { max: 1_000_000, windowMs: 60_000 } };

@@ -89,7 +89,7 @@ describe.each(BACKENDS)("store on $name", (backend) => {
 
   it("counts a send in all its windows atomically, each count with the previous window's, and takes it back out", async () => {
     const before = new Date(now.getTime() - 60_000);
-    const window = (key: string, start: Date) => ({ key, windowStart: start, previousStart: new Date(start.getTime() - 60_000) });
+    const window = (key: string, start: Date, amount = 1) => ({ key, windowStart: start, previousStart: new Date(start.getTime() - 60_000), amount });
     const query = (windows: SendWindow[]) => ({ callerId: "c", idempotencyKey: "", guardKeys: ["g-free"], windows, now });
     await admitSend(db, query([window("dest:x", before)]));
     const admissions = await Promise.all(Array.from({ length: 10 }, () => admitSend(db, query([window("caller:c", now), window("dest:x", now)]))));
@@ -103,11 +103,22 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     expect(after.kind === "counted" && after.counts.get("dest:x")?.current).toBe(10);
   });
 
+  it("adds up amounts beyond 32 bits (a spend in micros) and takes one amount back out", async () => {
+    const spend = { key: "spend:c:NL", windowStart: now, previousStart: new Date(now.getTime() - 60_000), amount: 3_000_000_000 };
+    const query = { callerId: "c", idempotencyKey: "", guardKeys: [], windows: [spend], now };
+    await admitSend(db, query);
+    const second = await admitSend(db, query);
+    expect(second.kind === "counted" && second.counts.get("spend:c:NL")?.current).toBe(6_000_000_000);
+    await releaseSend(db, [spend]);
+    const third = await admitSend(db, query);
+    expect(third.kind === "counted" && third.counts.get("spend:c:NL")?.current).toBe(6_000_000_000);
+  });
+
   it("counts nothing for a held idempotency key or a locked destination guard", async () => {
     await insertPending(db, "idem-admit");
     await inTransaction(db, ({ trx }) => claimIdempotencyKey(trx, { callerId: "c", key: "k-admit", requestHash: "h", verificationId: "idem-admit", now }));
     await db.insertInto("destination_guards").values({ destination_key: "g-locked", consecutive_failures: 0, lock_count: 1, locked_until: new Date(now.getTime() + 1_000) }).execute();
-    const windows = [{ key: "dest:admit", windowStart: now, previousStart: new Date(now.getTime() - 60_000) }];
+    const windows = [{ key: "dest:admit", windowStart: now, previousStart: new Date(now.getTime() - 60_000), amount: 1 }];
     expect(await admitSend(db, { callerId: "c", idempotencyKey: "k-admit", guardKeys: ["g-locked"], windows, now })).toEqual({ kind: "held", verificationId: "idem-admit", requestHash: "h" });
     expect(await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free", "g-locked"], windows, now })).toEqual({ kind: "locked", until: new Date(now.getTime() + 1_000) });
     const counted = await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free"], windows, now });

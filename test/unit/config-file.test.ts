@@ -104,6 +104,7 @@ describe("routing file", () => {
         routes: ["sms-nl-otp", "email-otp", "voice-otp", "push-otp"],
         senders: ["ACMESHOP"],
         credit: { currency: "EUR", micros: 50_000_000 },
+        dailySpendCap: { currency: "EUR", countries: new Map([["US", 20_000_000]]), otherCountries: 100_000_000 },
       },
     ]);
   });
@@ -142,6 +143,38 @@ describe("routing file", () => {
     expect(file.callers).toEqual([
       { id: "checkout", tokenSha256: "a".repeat(64), channels: ["sms"], countries: ["NL"], routes: ["sms-a"], credit: { currency: "EUR", micros: 12_500_000 } },
     ]);
+  });
+
+  it("reads a caller's daily spend cap per country, in the currency its routes price in", () => {
+    const routes = [
+      { id: "sms-eur", channel: "sms", provider: "s", traffic_class: "otp", sender: "A", currency: "EUR", prices: { "*": 0.07 } },
+      { id: "sms-usd", channel: "sms", provider: "s", traffic_class: "otp", sender: "B", currency: "USD", prices: { "*": 0.08 } },
+    ];
+    const document = (caller: object) => ({ providers: { s: { type: "sandbox" } }, routes, callers: { shop: { token_sha256: "a".repeat(64), ...caller } } });
+    const file = parseConfigFile(document({ routes: ["sms-eur"], daily_spend_cap: { currency: "EUR", countries: { NG: 5, "*": 50.5 } } }), "/");
+    expect(file.callers?.[0]?.dailySpendCap).toEqual({ currency: "EUR", countries: new Map([["NG", 5_000_000]]), otherCountries: 50_500_000 });
+    expect(parseConfigFile(document({ routes: ["sms-eur"], daily_spend_cap: { currency: "EUR", countries: { NG: 5 } } }), "/").callers?.[0]?.dailySpendCap).toEqual({
+      currency: "EUR",
+      countries: new Map([["NG", 5_000_000]]),
+    });
+    for (const [caller, expected] of [
+      [{ daily_spend_cap: { currency: "EUR", countries: { NG: 5 } } }, "callers.shop.daily_spend_cap.currency: route sms-usd prices in USD, the cap is in EUR"],
+      [{ routes: ["sms-eur"], daily_spend_cap: { currency: "euro", countries: {} } }, "callers.shop.daily_spend_cap.currency: expected an ISO 4217 code"],
+      [{ routes: ["sms-eur"], daily_spend_cap: { currency: "EUR", countries: { Nigeria: 5 } } }, "callers.shop.daily_spend_cap.countries.Nigeria"],
+      [{ routes: ["sms-eur"], daily_spend_cap: { currency: "EUR", countries: { NG: -1 } } }, "callers.shop.daily_spend_cap.countries.NG: expected a non-negative amount in EUR"],
+      [{ routes: ["sms-eur"], daily_spend_caps: { currency: "EUR", countries: { NG: 5 } } }, "callers.shop.daily_spend_caps: unknown key"],
+    ] as const) {
+      expect(() => parseConfigFile(document(caller), "/")).toThrow(expected);
+    }
+    // The day's spend is kept in the window counters: they must outlive a day.
+    const capped = writeConfig(
+      'providers: { s: { type: sandbox } }\nroutes: [{ id: r1, channel: sms, provider: s, traffic_class: otp, sender: X }]\ncallers: { shop: { token_sha256: "' +
+        "a".repeat(64) +
+        '", daily_spend_cap: { currency: EUR, countries: { "*": 10 } } } }\n',
+    );
+    const short = { OTP_CONFIG: capped, OTP_ROUTE_CONVERSION_BASELINE: "1h", OTP_SENDS_PER_DEVICE: "off", OTP_RETAIN_WINDOW_COUNTERS: "12h" };
+    expect(() => loadConfig(["dev"], short)).toThrow("OTP_RETAIN_WINDOW_COUNTERS: must be at least 24 h while a caller has a daily_spend_cap (shop)");
+    expect(loadConfig(["dev"], { ...short, OTP_RETAIN_WINDOW_COUNTERS: "24h" }).callers?.[0]?.dailySpendCap?.otherCountries).toBe(10_000_000);
   });
 
   it("reads config/dev.yaml, which npm run dev uses: the built-in sandbox catalogue and default policy, spelled out", () => {

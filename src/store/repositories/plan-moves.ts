@@ -5,6 +5,7 @@ import type { NewAttemptRow } from "../tables/attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { LedgerEntryRow } from "../tables/ledger.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
+import { spendIncrementsCte, type SpendIncrement } from "./spend-counters.js";
 
 /** Where one plan stands after the scheduler moved it, and the event number its new events ended on. */
 export interface PlanPosition {
@@ -28,6 +29,8 @@ export interface PlanMovesWrite {
   readonly ledger: readonly LedgerEntryRow[];
   /** Per metered caller, what its balance moves by (debits negative, refunds positive). */
   readonly balanceDeltas: ReadonlyMap<string, number>;
+  /** What capped callers' spend per country grows by today. */
+  readonly spend: readonly SpendIncrement[];
 }
 
 /**
@@ -65,6 +68,7 @@ export async function writePlanMoves(trx: Trx, write: PlanMovesWrite): Promise<v
       where b.caller_id = d.caller_id
       returning b.caller_id)`);
   }
+  if (write.spend.length > 0) parts.push(spendIncrementsCte(write.spend));
   const count = (cte: string, present: boolean) => (present ? sql`(select count(*) from ${sql.raw(cte)})` : sql`0`);
   const result = await sql<{ positions: number; canceled: number; entries: number }>`
     with ${sql.join(parts)}

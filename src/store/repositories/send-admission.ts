@@ -6,6 +6,8 @@ export interface SendWindow {
   readonly key: string;
   readonly windowStart: Date;
   readonly previousStart: Date;
+  /** What the send adds: 1 for a count of sends, the price in micros for a spend. */
+  readonly amount: number;
 }
 
 export interface SendAdmissionQuery {
@@ -28,14 +30,14 @@ export type SendAdmission =
 
 /**
  * Looks up the idempotency key and the destination locks and, if neither
- * stops the send, adds one to each of its windows: one autocommitted
+ * stops the send, adds the send's amount to each of its windows: one autocommitted
  * statement, so a window row is held only for that statement, not for the
  * send's transaction. Rows are counted in one order (by key, bytewise) so two
  * sends sharing windows never wait on each other in a cycle.
  */
 export async function admitSend(db: Db, query: SendAdmissionQuery): Promise<SendAdmission> {
   const windows = JSON.stringify(
-    query.windows.map((w) => ({ key: w.key, window_start: w.windowStart.toISOString(), previous_start: w.previousStart.toISOString() })),
+    query.windows.map((w) => ({ key: w.key, window_start: w.windowStart.toISOString(), previous_start: w.previousStart.toISOString(), amount: w.amount })),
   );
   const guardKeys = JSON.stringify(query.guardKeys);
   const { rows } = await sql<{ held_id: string | null; held_hash: string | null; locked_until: Date | null; counts: Array<{ key: string; current: number; previous: number }> | null }>`
@@ -46,13 +48,13 @@ export async function admitSend(db: Db, query: SendAdmissionQuery): Promise<Send
       select max(locked_until) as until from destination_guards
       where destination_key in (select jsonb_array_elements_text(${guardKeys}::jsonb)) and locked_until > ${query.now}
     ), windows as (
-      select * from jsonb_to_recordset(${windows}::jsonb) as w(key text, window_start timestamptz, previous_start timestamptz)
+      select * from jsonb_to_recordset(${windows}::jsonb) as w(key text, window_start timestamptz, previous_start timestamptz, amount bigint)
     ), counted as (
       insert into rate_limit_counters as c (key, window_start, count)
-      select key, window_start, 1 from windows
+      select key, window_start, amount from windows
       where not exists (select 1 from held) and (select until from locked) is null
       order by key collate "C"
-      on conflict (key, window_start) do update set count = c.count + 1
+      on conflict (key, window_start) do update set count = c.count + excluded.count
       returning key, count
     )
     select
@@ -71,20 +73,20 @@ export async function admitSend(db: Db, query: SendAdmissionQuery): Promise<Send
 }
 
 /**
- * Takes a send back out of its windows: for a send refused by one of them or
+ * Takes a send's amounts back out of its windows: for a send refused by one of them or
  * failed after being counted, so only sends that happened count. Rows are
  * locked in the same order as `admitSend` counts them.
  */
 export async function releaseSend(db: Db, windows: readonly SendWindow[]): Promise<void> {
-  const json = JSON.stringify(windows.map((w) => ({ key: w.key, window_start: w.windowStart.toISOString() })));
+  const json = JSON.stringify(windows.map((w) => ({ key: w.key, window_start: w.windowStart.toISOString(), amount: w.amount })));
   await sql`
     with target as (
-      select c.key, c.window_start from rate_limit_counters c
-      join jsonb_to_recordset(${json}::jsonb) as w(key text, window_start timestamptz) on c.key = w.key and c.window_start = w.window_start
+      select c.key, c.window_start, w.amount from rate_limit_counters c
+      join jsonb_to_recordset(${json}::jsonb) as w(key text, window_start timestamptz, amount bigint) on c.key = w.key and c.window_start = w.window_start
       order by c.key collate "C"
       for update of c
     )
-    update rate_limit_counters c set count = c.count - 1
-    from target where c.key = target.key and c.window_start = target.window_start and c.count > 0
+    update rate_limit_counters c set count = greatest(c.count - target.amount, 0)
+    from target where c.key = target.key and c.window_start = target.window_start
   `.execute(db);
 }
