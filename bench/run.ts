@@ -311,14 +311,17 @@ function withSandboxEmail(file: string): string {
   return file;
 }
 
-/** Polls the database until `count` attempts are DELIVERED; bounded at two minutes (then says where they are). */
+/**
+ * Polls the database until `count` attempts left the queue: DELIVERED, or (rarely, a plan that moved on while its
+ * SMS waited for the worker) CANCELED unsent. Bounded at two minutes (then says where they are).
+ */
 async function untilAllDelivered(url: string, count: number): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const { rows } = await client.query<{ n: string }>("select count(*) as n from attempts where status = 'DELIVERED'");
+      const { rows } = await client.query<{ n: string }>("select count(*) as n from attempts where status in ('DELIVERED', 'CANCELED')");
       if (Number(rows[0]!.n) >= count) return;
       if (Date.now() > deadline) {
         const statuses = await client.query<{ status: string; n: string }>("select status, count(*) as n from attempts group by status");

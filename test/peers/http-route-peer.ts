@@ -41,6 +41,11 @@ export interface HttpRoutePeerOptions {
   readonly balance?: number;
   /** What it does for a number without a behaviour of its own (`onSend`); accepts at once by default. */
   readonly send?: SendBehaviour;
+  /**
+   * The receipt of each message taken for a number without a receipt behaviour of its own (`onReceipt`); DELIVERED at
+   * once by default. A simulation scripts its network here: it sees every message as it is taken.
+   */
+  readonly receipt?: (send: PeerSend) => ReceiptBehaviour;
 }
 
 /**
@@ -182,7 +187,7 @@ export class HttpRoutePeer {
     const bxMessageId = `bx-${this.nextId++}`;
     if (key !== undefined) this.byKey.set(key, bxMessageId);
     this.status.set(bxMessageId, { status: "ENROUTE", at: new Date().toISOString() });
-    this.sends.push({
+    const send: PeerSend = {
       bxMessageId,
       routeId: body.route_id,
       callerId: body.caller_id,
@@ -190,10 +195,11 @@ export class HttpRoutePeer {
       message: body.message,
       ...(key !== undefined ? { idempotencyKey: key } : {}),
       ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
-    });
+    };
+    this.sends.push(send);
     this.events.emit("send");
 
-    const receipt = this.receiptBehaviour.get(number) ?? { status: "DELIVERED" };
+    const receipt = this.receiptBehaviour.get(number) ?? this.options.receipt?.(send) ?? { status: "DELIVERED" };
     if (receipt.status !== "never" && receipt.beforeAnswer) await this.report(bxMessageId, receipt);
     if (behaviour.kind === "hold") {
       this.held.add(res);

@@ -42,8 +42,9 @@ export class SmtpPeer {
         const chunks: Buffer[] = [];
         stream.on("data", (c: Buffer) => chunks.push(c));
         stream.on("end", () => {
-          peer!.received.push(parseMail(Buffer.concat(chunks).toString("utf8"), session.envelope));
-          peer!.events.emit("mail");
+          const mail = parseMail(Buffer.concat(chunks).toString("utf8"), session.envelope);
+          peer!.received.push(mail);
+          peer!.events.emit("mail", mail);
           callback();
         });
       },
@@ -62,6 +63,11 @@ export class SmtpPeer {
 
   onRecipient(address: string, behaviour: RecipientBehaviour): void {
     this.behaviour.set(address.toLowerCase(), behaviour);
+  }
+
+  /** Calls `listener` with each message accepted from now on. */
+  onMail(listener: (mail: ReceivedMail) => void): void {
+    this.events.on("mail", listener);
   }
 
   async nextMailTo(address: string, timeoutMs = 15_000): Promise<ReceivedMail> {

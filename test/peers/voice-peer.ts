@@ -49,6 +49,11 @@ export class VoicePeer {
     this.outcomes.set(to, outcome);
   }
 
+  /** Calls `listener` with each call placed from now on. */
+  onEachCall(listener: (call: PeerCall) => void): void {
+    this.events.on("call", listener);
+  }
+
   async nextCallTo(to: string, timeoutMs = 60_000): Promise<PeerCall> {
     const signal = AbortSignal.timeout(timeoutMs);
     for (;;) {
@@ -80,7 +85,7 @@ export class VoicePeer {
       ...(body.client_reference ? { clientReference: body.client_reference } : {}),
     };
     this.calls.push(call);
-    this.events.emit("call");
+    this.events.emit("call", call);
     json(res, 201, { call_id: call.callId, status: "queued" });
     const outcome = this.outcomes.get(call.to) ?? { status: "completed" };
     if (outcome.status === "silent" || !call.statusCallback) return;
