@@ -52,7 +52,8 @@ export class SimNetwork {
     const smtp = await SmtpPeer.start();
     const voice = await VoicePeer.start(VOICE_KEYS.apiKey, VOICE_KEYS.webhookSecret);
     network = new SimNetwork(scenario, now, sms, smtp, voice);
-    smtp.onMail((mail) => network!.emailTaken(mail.envelopeTo[0] ?? "", mail.text));
+    // The subject carries the code whole ("123456 is your … code"); the body groups its digits for reading.
+    smtp.onMail((mail) => network!.emailTaken(mail.envelopeTo[0] ?? "", mail.subject));
     voice.onEachCall((call) => network!.callTaken(call.to, call.text));
     return network;
   }

@@ -15,6 +15,8 @@ export interface TimeToCode {
   /** Fallback sends while an earlier message of the same verification had already arrived, per verification. */
   readonly needlessFallbackShare: number;
   readonly needlessFallbackSends: number;
+  /** People whose SMS and then email were both lost: no SMS deadline helps them, the call comes after the email's. */
+  readonly smsAndEmailLost: number;
 }
 
 export interface Target {
@@ -104,7 +106,12 @@ function timeToCode(users: readonly UserRecord[]): TimeToCode {
     verifiedWithin60s: verifiedWithin(60_000),
     needlessFallbackSends: needless,
     needlessFallbackShare: share(needless, users.length),
+    smsAndEmailLost: users.filter((u) => lost(u, "sms") && lost(u, "email")).length,
   };
+}
+
+function lost(user: UserRecord, channel: SimChannel): boolean {
+  return user.takes.some((t) => t.channel === channel && t.arrivesAt === undefined);
 }
 
 /** Messages on a channel the verification had already been sent on (each user has one verification). */
@@ -161,6 +168,7 @@ export function renderMarkdown(reports: readonly Report[]): string {
     lines.push(row(`… ${cohort.toUpperCase()}: within 10 s / p95`, (r) => `${pct(r.byCohort[cohort]!.within10s)} / ${seconds(r.byCohort[cohort]!.p95Ms)}`));
   }
   lines.push(
+    row("… people whose SMS and email were both lost", (r) => String(r.measured.smsAndEmailLost)),
     row("verified within 20 s / 60 s", (r) => `${pct(r.measured.verifiedWithin20s)} / ${pct(r.measured.verifiedWithin60s)}`),
     row("needless fallback sends per verification (all)", (r) => pct(r.measured.needlessFallbackShare)),
   );

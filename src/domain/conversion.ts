@@ -23,7 +23,10 @@ export function conversionRate(counts: ConversionCounts): number | undefined {
 }
 
 export interface ConversionSettings {
-  /** The recent window compared with the baseline: short, so a drop shows within minutes. */
+  /**
+   * The recent window compared with the baseline: short, so a drop shows within minutes. Counted by whole minutes
+   * (the current one included), so a drop to nothing crosses half the baseline between W/2 and (W + 1 min)/2 after it.
+   */
   readonly recentWindowMs: number;
   /** The baseline: the route's own conversion to the country over this window, before the recent one. */
   readonly baselineWindowMs: number;
@@ -40,7 +43,7 @@ export interface ConversionSettings {
 }
 
 export const DEFAULT_CONVERSION: ConversionSettings = {
-  recentWindowMs: 3 * 60_000,
+  recentWindowMs: 2 * 60_000,
   baselineWindowMs: 24 * 3_600_000,
   minSamples: 20,
   dropRatio: 0.5,

@@ -7,9 +7,8 @@ import { simulate } from "../../sim/simulate.js";
  * PostgreSQL and nats-server, 300 simulated people over 70 s through an SMS
  * route losing 30 %, one reporting 20–60 s late, a healthy one, email losing
  * 5 %, and an SMS-pumping attack (sim/scenario.ts). What must hold whatever
- * the box's speed is asserted strictly; the time-to-code target is asserted
- * with the margin a loaded CI box needs (the full run's figures are in
- * SIMULATION.md).
+ * the box's speed is asserted strictly; time to a code with the margin a
+ * loaded CI box needs (the full run's figures are in SIMULATION.md).
  */
 describe("the delivery-outcome simulation, compressed", () => {
   it("gets codes to people through loss and late receipts, sends nothing twice, and stops the pumping attack", async () => {
@@ -20,6 +19,11 @@ describe("the delivery-outcome simulation, compressed", () => {
     expect(report.measured.users, why).toBeGreaterThan(200);
     expect(report.measured.held, why).toBeGreaterThanOrEqual(0.99);
     expect(report.measured.within10s, why).toBeGreaterThanOrEqual(0.95);
+    // A lost SMS is given up on after the route's measured p95 receipt latency (≈ 3 s), not after a fixed 15 s.
+    const lostSms = record.users.filter((u) => !u.warmUp && u.cohort === "nl" && u.takes.some((t) => t.channel === "sms" && t.arrivesAt === undefined));
+    expect(lostSms.length, why).toBeGreaterThan(10);
+    const emailAfter = lostSms.map((u) => u.takes.find((t) => t.channel === "email")!.at - u.requestedAt);
+    expect(Math.max(...emailAfter), JSON.stringify(emailAfter)).toBeLessThan(15_000);
     // Messages that arrived while their receipts were 20–60 s late: waited for, not sent again by email.
     expect(report.byCohort.be!.needlessFallbackShare, why).toBeLessThan(0.05);
     // The attack: flagged and refused after fewer than 200 SMS, nobody else refused.

@@ -49,7 +49,7 @@ describe.each(BACKENDS)("routes passed over by conversion on $name", (backend) =
     await tracker.refresh();
     const nl = () => tracker.get("conv-a")!.conversion!.get("NL")!;
     expect(nl()).toMatchObject({ recent: { sent: 25, approved: 10 }, baseline: { sent: 40, approved: 36 }, circuit: { state: "open" }, admittedShare: 0 });
-    const reason = "conversion 40 % over the last 3 min (25 sends) against 90 % before";
+    const reason = "conversion 40 % over the last 2 min (25 sends) against 90 % before";
     expect(nl().circuit.reason).toBe(reason);
     expect(log.lines).toContainEqual({ level: "warn", message: `route conv-a to NL passed over: ${reason}`, fields: { route: "conv-a", country: "NL", state: "open" } });
 

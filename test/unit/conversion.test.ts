@@ -17,7 +17,7 @@ describe("conversion circuit", () => {
     const open = nextCircuit(CLOSED, seen([40, 17], [1_000, 880]), settings, at(0));
     expect(open).toEqual({
       state: "open",
-      reason: "conversion 43 % over the last 3 min (40 sends) against 88 % before",
+      reason: "conversion 43 % over the last 2 min (40 sends) against 88 % before",
       retryAt: new Date(at(0).getTime() + settings.coolOffMs),
     });
     expect(admittedShare(open, settings)).toBe(0);

@@ -51,13 +51,19 @@ describe("the simulation's report", () => {
     expect([report.measured.p50Ms, report.measured.maxMs]).toEqual([1_000, 4_000]);
     expect(report.measured.verifiedWithin20s).toBeCloseTo(2 / 6); // users 1 (12 s) and 7 (8 s)
     expect(report.measured.verifiedWithin60s).toBeCloseTo(3 / 6); // and user 2 (28 s)
-    expect(report.byCohort.nl).toMatchObject({ users: 3, held: 2 / 3 });
+    expect(report.byCohort.nl).toMatchObject({ users: 3, held: 2 / 3, smsAndEmailLost: 0 });
   });
 
   it("counts duplicate sends per channel per verification, and fallback sends after an earlier message had arrived", () => {
     expect(report.duplicateSends).toBe(2); // user 3's second SMS, user 4's second SMS
     expect(report.byCohort.be).toMatchObject({ needlessFallbackSends: 1, needlessFallbackShare: 1 });
     expect(report.byCohort.nl!.needlessFallbackSends).toBe(1); // user 3's second SMS; user 1's email followed a lost SMS
+  });
+
+  it("counts the people whose SMS and email were both lost (the call is their first code)", () => {
+    const voice: Take = { channel: "voice", routeId: "voice-otp", priceEur: 0.15, at: 25_000, arrivesAt: 29_000 };
+    const unlucky = user(8, "nl", { requestedAt: 2_000, takes: [sms(2_000), email(5_000), voice], holdAt: 29_000, holdChannel: "voice" });
+    expect(buildReport({ ...run, users: [...run.users, unlucky] }).byCohort.nl).toMatchObject({ smsAndEmailLost: 1, needlessFallbackSends: 1 });
   });
 
   it("reports the attack's cost, the legitimate users affected, the incident's pass-over and the cost per approval", () => {
