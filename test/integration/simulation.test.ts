@@ -16,7 +16,7 @@ describe("the delivery-outcome simulation, compressed", () => {
     const why = JSON.stringify({ targets: report.targets, measured: report.measured, attack: report.attack, affected: report.legitimateAffected }, null, 1);
 
     expect(report.duplicateSends, why).toBe(0);
-    expect(report.measured.users, why).toBeGreaterThan(200);
+    expect(report.measured.users, why).toBeGreaterThan(150);
     expect(report.measured.held, why).toBeGreaterThanOrEqual(0.99);
     expect(report.measured.within10s, why).toBeGreaterThanOrEqual(0.95);
     // A lost SMS is given up on after the route's measured p95 receipt latency (≈ 3 s), not after a fixed 15 s.
