@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -12,6 +13,13 @@ import { Secret } from "./secret.js";
 
 /** How a provider's delivery receipts reach us. */
 export type ReceiptMode = "webhook" | "poll" | "both" | "none";
+
+/** How the FCM provider gets its OAuth 2 access tokens. */
+export type FcmAuth =
+  /** A file holding a token, read on every send: something else rotates it. */
+  | { readonly kind: "token-file"; readonly file: string }
+  /** Minted from a service account (JWT bearer grant) and cached until shortly before they expire. */
+  | { readonly kind: "service-account"; readonly clientEmail: string; readonly privateKey: KeyObject; readonly tokenUri: string };
 
 export type ProviderSettings =
   | { readonly name: string; readonly type: "sandbox" }
@@ -46,8 +54,7 @@ export type ProviderSettings =
       /** https://fcm.googleapis.com in production. */
       readonly baseUrl: string;
       readonly projectId: string;
-      /** File holding the OAuth 2 access token, read on every send so a refresher can rotate it. */
-      readonly accessTokenFile: string;
+      readonly auth: FcmAuth;
       readonly timeoutMs: number;
     }
   | {
@@ -301,15 +308,21 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
         timeoutMs,
       };
     }
-    case "fcm":
+    case "fcm": {
+      if ((node.access_token_file === undefined) === (node.service_account_file === undefined)) {
+        throw new ConfigFileError(`${at}: set service_account_file (access tokens minted from it) or access_token_file (a token something else rotates), one of them`);
+      }
+      const account = node.service_account_file === undefined ? undefined : serviceAccount(path.resolve(baseDir, string(node.service_account_file, `${at}.service_account_file`)), `${at}.service_account_file`);
+      const projectId = node.project_id === undefined && account?.projectId ? account.projectId : string(node.project_id, `${at}.project_id`);
       return {
         name,
         type,
         baseUrl: url(node.base_url ?? "https://fcm.googleapis.com", `${at}.base_url`),
-        projectId: string(node.project_id, `${at}.project_id`),
-        accessTokenFile: path.resolve(baseDir, string(node.access_token_file, `${at}.access_token_file`)),
+        projectId,
+        auth: account ?? { kind: "token-file", file: path.resolve(baseDir, string(node.access_token_file, `${at}.access_token_file`)) },
         timeoutMs,
       };
+    }
     case "smtp": {
       const username = node.username === undefined ? undefined : string(node.username, `${at}.username`);
       const password = secret(node, "password", at, baseDir);
@@ -367,6 +380,29 @@ function parseRoute(node: Node, at: string, providers: ReadonlySet<string>): Rou
 }
 
 /** `<key>` inline, or `<key>_file` naming a file whose trimmed content is the secret. */
+/** A Google service-account key file (JSON, as the Cloud console downloads it). */
+function serviceAccount(file: string, at: string): Extract<FcmAuth, { kind: "service-account" }> & { projectId?: string } {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigFileError(`${at}: cannot read ${file} as JSON (${(error as NodeJS.ErrnoException).code ?? "not JSON"})`);
+  }
+  if (json.type !== "service_account") throw new ConfigFileError(`${at}: ${file} is not a service-account key ("type": "service_account")`);
+  const clientEmail = string(json.client_email, `${at} client_email`);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(string(json.private_key, `${at} private_key`));
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw error;
+    throw new ConfigFileError(`${at}: private_key is not a PEM private key`);
+  }
+  if (privateKey.asymmetricKeyType !== "rsa") throw new ConfigFileError(`${at}: private_key must be an RSA key (RS256)`);
+  const tokenUri = url(json.token_uri ?? "https://oauth2.googleapis.com/token", `${at} token_uri`);
+  const projectId = typeof json.project_id === "string" && json.project_id !== "" ? json.project_id : undefined;
+  return { kind: "service-account", clientEmail, privateKey, tokenUri, ...(projectId ? { projectId } : {}) };
+}
+
 function secret(node: Node, key: string, at: string, baseDir: string): Secret | undefined {
   const inline = node[key];
   const file = node[`${key}_file`];

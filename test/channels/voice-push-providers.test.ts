@@ -73,7 +73,7 @@ describe("push through FCM HTTP v1 on loopback", () => {
     peer = await FcmPeer.start("acme-app", "ya29.test-token");
     tokenFile = path.join(mkdtempSync(path.join(tmpdir(), "otp-fcm-")), "token");
     writeFileSync(tokenFile, "ya29.test-token\n");
-    provider = new FcmProvider({ name: "fcm", type: "fcm", baseUrl: peer.baseUrl, projectId: "acme-app", accessTokenFile: tokenFile, timeoutMs: 2_000 });
+    provider = new FcmProvider({ name: "fcm", type: "fcm", baseUrl: peer.baseUrl, projectId: "acme-app", auth: { kind: "token-file", file: tokenFile }, timeoutMs: 2_000 });
   });
   afterAll(async () => {
     await peer?.stop();

@@ -11,7 +11,7 @@ export interface PeerPush {
   readonly android?: { priority?: string; ttl?: string };
 }
 
-/** An FCM HTTP v1 `messages:send` endpoint on loopback, for one project and one access token. */
+/** An FCM HTTP v1 `messages:send` endpoint on loopback, for one project and the access tokens it was told of. */
 export class FcmPeer {
   readonly messages: PeerPush[] = [];
   /** Device tokens FCM no longer knows (404 UNREGISTERED). */
@@ -19,13 +19,16 @@ export class FcmPeer {
   /** Answer 503 UNAVAILABLE this many times before accepting. */
   unavailableTimes = 0;
   private readonly events = new EventEmitter();
+  private readonly accessTokens = new Set<string>();
   private next = 1;
 
   private constructor(
     private readonly server: http.Server,
     private readonly projectId: string,
-    private readonly accessToken: string,
-  ) {}
+    accessToken: string,
+  ) {
+    this.accessTokens.add(accessToken);
+  }
 
   static async start(projectId: string, accessToken: string): Promise<FcmPeer> {
     const server = http.createServer();
@@ -37,6 +40,16 @@ export class FcmPeer {
 
   get baseUrl(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Takes `token` from now on (one a token endpoint issued). */
+  accept(token: string): void {
+    this.accessTokens.add(token);
+  }
+
+  /** Refuses `token` from now on, as for a revoked or expired one. */
+  revoke(token: string): void {
+    this.accessTokens.delete(token);
   }
 
   async nextPushTo(token: string, timeoutMs = 60_000): Promise<PeerPush> {
@@ -56,7 +69,8 @@ export class FcmPeer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (req.headers.authorization !== `Bearer ${this.accessToken}`) return error(res, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
+    const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    if (presented === undefined || !this.accessTokens.has(presented)) return error(res, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
     if (req.method !== "POST" || req.url !== `/v1/projects/${this.projectId}/messages:send`) return error(res, 404, "NOT_FOUND", "no such endpoint");
     const { message } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
       message?: { token?: string; notification?: { title?: string; body?: string }; data?: Record<string, string>; android?: { priority?: string; ttl?: string } };

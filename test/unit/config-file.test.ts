@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -76,6 +77,11 @@ describe("routing file", () => {
     const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
     for (const name of ["bridgex-api-key", "bridgex-dlr-secret", "smtp-password", "voice-api-key", "voice-status-secret"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
     writeFileSync(path.join(secrets, "checkout-token-sha256"), `${"c".repeat(64)}\n`);
+    const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" });
+    writeFileSync(
+      path.join(secrets, "fcm-service-account.json"),
+      JSON.stringify({ type: "service_account", project_id: "acme-app", private_key: key, client_email: "otp@acme-app.iam.gserviceaccount.com", token_uri: "https://oauth2.googleapis.com/token" }),
+    );
     const file = loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets)));
     const { routing } = file;
     expect(routing.providers.map((p) => [p.name, p.type])).toEqual([
@@ -85,6 +91,7 @@ describe("routing file", () => {
       ["fcm", "fcm"],
       ["sandbox", "sandbox"],
     ]);
+    expect(routing.providers.find((p) => p.name === "fcm")).toMatchObject({ projectId: "acme-app", auth: { kind: "service-account", clientEmail: "otp@acme-app.iam.gserviceaccount.com" } });
     expect(routing.routes.map((r) => [r.id, r.channel, r.provider, r.providerRoute])).toEqual([
       ["sms-nl-otp", "sms", "bridgex", "3"],
       ["email-otp", "email", "mail", "email-otp"],

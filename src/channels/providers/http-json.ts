@@ -4,12 +4,15 @@ export interface JsonRequest {
   readonly method: "GET" | "POST";
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent form-encoded instead (OAuth token endpoints). */
+  readonly form?: URLSearchParams;
   readonly signal: AbortSignal;
 }
 
 /**
- * One JSON call to a provider's HTTP API, failures classified: no connection
+ * One call to a provider's HTTP API answering JSON, failures classified: no connection
  * → retryable (not sent); timeout or a dropped connection → retryable and
  * ambiguous (it may have been sent); 429 and 5xx → retryable; 401/403 →
  * permanent "auth"; other 4xx → permanent. The error message carries the
@@ -18,10 +21,12 @@ export interface JsonRequest {
 export async function callJson(request: JsonRequest): Promise<unknown> {
   let response: Response;
   try {
+    const body = request.form !== undefined ? request.form.toString() : request.body !== undefined ? JSON.stringify(request.body) : undefined;
+    const contentType = request.form !== undefined ? "application/x-www-form-urlencoded" : "application/json";
     response = await fetch(request.url, {
       method: request.method,
-      headers: { accept: "application/json", ...(request.body !== undefined ? { "content-type": "application/json" } : {}), ...request.headers },
-      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+      headers: { accept: "application/json", ...(body !== undefined ? { "content-type": contentType } : {}), ...request.headers },
+      ...(body !== undefined ? { body } : {}),
       signal: request.signal,
     });
   } catch (error) {

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import type { ProviderSettings } from "../../../config/config-file.js";
 import { callJson } from "../http-json.js";
 import { ProviderError, type OutboundMessage, type Provider, type SubmitResult } from "../../provider.js";
+import { accessTokenSource, type AccessTokenSource } from "./access-tokens.js";
 
 export type FcmSettings = Extract<ProviderSettings, { type: "fcm" }>;
 
@@ -13,25 +13,38 @@ export type FcmSettings = Extract<ProviderSettings, { type: "fcm" }>;
  *     → {"name": "projects/…/messages/…"}
  *
  * FCM accepting the message is SUBMITTED; there is no delivery receipt, so
- * push steps escalate on "unverified". FCM has no idempotency key.
+ * push steps escalate on "unverified". FCM has no idempotency key. The
+ * access token comes from a service account or a file (access-tokens.ts); a
+ * minted token FCM refuses is replaced and the send tried once more (a 401
+ * means FCM took nothing, so nothing is sent twice).
  */
 export class FcmProvider implements Provider {
   readonly name: string;
   readonly idempotent = false;
   readonly timeoutMs: number;
 
-  constructor(private readonly settings: FcmSettings) {
+  private readonly tokens: AccessTokenSource;
+
+  constructor(
+    private readonly settings: FcmSettings,
+    now: () => number = Date.now,
+  ) {
     this.name = settings.name;
     this.timeoutMs = settings.timeoutMs;
+    this.tokens = accessTokenSource(settings.auth, settings.timeoutMs, now);
   }
 
   async submit(message: OutboundMessage, signal: AbortSignal): Promise<SubmitResult> {
-    let token: string;
+    const token = await this.tokens.token();
     try {
-      token = (await readFile(this.settings.accessTokenFile, "utf8")).trim();
+      return await this.send(message, token, signal);
     } catch (error) {
-      throw new ProviderError(`cannot read the FCM access token file (${(error as NodeJS.ErrnoException).code ?? "error"})`, true, "credential", false);
+      if (!(error instanceof ProviderError && error.code === "auth" && this.tokens.refused(token))) throw error;
+      return this.send(message, await this.tokens.token(), signal);
     }
+  }
+
+  private async send(message: OutboundMessage, token: string, signal: AbortSignal): Promise<SubmitResult> {
     const answer = (await callJson({
       method: "POST",
       url: `${this.settings.baseUrl}/v1/projects/${encodeURIComponent(this.settings.projectId)}/messages:send`,
