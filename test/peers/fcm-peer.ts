@@ -1,6 +1,7 @@
 import { EventEmitter, once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { listenOnLoopback, readBody, stopServer } from "./loopback-http.js";
 
 export interface PeerPush {
   readonly name: string;
@@ -34,7 +35,7 @@ export class FcmPeer {
     const server = http.createServer();
     const peer = new FcmPeer(server, projectId, accessToken);
     server.on("request", (req, res) => void peer.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await listenOnLoopback(server);
     return peer;
   }
 
@@ -62,17 +63,15 @@ export class FcmPeer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await stopServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = await readBody(req);
     const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (presented === undefined || !this.accessTokens.has(presented)) return error(res, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
     if (req.method !== "POST" || req.url !== `/v1/projects/${this.projectId}/messages:send`) return error(res, 404, "NOT_FOUND", "no such endpoint");
-    const { message } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+    const { message } = JSON.parse(body.toString("utf8")) as {
       message?: { token?: string; notification?: { title?: string; body?: string }; data?: Record<string, string>; android?: { priority?: string; ttl?: string } };
     };
     if (!message?.token) return error(res, 400, "INVALID_ARGUMENT", "message.token is required");

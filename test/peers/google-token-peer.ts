@@ -1,6 +1,7 @@
 import { createVerify, type KeyObject } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { json, listenOnLoopback, readBody, stopServer } from "./loopback-http.js";
 
 /** What the token endpoint answers next; a real token by default. */
 export type TokenAnswer = { readonly kind: "token"; readonly expiresIn: number } | { readonly kind: "status"; readonly status: number; readonly body: unknown };
@@ -30,7 +31,7 @@ export class GoogleTokenPeer {
     const server = http.createServer();
     const peer = new GoogleTokenPeer(server, publicKey, clientEmail, onIssued);
     server.on("request", (req, res) => void peer.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await listenOnLoopback(server);
     return peer;
   }
 
@@ -39,17 +40,15 @@ export class GoogleTokenPeer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await stopServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = await readBody(req);
     if (req.method !== "POST" || req.url !== "/token" || req.headers["content-type"] !== "application/x-www-form-urlencoded") {
       return json(res, 400, { error: "invalid_request" });
     }
-    const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+    const form = new URLSearchParams(body.toString("utf8"));
     const claims = form.get("grant_type") === "urn:ietf:params:oauth:grant-type:jwt-bearer" ? this.verified(form.get("assertion") ?? "") : undefined;
     this.requests.push({ valid: claims !== undefined, ...(claims ? { claims } : {}) });
     if (claims === undefined) return json(res, 400, { error: "invalid_grant", error_description: "Invalid JWT Signature." });
@@ -80,9 +79,4 @@ export class GoogleTokenPeer {
       Math.abs(claims.iat - now) < 3 * 86_400;
     return ok ? claims : undefined;
   }
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
 }

@@ -5,6 +5,7 @@ import path from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { signBody } from "../../src/receipts/signature.js";
+import { json, listenOnLoopback, readBody, stopServer } from "./loopback-http.js";
 
 /** What the peer does with a send_sms request for one number. */
 export type SendBehaviour =
@@ -81,7 +82,7 @@ export class HttpRoutePeer {
     const server = http.createServer();
     const peer = new HttpRoutePeer(server, options);
     server.on("request", (req, res) => void peer.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await listenOnLoopback(server);
     return peer;
   }
 
@@ -149,16 +150,14 @@ export class HttpRoutePeer {
   async stop(): Promise<void> {
     this.timers.forEach(clearTimeout);
     this.held.forEach((res) => res.destroy());
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await stopServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     const url = new URL(req.url ?? "/", this.baseUrl);
     if (req.headers["x-api-key"] !== this.options.apiKey) return json(res, 401, { error: "invalid API key" });
-    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>) : {};
+    const body = raw.length ? (JSON.parse(raw.toString("utf8")) as Record<string, unknown>) : {};
     if (req.method === "POST" && url.pathname === "/api/v1/send_sms") return this.sendSms(req, res, body);
     if (req.method === "POST" && url.pathname === "/api/v1/estimate") return this.estimate(res, body);
     const dlr = /^\/api\/v1\/dlr\/([^/]+)$/.exec(url.pathname);
@@ -241,9 +240,4 @@ export class HttpRoutePeer {
 
 function answer(bxMessageId: string, number: string) {
   return { status: "success", messages: [{ bx_message_id: bxMessageId, msisdn: number, status: "ENROUTE" }], count: 1 };
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
 }

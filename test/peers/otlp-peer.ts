@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBody, stopServer } from "./loopback-http.js";
 
 /** One received span, flattened from OTLP/JSON: ids as hex, attributes as plain values. */
 export interface ReceivedSpan {
@@ -73,14 +74,12 @@ export class OtlpPeer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await stopServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (req.url === "/v1/traces") this.keep(JSON.parse(Buffer.concat(chunks).toString("utf8")) as OtlpTraces);
+    const body = await readBody(req);
+    if (req.url === "/v1/traces") this.keep(JSON.parse(body.toString("utf8")) as OtlpTraces);
     res.writeHead(200, { "content-type": "application/json" });
     res.end("{}");
   }

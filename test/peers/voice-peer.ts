@@ -2,6 +2,7 @@ import { EventEmitter, once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { signBody } from "../../src/receipts/signature.js";
+import { json, listenOnLoopback, readBody, stopServer } from "./loopback-http.js";
 
 export interface PeerCall {
   readonly callId: string;
@@ -37,7 +38,7 @@ export class VoicePeer {
     const server = http.createServer();
     const peer = new VoicePeer(server, apiKey, webhookSecret);
     server.on("request", (req, res) => void peer.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await listenOnLoopback(server);
     return peer;
   }
 
@@ -65,16 +66,14 @@ export class VoicePeer {
 
   async stop(): Promise<void> {
     this.timers.forEach(clearTimeout);
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await stopServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return json(res, 401, { error: "unauthorized" });
     if (req.method !== "POST" || req.url !== "/v1/calls") return json(res, 404, { error: "no such endpoint" });
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { to?: string; from?: string; tts?: { text?: string }; status_callback?: string; client_reference?: string };
+    const body = JSON.parse(raw.toString("utf8")) as { to?: string; from?: string; tts?: { text?: string }; status_callback?: string; client_reference?: string };
     if (!body.to || !body.from || !body.tts?.text) return json(res, 400, { error: "to, from and tts.text are required" });
     const call: PeerCall = {
       callId: `CA${String(this.nextId++).padStart(6, "0")}`,
@@ -97,9 +96,4 @@ export class VoicePeer {
     }, outcome.afterMs ?? 0);
     this.timers.add(timer);
   }
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
 }
