@@ -25,6 +25,22 @@ export type ProviderSettings =
   | { readonly name: string; readonly type: "sandbox" }
   | {
       readonly name: string;
+      readonly type: "twilio";
+      /** https://api.twilio.com, or any Twilio-API-compatible provider. */
+      readonly baseUrl: string;
+      readonly accountSid: string;
+      /** Signs the status callbacks; also the API password unless an API key is set. */
+      readonly authToken: Secret;
+      /** An API key (SID and secret) to call the API with instead of the account's auth token. */
+      readonly apiKey?: { readonly sid: string; readonly secret: Secret };
+      /** Sends SMS from a Messaging Service (its sender pool) instead of the route's sender. */
+      readonly messagingServiceSid?: string;
+      /** Our public URL of the status callback, exactly as Twilio will sign it. */
+      readonly statusCallbackUrl: string;
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
       readonly type: "http-route";
       readonly baseUrl: string;
       readonly apiKey: Secret;
@@ -292,6 +308,27 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
         timeoutMs,
       };
     }
+    case "twilio": {
+      const accountSid = string(node.account_sid, `${at}.account_sid`);
+      if (!/^AC[0-9a-zA-Z]{32}$/.test(accountSid)) throw new ConfigFileError(`${at}.account_sid: expected AC followed by 32 letters or digits`);
+      const authToken = secret(node, "auth_token", at, baseDir);
+      if (authToken === undefined) throw new ConfigFileError(`${at}.auth_token: required: it signs the status callbacks (or auth_token_file)`);
+      const apiKeySecret = secret(node, "api_key_secret", at, baseDir);
+      if ((node.api_key_sid === undefined) !== (apiKeySecret === undefined)) throw new ConfigFileError(`${at}.api_key_sid: set with api_key_secret (or api_key_secret_file), or neither`);
+      const messagingServiceSid = node.messaging_service_sid === undefined ? undefined : string(node.messaging_service_sid, `${at}.messaging_service_sid`);
+      if (messagingServiceSid !== undefined && !/^MG[0-9a-zA-Z]{32}$/.test(messagingServiceSid)) throw new ConfigFileError(`${at}.messaging_service_sid: expected MG followed by 32 letters or digits`);
+      return {
+        name,
+        type,
+        baseUrl: url(node.base_url ?? "https://api.twilio.com", `${at}.base_url`),
+        accountSid,
+        authToken,
+        ...(apiKeySecret !== undefined ? { apiKey: { sid: string(node.api_key_sid, `${at}.api_key_sid`), secret: apiKeySecret } } : {}),
+        ...(messagingServiceSid !== undefined ? { messagingServiceSid } : {}),
+        statusCallbackUrl: url(node.status_callback_url, `${at}.status_callback_url`),
+        timeoutMs,
+      };
+    }
     case "voice-http": {
       const apiKey = secret(node, "api_key", at, baseDir);
       if (apiKey === undefined) throw new ConfigFileError(`${at}.api_key: required (or api_key_file)`);
@@ -338,7 +375,7 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
       };
     }
     default:
-      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm)`);
+      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm, twilio)`);
   }
 }
 

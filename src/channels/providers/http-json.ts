@@ -6,9 +6,11 @@ export interface JsonRequest {
   readonly headers: Readonly<Record<string, string>>;
   /** Sent as JSON. */
   readonly body?: unknown;
-  /** Sent form-encoded instead (OAuth token endpoints). */
+  /** Sent form-encoded instead (OAuth token endpoints, Twilio). */
   readonly form?: URLSearchParams;
   readonly signal: AbortSignal;
+  /** A provider's own reading of an error answer (its error codes), before the status classes below. */
+  readonly classify?: (status: number, body: unknown) => ProviderError | undefined;
 }
 
 /**
@@ -40,8 +42,10 @@ export async function callJson(request: JsonRequest): Promise<unknown> {
       throw new ProviderError(`provider answered ${response.status} with a body that is not JSON`, true, "bad_response", true);
     }
   }
-  const detail = providerErrorText(text);
   const status = response.status;
+  const refined = request.classify?.(status, parseOrText(text));
+  if (refined !== undefined) throw refined;
+  const detail = providerErrorText(text);
   if (status === 429 || status >= 500) throw new ProviderError(`provider answered ${status}${detail}`, true, `http_${status}`);
   if (status === 401 || status === 403) throw new ProviderError(`provider refused our credentials (${status})${detail}`, false, "auth");
   throw new ProviderError(`provider rejected the request (${status})${detail}`, false, `http_${status}`);
@@ -54,6 +58,14 @@ function classifyNetworkError(error: unknown, signal: AbortSignal): ProviderErro
   // Refused or unresolvable: the request never left; anything else may have been received.
   const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN";
   return new ProviderError(`cannot reach provider (${code})`, true, notSent ? "unreachable" : "network", !notSent);
+}
+
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The provider's error text, short: `{"error": "..."}`, `{"error": {"message"}}` or `{"message": "..."}`, else the first line. */

@@ -9,6 +9,8 @@ import { SandboxProvider } from "./sandbox/sandbox-provider.js";
 import { VoiceHttpProvider } from "./voice-http/voice-http-provider.js";
 import { voiceHttpWebhook } from "./voice-http/voice-http-receipts.js";
 import { SmtpProvider } from "./smtp/smtp-provider.js";
+import { TwilioProvider } from "./twilio/twilio-provider.js";
+import { twilioWebhook } from "./twilio/twilio-receipts.js";
 
 /** The configured providers, by name, ready to submit. `close` releases their connections. */
 export function createProviders(settings: readonly ProviderSettings[], inbox: DevInbox): { providers: Map<string, Provider>; close: () => void } {
@@ -27,6 +29,9 @@ export function createProviders(settings: readonly ProviderSettings[], inbox: De
         break;
       case "fcm":
         providers.set(s.name, new FcmProvider(s));
+        break;
+      case "twilio":
+        providers.set(s.name, new TwilioProvider(s));
         break;
       case "smtp": {
         const smtp = new SmtpProvider(s);
@@ -48,6 +53,7 @@ export function createReceiptSources(settings: readonly ProviderSettings[]): {
   const pollers = new Map<string, ReceiptPoller>();
   for (const s of settings) {
     if (s.type === "voice-http") webhooks.set(s.name, voiceHttpWebhook(s));
+    if (s.type === "twilio") webhooks.set(s.name, twilioWebhook(s));
     if (s.type !== "http-route") continue;
     const webhook = httpRouteWebhook(s);
     const poller = httpRoutePoller(s);
