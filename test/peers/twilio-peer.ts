@@ -52,10 +52,11 @@ export class TwilioPeer {
     this.behaviour.set(to, behaviour);
   }
 
-  async nextRequestTo(to: string, timeoutMs = 15_000): Promise<TwilioRequest> {
+  /** The first request (of `resource`, if given) to `to`, taken already or still to come. */
+  async nextRequestTo(to: string, timeoutMs = 15_000, resource?: TwilioRequest["resource"]): Promise<TwilioRequest> {
     const signal = AbortSignal.timeout(timeoutMs);
     for (;;) {
-      const found = this.requests.find((r) => r.fields.To === to);
+      const found = this.requests.find((r) => r.fields.To === to && (resource === undefined || r.resource === resource));
       if (found) return found;
       await once(this.events, "request", { signal });
     }
