@@ -8,6 +8,7 @@ import { AttemptStatus, Channel, DeliveryEventKind, type DeliveryEvent } from ".
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { sha256 } from "../harness/app-fixture.js";
 import { freePort } from "../harness/free-port.js";
+import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, startWorkerProcess, type ServiceProcess } from "../harness/service-process.js";
 import { TwilioPeer } from "../peers/twilio-peer.js";
@@ -22,6 +23,7 @@ const CALLER = "twilio-caller-token";
  * decide the plan — an SMS Twilio reports undelivered moves on to a call.
  */
 describe("Twilio SMS and voice, as processes", () => {
+  let nats: RunningNats;
   let twilio: TwilioPeer;
   let serve: ServiceProcess;
   let worker: ServiceProcess;
@@ -29,6 +31,8 @@ describe("Twilio SMS and voice, as processes", () => {
   const auth = { headers: { authorization: `Bearer ${CALLER}` } };
 
   beforeAll(async () => {
+    // A nats-server of its own: the shared one's streams belong to the bus contract tests.
+    nats = await startNats();
     twilio = await TwilioPeer.start(ACCOUNT, TOKEN);
     const httpPort = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), "otp-twilio-"));
@@ -51,7 +55,7 @@ describe("Twilio SMS and voice, as processes", () => {
         "",
       ].join("\n"),
     );
-    const options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: inject("natsUrl"), configFile: path.join(dir, "otp.yaml"), httpPort };
+    const options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), httpPort };
     serve = await startServeProcess(options);
     worker = await startWorkerProcess(options);
     client = createClient(OtpService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` }));
@@ -61,6 +65,7 @@ describe("Twilio SMS and voice, as processes", () => {
     await worker?.stop("SIGKILL");
     await serve?.stop("SIGKILL");
     await twilio?.stop();
+    await nats?.stop();
   });
 
   async function eventsUntil(verificationId: string, last: DeliveryEventKind): Promise<DeliveryEvent[]> {
