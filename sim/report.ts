@@ -180,7 +180,7 @@ export function renderMarkdown(reports: readonly Report[]): string {
     row("attack: requests / SMS sent before the block / spent", (r) => `${r.attack.requests} / ${r.attack.smsSent} / ${r.attack.spentEur.toFixed(2)} EUR`),
     row("attack: first refusal after", (r) => seconds(r.attack.firstRefusalAfterMs)),
     row("legitimate users affected", (r) => `${r.legitimateAffected.users} (${pct(r.legitimateAffected.share)})`),
-    row("degraded route passed over after", (r) => (r.degradedRoutePassedOverAfterMs === undefined ? "not in this mode" : seconds(r.degradedRoutePassedOverAfterMs) === "—" ? "not in the run" : seconds(r.degradedRoutePassedOverAfterMs))),
+    row("degraded route passed over after", (r) => passedOverText(r.degradedRoutePassedOverAfterMs)),
     row("cost per approval (attack included) / approvals", (r) => `${r.cost.perApprovalEur?.toFixed(4) ?? "—"} EUR / ${r.cost.approvals}`),
     "",
     "| target | " + reports.map((r) => `deadline ${r.variant === "auto" ? "auto" : "15 s"}`).join(" | ") + " |",
@@ -190,6 +190,11 @@ export function renderMarkdown(reports: readonly Report[]): string {
     lines.push(`| ${target.name} (${target.target}) | ${reports.map((r) => `${r.targets[i]!.value} ${r.targets[i]!.met ? "✓" : "✗"}`).join(" | ")} |`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+function passedOverText(ms: number | null | undefined): string {
+  if (ms === undefined) return "not in this mode";
+  return ms === null ? "not in the run" : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function sumEur(takes: readonly { readonly priceEur: number }[]): number {
