@@ -160,7 +160,7 @@ export function requireCountryFilter(country: string): string | undefined {
 export function requireChannelFilter(channel: PbChannel): Channel | undefined {
   const v = new Violations();
   const known = channelFromProto(channel);
-  if (channel !== PbChannel.UNSPECIFIED && known === undefined) v.add("channel", "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+  if (channel !== PbChannel.UNSPECIFIED && known === undefined) v.add("channel", "must be a channel (SMS, EMAIL, VOICE, PUSH or WHATSAPP)");
   v.check();
   return known;
 }
@@ -232,7 +232,7 @@ function toChannels(channels: readonly PbChannel[], v: Violations): Channel[] {
   const result: Channel[] = [];
   channels.forEach((pb, i) => {
     const channel = channelFromProto(pb);
-    if (channel === undefined) v.add(`channels[${i}]`, "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+    if (channel === undefined) v.add(`channels[${i}]`, "must be a channel (SMS, EMAIL, VOICE, PUSH or WHATSAPP)");
     else if (result.includes(channel)) v.add(`channels[${i}]`, `${channel} is listed twice`);
     else result.push(channel);
   });
@@ -243,7 +243,7 @@ function toOverrides(overrides: readonly ChannelOverride[], v: Violations): Map<
   const result = new Map<Channel, { routeId?: string; sender?: string }>();
   overrides.forEach((o, i) => {
     const channel = channelFromProto(o.channel);
-    if (channel === undefined) return v.add(`overrides[${i}].channel`, "must be a channel (SMS, EMAIL, VOICE or PUSH)");
+    if (channel === undefined) return v.add(`overrides[${i}].channel`, "must be a channel (SMS, EMAIL, VOICE, PUSH or WHATSAPP)");
     if (result.has(channel)) return v.add(`overrides[${i}].channel`, `${channel} is overridden twice`);
     v.maxLength(`overrides[${i}].route_id`, o.routeId, 64);
     if (CONTROL.test(o.routeId)) v.add(`overrides[${i}].route_id`, "must not contain control characters");

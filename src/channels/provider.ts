@@ -10,11 +10,13 @@ export interface OutboundMessage {
   readonly providerRoute: string;
   readonly to: string;
   readonly sender: string;
-  /** SMS text, voice script, or push body. */
+  /** SMS text, voice script, push body, or (WhatsApp) the code alone: the template's parameter. */
   readonly text: string;
   /** Email subject or push title. */
   readonly subject?: string;
   readonly html?: string;
+  /** The request's BCP 47 locale, when it named one (providers whose templates come per language pick by it). */
+  readonly locale?: string;
   /** W3C trace context of the send, passed on to providers that accept it. */
   readonly traceparent?: string;
 }

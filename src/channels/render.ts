@@ -11,6 +11,7 @@ export function renderOutbound(dispatch: DispatchMessage, code: string, route: {
     providerRoute: route.providerRoute,
     to: dispatch.to,
     sender: dispatch.sender,
+    ...(dispatch.render.locale ? { locale: dispatch.render.locale } : {}),
     ...(route.traceparent ? { traceparent: route.traceparent } : {}),
   };
   switch (dispatch.channel) {
@@ -26,5 +27,8 @@ export function renderOutbound(dispatch: DispatchMessage, code: string, route: {
       const push = renderPush(code, dispatch.render);
       return { ...base, subject: push.title, text: push.body };
     }
+    case "whatsapp":
+      // The words are the approved template's (WhatsApp fixes an authentication template's text): only the code travels.
+      return { ...base, text: code };
   }
 }

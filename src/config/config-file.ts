@@ -75,6 +75,21 @@ export type ProviderSettings =
     }
   | {
       readonly name: string;
+      readonly type: "whatsapp-cloud";
+      /** The Graph API with its version, https://graph.facebook.com/v21.0, or a compatible provider's. */
+      readonly baseUrl: string;
+      /** A system user's access token with whatsapp_business_messaging. */
+      readonly accessToken: Secret;
+      /** The Meta app's secret: signs the status webhooks (`X-Hub-Signature-256`). */
+      readonly appSecret: Secret;
+      /** What Meta must present in the webhook subscription handshake (`hub.verify_token`). */
+      readonly verifyToken: Secret;
+      /** The approved authentication template, and the languages it was approved in (Meta's codes; the first is the default). */
+      readonly template: { readonly name: string; readonly languages: readonly [string, ...string[]] };
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
       readonly type: "smtp";
       readonly host: string;
       readonly port: number;
@@ -110,6 +125,8 @@ type Node = Record<string, unknown>;
 const TRAFFIC_CLASSES: readonly TrafficClass[] = ["otp", "transactional", "marketing"];
 const RECEIPT_MODES: readonly ReceiptMode[] = ["webhook", "poll", "both", "none"];
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** WhatsApp's template language codes: "en", "en_US", "pt_BR", "zh_HK". */
+const WHATSAPP_LANGUAGE = /^[a-z]{2,3}(_[A-Z]{2}|_[A-Z][a-z]{3})?$/;
 
 /** Reads and checks the YAML file; secret files are read relative to it. */
 export function loadConfigFile(file: string): ConfigFile {
@@ -135,8 +152,8 @@ export function parseConfigFile(document: unknown, baseDir: string): ConfigFile 
   const providers = Object.entries(providerNodes).map(([name, node]) => parseProvider(name, object(node, `providers.${name}`), baseDir));
   const routeNodes = root.routes ?? [];
   if (!Array.isArray(routeNodes)) throw new ConfigFileError("routes: expected a list");
-  const names = new Set(providers.map((p) => p.name));
-  const routes = routeNodes.map((node, i) => parseRoute(object(node, `routes[${i}]`), `routes[${i}]`, names));
+  const providerTypes = new Map(providers.map((p) => [p.name, p.type]));
+  const routes = routeNodes.map((node, i) => parseRoute(object(node, `routes[${i}]`), `routes[${i}]`, providerTypes));
   const duplicate = routes.find((r, i) => routes.findIndex((o) => o.id === r.id) !== i);
   if (duplicate) throw new ConfigFileError(`routes: route id "${duplicate.id}" appears twice`);
   const routeIds = new Set(routes.map((r) => r.id));
@@ -360,6 +377,28 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
         timeoutMs,
       };
     }
+    case "whatsapp-cloud": {
+      const required = (key: string, why: string): Secret => {
+        const value = secret(node, key, at, baseDir);
+        if (value === undefined) throw new ConfigFileError(`${at}.${key}: required: ${why} (or ${key}_file)`);
+        return value;
+      };
+      const template = object(node.template, `${at}.template`);
+      const languages = template.languages ?? ["en_US"];
+      if (!Array.isArray(languages) || languages.length === 0 || languages.some((l) => typeof l !== "string" || !WHATSAPP_LANGUAGE.test(l))) {
+        throw new ConfigFileError(`${at}.template.languages: expected a list of the languages the template is approved in, as WhatsApp writes them (en_US, nl, pt_BR)`);
+      }
+      return {
+        name,
+        type,
+        baseUrl: url(node.base_url ?? "https://graph.facebook.com/v21.0", `${at}.base_url`),
+        accessToken: required("access_token", "a system user's token to call the Cloud API with"),
+        appSecret: required("app_secret", "it signs the status webhooks"),
+        verifyToken: required("verify_token", "Meta presents it when the webhook is subscribed"),
+        template: { name: string(template.name, `${at}.template.name`), languages: languages as [string, ...string[]] },
+        timeoutMs,
+      };
+    }
     case "smtp": {
       const username = node.username === undefined ? undefined : string(node.username, `${at}.username`);
       const password = secret(node, "password", at, baseDir);
@@ -375,17 +414,35 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
       };
     }
     default:
-      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm, twilio)`);
+      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm, twilio, whatsapp-cloud)`);
   }
 }
 
-function parseRoute(node: Node, at: string, providers: ReadonlySet<string>): Route {
+/** What each provider type can send: a route on another channel would fail every send. */
+const PROVIDER_CHANNELS: Readonly<Record<ProviderSettings["type"], readonly Channel[]>> = {
+  sandbox: CHANNELS,
+  "http-route": ["sms"],
+  twilio: ["sms", "voice"],
+  "voice-http": ["voice"],
+  fcm: ["push"],
+  smtp: ["email"],
+  "whatsapp-cloud": ["whatsapp"],
+};
+
+/** A WhatsApp Business phone number's id in the Graph API: the sender identity of a whatsapp-cloud route. */
+const WHATSAPP_PHONE_NUMBER_ID = /^\d{5,20}$/;
+
+function parseRoute(node: Node, at: string, providers: ReadonlyMap<string, ProviderSettings["type"]>): Route {
   const id = string(node.id, `${at}.id`);
   if (!NAME.test(id)) throw new ConfigFileError(`${at}.id: route ids are lower-case letters, digits, - and _`);
   const channel = string(node.channel, `${at}.channel`);
   if (!isChannel(channel)) throw new ConfigFileError(`${at}.channel: expected one of ${CHANNELS.join(", ")}`);
   const provider = string(node.provider, `${at}.provider`);
-  if (!providers.has(provider)) throw new ConfigFileError(`${at}.provider: no provider named "${provider}" under providers`);
+  const providerType = providers.get(provider);
+  if (providerType === undefined) throw new ConfigFileError(`${at}.provider: no provider named "${provider}" under providers`);
+  if (!PROVIDER_CHANNELS[providerType].includes(channel)) {
+    throw new ConfigFileError(`${at}.channel: provider "${provider}" (${providerType}) sends ${PROVIDER_CHANNELS[providerType].join(" and ")}, not ${channel}`);
+  }
   const trafficClass = string(node.traffic_class, `${at}.traffic_class`) as TrafficClass;
   if (!TRAFFIC_CLASSES.includes(trafficClass)) throw new ConfigFileError(`${at}.traffic_class: expected one of ${TRAFFIC_CLASSES.join(", ")}`);
   const countries = node.countries ?? ["*"];
@@ -402,14 +459,19 @@ function parseRoute(node: Node, at: string, providers: ReadonlySet<string>): Rou
     }
     pricesMicros[country] = Math.round(amount * 1_000_000);
   }
+  const sender = string(node.sender, `${at}.sender`);
+  const senders = node.senders !== undefined ? senderList(node.senders, `${at}.senders`) : undefined;
+  if (providerType === "whatsapp-cloud" && ![sender, ...(senders ?? [])].every((s) => WHATSAPP_PHONE_NUMBER_ID.test(s))) {
+    throw new ConfigFileError(`${at}.sender: a whatsapp-cloud route sends from a WhatsApp Business phone number id (digits, as the Graph API names it)`);
+  }
   return {
     id,
     channel,
     provider,
     providerRoute: node.provider_route === undefined ? id : String(node.provider_route),
     trafficClass,
-    sender: string(node.sender, `${at}.sender`),
-    ...(node.senders !== undefined ? { senders: senderList(node.senders, `${at}.senders`) } : {}),
+    sender,
+    ...(senders !== undefined ? { senders } : {}),
     countries: countries as string[],
     currency,
     pricesMicros,

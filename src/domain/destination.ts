@@ -69,6 +69,7 @@ export function refusedNumberKind(phone: string): string | undefined {
 export function addressFor(destination: Destination, channel: Channel): string | undefined {
   switch (channel) {
     case "sms":
+    case "whatsapp":
       return destination.phone || undefined;
     case "voice":
       return destination.voicePhone || destination.phone || undefined;

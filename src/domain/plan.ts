@@ -1,4 +1,4 @@
-import type { Channel } from "./channel.js";
+import { isPhoneChannel, type Channel } from "./channel.js";
 import { addressFor, maskAddress, numberPrefix, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
 import { renderSms, type RenderOptions } from "./message.js";
@@ -105,7 +105,7 @@ export function planVerification(request: PlanRequest): Plan {
   for (const policyStep of orderedSteps(policySteps, request.channelOrder)) {
     const address = addressFor(request.destination, policyStep.channel);
     if (address === undefined) continue;
-    const toPhone = policyStep.channel === "sms" || policyStep.channel === "voice";
+    const toPhone = isPhoneChannel(policyStep.channel);
     const blocked = toPhone ? request.phoneBlocked?.(address) : undefined;
     if (blocked !== undefined) {
       warnings.push(`${policyStep.channel} step skipped: ${blocked}`);

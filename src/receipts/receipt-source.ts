@@ -8,6 +8,11 @@ export interface WebhookReceiver {
   authenticate(rawBody: Buffer, headers: IncomingHttpHeaders): boolean;
   /** The receipts in an authenticated body; throws on a body that is not the provider's shape. */
   parse(rawBody: Buffer): DeliveryReceipt[];
+  /**
+   * A subscription handshake by `GET` (WhatsApp's `hub.challenge`): what to answer when the query proves the
+   * provider knows our token, undefined to refuse. Absent for providers without one.
+   */
+  handshake?(query: URLSearchParams): string | undefined;
 }
 
 /** Receipts we ask a provider for, one submitted message at a time. */

@@ -15,13 +15,20 @@ const MAX_BODY_BYTES = 256 * 1024;
  * must carry the provider's signature over the raw body (401 otherwise, and
  * nothing is recorded). Each receipt is applied, or parked when its message
  * id is not known yet; 200 either way, so the provider does not retry what we
- * already hold. 400 for a body that is not the provider's shape.
+ * already hold. 400 for a body that is not the provider's shape. A `GET` is a
+ * provider's subscription handshake, for those that have one.
  */
 export function dlrWebhook(receivers: ReadonlyMap<string, WebhookReceiver>, deps: OutcomeDeps, log: Logger): PageHandler {
   return (request, response) => {
-    const match = PATH.exec(new URL(request.url ?? "/", "http://localhost").pathname);
+    const url = new URL(request.url ?? "/", "http://localhost");
+    const match = PATH.exec(url.pathname);
     if (match === null) return false;
     const receiver = receivers.get(match[1]!);
+    if (request.method === "GET" && receiver?.handshake !== undefined) {
+      request.resume();
+      answerHandshake(receiver, url.searchParams, response, log);
+      return true;
+    }
     if (request.method !== "POST" || receiver === undefined) {
       reply(response, receiver === undefined ? 404 : 405, { error: receiver === undefined ? "no webhook for this provider" : "use POST" });
       request.resume();
@@ -54,6 +61,18 @@ async function handle(receiver: WebhookReceiver, deps: OutcomeDeps, log: Logger,
     log.error("receipt webhook failed", { provider: receiver.provider, ...errorFields(error) });
     if (!response.headersSent) reply(response, 503, { error: "try again" });
   }
+}
+
+/** The challenge as plain text when the provider proved it knows our token; 403 otherwise. */
+function answerHandshake(receiver: WebhookReceiver, query: URLSearchParams, response: Response, log: Logger): void {
+  const answer = receiver.handshake!(query);
+  if (answer === undefined) {
+    log.warn("receipt webhook handshake refused: wrong verify token or challenge", { provider: receiver.provider });
+    return reply(response, 403, { error: "wrong verify token" });
+  }
+  log.info("receipt webhook subscribed", { provider: receiver.provider });
+  response.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+  response.end(answer);
 }
 
 async function readBody(request: Request): Promise<Buffer | undefined> {

@@ -1,3 +1,4 @@
+import { isPhoneChannel } from "../domain/channel.js";
 import { PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
 import type { PlannedStep } from "../domain/plan.js";
@@ -95,7 +96,7 @@ function sendWindows(
   }
   if (sendsPerNumberRange) {
     // Keyed by the range's keyed hash, like every address: no phone number in the counters.
-    for (const phone of new Set(steps.filter((s) => s.channel === "sms" || s.channel === "voice").map((s) => s.address))) {
+    for (const phone of new Set(steps.filter((s) => isPhoneChannel(s.channel)).map((s) => s.address))) {
       const range = deps.protector.destinationKey(phone.slice(0, -2));
       windows.push([`range:${caller.id}:${range}`, sendsPerNumberRange, "too many codes sent to neighbouring numbers (a run of sequential numbers looks like SMS pumping)"]);
     }

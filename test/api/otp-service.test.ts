@@ -192,12 +192,18 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
 
   it("lists routes and estimates a plan", async () => {
     const routes = await client.listRoutes({}, auth("checkout"));
-    expect(routes.routes.map((r) => r.routeId).sort()).toEqual(["sandbox-email", "sandbox-push", "sandbox-sms", "sandbox-voice"]);
+    expect(routes.routes.map((r) => r.routeId).sort()).toEqual(["sandbox-email", "sandbox-push", "sandbox-sms", "sandbox-voice", "sandbox-whatsapp"]);
     // The sandbox delivers everything it is given: every route reads healthy.
     expect(routes.routes.every((r) => r.health?.healthy === true && r.health.deliveryRate === 1)).toBe(true);
     expect((await client.listRoutes({ channel: Channel.EMAIL }, auth("checkout"))).routes.map((r) => r.routeId)).toEqual(["sandbox-email"]);
     const estimate = await client.estimateOtp({ destination: { phone: uniquePhone(), email: "a@example.com" } }, auth("checkout"));
     expect(estimate.steps.map((s) => s.channel)).toEqual([Channel.SMS, Channel.EMAIL, Channel.VOICE]);
     expect(estimate.worstCaseTotal?.currencyCode).toBe("EUR");
+    expect((await client.listRoutes({ channel: Channel.WHATSAPP }, auth("checkout"))).routes.map((r) => [r.routeId, r.channel])).toEqual([["sandbox-whatsapp", Channel.WHATSAPP]]);
+    const whatsappFirst = await client.estimateOtp({ destination: { phone: uniquePhone() }, channels: [Channel.WHATSAPP, Channel.SMS] }, auth("checkout"));
+    expect(whatsappFirst.steps.map((s) => [s.channel, s.routeId, s.segments])).toEqual([
+      [Channel.WHATSAPP, "sandbox-whatsapp", 1],
+      [Channel.SMS, "sandbox-sms", 1],
+    ]);
   });
 });

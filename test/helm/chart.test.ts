@@ -158,6 +158,9 @@ describe("the Helm chart's values", () => {
   it("refuses, at install, inline credentials and wrong values (values.schema.json)", () => {
     for (const set of [
       "config.providers.bridgex.api_key=plaintext",
+      "config.providers.twilio.auth_token=plaintext",
+      "config.providers.whatsapp.access_token=plaintext",
+      "config.providers.whatsapp.app_secret=plaintext",
       "config.callers.checkout.token_sha256=abc",
       "nats.url=nats://user:password@nats:4222",
       "extraEnv.OTP_CODE_SEAL_KEY=abc",

@@ -8,6 +8,7 @@ import { artifactPath, launchChromium } from "../harness/browser.js";
 import { freePort } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, type ServiceProcess } from "../harness/service-process.js";
+import { watchUntil } from "../harness/watch-delivery.js";
 import { writeSmsThenEmailConfig } from "../harness/sms-email-config.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
@@ -69,11 +70,8 @@ describe("the delivery dashboard in Chromium", () => {
   });
 
   /** Waits for an event of this kind (on this channel, when given). */
-  async function eventually(verificationId: string, kind: DeliveryEventKind, channel?: Channel): Promise<void> {
-    for await (const { event } of client.watchDelivery({ verificationId }, { ...auth, signal: AbortSignal.timeout(20_000) })) {
-      if (event?.kind === kind && (channel === undefined || event.channel === channel)) return;
-    }
-  }
+  const eventually = (verificationId: string, kind: DeliveryEventKind, channel?: Channel) =>
+    watchUntil(client, verificationId, (e) => e.kind === kind && (channel === undefined || e.channel === channel), { ...auth, timeoutMs: 20_000 });
 
   const texts = (page: Page, selector: string) => page.locator(selector).allInnerTexts();
 

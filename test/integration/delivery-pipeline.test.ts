@@ -6,12 +6,13 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AttemptStatus, DeliveryEventKind, type DeliveryEvent } from "../../gen/otp/v1/common_pb.js";
+import { AttemptStatus, DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { waitFor } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, startWorkerProcess, type ProcessOptions, type ServiceProcess } from "../harness/service-process.js";
+import { watchUntil } from "../harness/watch-delivery.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
 
@@ -88,23 +89,12 @@ describe("delivery pipeline: serve and worker processes, JetStream, http-route S
   const send = async (to: string, codeLength = 6) => (await client.sendOtp({ destination: { phone: to }, codeLength }, { headers })).verificationId;
   const attemptOf = async (verificationId: string) => (await client.getVerification({ verificationId }, { headers })).verification!.attempts[0]!;
 
-  /** WatchDelivery's events until `until` has been seen. */
-  async function watchUntil(verificationId: string, until: (e: DeliveryEvent) => boolean): Promise<DeliveryEvent[]> {
-    const seen: DeliveryEvent[] = [];
-    for await (const response of client.watchDelivery({ verificationId }, { headers, signal: AbortSignal.timeout(30_000) })) {
-      if (response.event === undefined) continue;
-      seen.push(response.event);
-      if (until(response.event)) break;
-    }
-    return seen;
-  }
-
   it("SendOtp → send_sms on the route's upstream route and sender → signed receipt → QUEUED, SUBMITTED, DELIVERED → the code approves", async () => {
     const to = phone();
     const verificationId = await send(to);
     const sent = await peer.nextSendTo(to);
     expect(sent).toMatchObject({ routeId: "3", callerId: "ACME", numbers: [to] });
-    const events = await watchUntil(verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_DELIVERED);
+    const events = await watchUntil(client, verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_DELIVERED, { headers });
     const attemptEvents = events.filter((e) => e.attemptId !== "");
     expect(attemptEvents.map((e) => e.kind)).toEqual([DeliveryEventKind.ATTEMPT_QUEUED, DeliveryEventKind.ATTEMPT_SUBMITTED, DeliveryEventKind.ATTEMPT_DELIVERED]);
     expect(attemptEvents[1]).toMatchObject({ providerMessageId: sent.bxMessageId, routeId: "sms-nl-otp", price: { currencyCode: "EUR", amountMicros: 72_000n } });
@@ -129,7 +119,7 @@ describe("delivery pipeline: serve and worker processes, JetStream, http-route S
     const to = phone();
     peer.onReceipt(to, { status: "DELIVERED", beforeAnswer: true });
     const verificationId = await send(to);
-    await watchUntil(verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_DELIVERED);
+    await watchUntil(client, verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_DELIVERED, { headers });
     expect(await attemptOf(verificationId)).toMatchObject({ status: AttemptStatus.DELIVERED, providerMessageId: (await peer.nextSendTo(to)).bxMessageId });
     // The receipt was parked: it reached us before the id existed in our store.
     expect(serve.output()).toContain("receipts parked for message ids not recorded yet");

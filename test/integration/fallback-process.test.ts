@@ -13,6 +13,7 @@ import { freePort, waitFor } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, startWorkerProcess, type ProcessOptions, type ServiceProcess } from "../harness/service-process.js";
+import { watchUntil } from "../harness/watch-delivery.js";
 import { FcmPeer } from "../peers/fcm-peer.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
@@ -97,15 +98,7 @@ describe("fallback across channels on durable deadlines, as processes", () => {
     await nats?.stop();
   });
 
-  async function watchUntil(verificationId: string, until: (e: DeliveryEvent) => boolean, timeoutMs: number): Promise<DeliveryEvent[]> {
-    const seen: DeliveryEvent[] = [];
-    for await (const { event } of client.watchDelivery({ verificationId }, { ...auth("checkout"), signal: AbortSignal.timeout(timeoutMs) })) {
-      if (event === undefined) continue;
-      seen.push(event);
-      if (until(event)) break;
-    }
-    return seen;
-  }
+  const watch = (verificationId: string, until: (e: DeliveryEvent) => boolean, timeoutMs: number) => watchUntil(client, verificationId, until, { ...auth("checkout"), timeoutMs });
   const at = (e: DeliveryEvent | undefined) => timestampDate(e!.occurredAt!).getTime();
   const refusal = async (work: Promise<unknown>) => {
     const error = await work.then(
@@ -122,7 +115,7 @@ describe("fallback across channels on durable deadlines, as processes", () => {
     sms.onReceipt(phone, { status: "never" });
     const { verificationId } = await client.sendOtp({ destination: { phone, email } }, auth("checkout"));
     const call = voice.nextCallTo(phone, 90_000);
-    const watched = watchUntil(verificationId, (e) => e.kind === DeliveryEventKind.VERIFIED, 120_000);
+    const watched = watch(verificationId, (e) => e.kind === DeliveryEventKind.VERIFIED, 120_000);
     const code = /((?:\d, ){5}\d)/.exec((await call).text)![1]!.replaceAll(", ", "");
     expect((await client.verifyOtp({ verificationId, code }, auth("checkout"))).status).toBe(VerifyStatus.APPROVED);
     const events = await watched;
@@ -198,7 +191,7 @@ describe("fallback across channels on durable deadlines, as processes", () => {
     await serve.stop("SIGKILL");
     serve = await startServeProcess(options);
     client = createClient(OtpService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` }));
-    const events = await watchUntil(verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_QUEUED && e.channel === Channel.EMAIL, 30_000);
+    const events = await watch(verificationId, (e) => e.kind === DeliveryEventKind.ATTEMPT_QUEUED && e.channel === Channel.EMAIL, 30_000);
     const queued = events.filter((e) => e.kind === DeliveryEventKind.ATTEMPT_QUEUED);
     const late = at(queued[1]) - (at(queued[0]) + FAST_DEADLINE_MS);
     expect(late).toBeGreaterThanOrEqual(0);

@@ -8,6 +8,7 @@ import { freePort, waitFor } from "../harness/free-port.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { writeSmsThenEmailConfig } from "../harness/sms-email-config.js";
 import { startServeProcess, type ServiceProcess } from "../harness/service-process.js";
+import { watchUntil } from "../harness/watch-delivery.js";
 import { HttpRoutePeer } from "../peers/http-route-peer.js";
 import { SmtpPeer } from "../peers/smtp-peer.js";
 
@@ -58,11 +59,7 @@ describe("metrics after a run with deliveries, failures and a fallback", () => {
     await Promise.all([sms?.stop(), smtp?.stop()]);
   });
 
-  async function eventually(verificationId: string, kind: DeliveryEventKind): Promise<void> {
-    for await (const { event } of client.watchDelivery({ verificationId }, { ...auth, signal: AbortSignal.timeout(20_000) })) {
-      if (event?.kind === kind) return;
-    }
-  }
+  const eventually = (verificationId: string, kind: DeliveryEventKind) => watchUntil(client, verificationId, (e) => e.kind === kind, { ...auth, timeoutMs: 20_000 });
 
   it("counts sends, submissions, receipts, checks, escalations, rescues and cost exactly; promtool accepts the exposition", async () => {
     const base = `+3168${String(process.pid % 1000).padStart(3, "0")}`;

@@ -4,13 +4,14 @@ import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AttemptStatus, Channel, DeliveryEventKind, type DeliveryEvent } from "../../gen/otp/v1/common_pb.js";
+import { AttemptStatus, Channel, DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { sha256 } from "../harness/app-fixture.js";
 import { freePort } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, startWorkerProcess, type ServiceProcess } from "../harness/service-process.js";
+import { watchUntil } from "../harness/watch-delivery.js";
 import { TwilioPeer } from "../peers/twilio-peer.js";
 
 const ACCOUNT = `AC${"d4".repeat(16)}`;
@@ -68,15 +69,7 @@ describe("Twilio SMS and voice, as processes", () => {
     await nats?.stop();
   });
 
-  async function eventsUntil(verificationId: string, last: DeliveryEventKind): Promise<DeliveryEvent[]> {
-    const seen: DeliveryEvent[] = [];
-    for await (const { event } of client.watchDelivery({ verificationId }, { ...auth, signal: AbortSignal.timeout(30_000) })) {
-      if (event === undefined) continue;
-      seen.push(event);
-      if (event.kind === last) break;
-    }
-    return seen;
-  }
+  const eventsUntil = (verificationId: string, last: DeliveryEventKind) => watchUntil(client, verificationId, (e) => e.kind === last, auth);
 
   it("an SMS Twilio delivers is DELIVERED by its signed callback", async () => {
     const { verificationId } = await client.sendOtp({ destination: { phone: "+31612349001" } }, auth);

@@ -71,6 +71,19 @@ describe("routing file", () => {
     expect(bridgex.type === "http-route" && bridgex.apiKey.reveal()).toBe("key-from-file");
   });
 
+  it("reads the README's provider examples after the main one (Twilio, WhatsApp)", () => {
+    const readme = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Configuration file"), readme.indexOf("## Kubernetes"));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].slice(1).map((m) => m[1]!);
+    const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
+    for (const name of ["twilio-auth-token", "whatsapp-token", "whatsapp-app-secret", "whatsapp-verify-token"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
+    const parsed = blocks.map((yaml) => loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets))).routing);
+    expect(parsed.map((r) => r.providers.map((p) => p.type))).toEqual([["twilio"], ["whatsapp-cloud"]]);
+    expect(parsed[1]!.providers[0]).toMatchObject({ baseUrl: "https://graph.facebook.com/v21.0", template: { name: "verification_code", languages: ["en_US", "nl", "de", "pt_BR"] } });
+    expect(parsed[1]!.routes[0]).toMatchObject({ channel: "whatsapp", sender: "106540352242922", pricesMicros: { NL: 36_800, "*": 50_000 } });
+    expect(parsed[1]!.policies.get("default")!.steps.map((s) => s.channel)).toEqual(["whatsapp", "sms"]);
+  });
+
   it("reads the example in the README, key by key as documented", () => {
     const readme = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
     const yaml = /## Configuration file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
@@ -229,7 +242,7 @@ describe("routing file", () => {
   it("is read through OTP_CONFIG (or --config), its errors named after it", () => {
     const config = loadConfig(["dev"], { OTP_CONFIG: writeConfig("providers: { s: { type: sandbox } }\nroutes: [{ id: r1, channel: sms, provider: s, traffic_class: otp, sender: X }]\n") });
     expect(config.routing.routes.map((r) => r.id)).toEqual(["r1"]);
-    expect(loadConfig(["dev"], {}).routing.routes.map((r) => r.id)).toEqual(["sandbox-sms", "sandbox-email", "sandbox-voice", "sandbox-push"]);
+    expect(loadConfig(["dev"], {}).routing.routes.map((r) => r.id)).toEqual(["sandbox-sms", "sandbox-email", "sandbox-voice", "sandbox-push", "sandbox-whatsapp"]);
     const bad = writeConfig("routes: 7\n");
     expect(() => loadConfig(["dev", "--config", bad], {})).toThrow(new ConfigError(`--config routes: expected a list`));
   });

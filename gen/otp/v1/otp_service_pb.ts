@@ -23,7 +23,7 @@ export const file_otp_v1_otp_service: GenFile = /*@__PURE__*/
  */
 export type Destination = Message<"otp.v1.Destination"> & {
   /**
-   * E.164, e.g. "+31612345678". Used for SMS, and for voice unless voice_phone is set.
+   * E.164, e.g. "+31612345678". Used for SMS and WhatsApp, and for voice unless voice_phone is set.
    *
    * @generated from field: string phone = 1;
    */

@@ -11,6 +11,8 @@ import { voiceHttpWebhook } from "./voice-http/voice-http-receipts.js";
 import { SmtpProvider } from "./smtp/smtp-provider.js";
 import { TwilioProvider } from "./twilio/twilio-provider.js";
 import { twilioWebhook } from "./twilio/twilio-receipts.js";
+import { WhatsAppProvider } from "./whatsapp/whatsapp-provider.js";
+import { whatsAppWebhook } from "./whatsapp/whatsapp-receipts.js";
 
 /** The configured providers, by name, ready to submit. `close` releases their connections. */
 export function createProviders(settings: readonly ProviderSettings[], inbox: DevInbox): { providers: Map<string, Provider>; close: () => void } {
@@ -33,6 +35,9 @@ export function createProviders(settings: readonly ProviderSettings[], inbox: De
       case "twilio":
         providers.set(s.name, new TwilioProvider(s));
         break;
+      case "whatsapp-cloud":
+        providers.set(s.name, new WhatsAppProvider(s));
+        break;
       case "smtp": {
         const smtp = new SmtpProvider(s);
         closers.push(() => smtp.close());
@@ -54,6 +59,7 @@ export function createReceiptSources(settings: readonly ProviderSettings[]): {
   for (const s of settings) {
     if (s.type === "voice-http") webhooks.set(s.name, voiceHttpWebhook(s));
     if (s.type === "twilio") webhooks.set(s.name, twilioWebhook(s));
+    if (s.type === "whatsapp-cloud") webhooks.set(s.name, whatsAppWebhook(s));
     if (s.type !== "http-route") continue;
     const webhook = httpRouteWebhook(s);
     const poller = httpRoutePoller(s);

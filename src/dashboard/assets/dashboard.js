@@ -44,7 +44,7 @@ function el(tag, attributes = {}, ...children) {
 
 const num = (value) => Number(value ?? 0);
 const shortEnum = (value, prefix) => (value ?? "").replace(prefix, "").toLowerCase().replaceAll("_", " ");
-const channelName = (value) => ({ CHANNEL_SMS: "SMS", CHANNEL_EMAIL: "email", CHANNEL_VOICE: "voice", CHANNEL_PUSH: "push" })[value] ?? "—";
+const channelName = (value) => ({ CHANNEL_SMS: "SMS", CHANNEL_EMAIL: "email", CHANNEL_VOICE: "voice", CHANNEL_PUSH: "push", CHANNEL_WHATSAPP: "WhatsApp" })[value] ?? "—";
 const percent = (ratio) => `${(ratio * 100).toFixed(ratio === 0 || ratio === 1 ? 0 : 1)} %`;
 const seconds = (duration) => (duration ? parseFloat(duration) : 0);
 const time = (timestamp) => (timestamp ? new Date(timestamp).toLocaleString() : "—");
