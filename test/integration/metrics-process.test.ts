@@ -124,6 +124,7 @@ describe("metrics after a run with deliveries, failures and a fallback", () => {
       'otp_dispatch_pending{channel="email"}': 0,
       'otp_dispatch_pending{channel="voice"}': 0,
       'otp_dispatch_pending{channel="push"}': 0,
+      'otp_dispatch_pending{channel="whatsapp"}': 0,
     });
     // The SMS's receipt came about 2 s after its submission (the peer's delay), by the receipt's own time.
     expect(metrics.get('otp_receipt_latency_seconds_sum{channel="sms",route="sms-nl-otp"}')).toBeGreaterThanOrEqual(1.5);
