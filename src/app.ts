@@ -98,6 +98,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     routeHealth: routeHealth.get,
     phoneBlocked: pumping.blockedReason,
     spendCaps: new Map((config.callers ?? []).flatMap((c) => (c.dailySpendCap ? [[c.id, c.dailySpendCap] as const] : []))),
+    messages: config.messages,
     onOutboxWritten: () => relay.wake(),
   };
   const hub = await EventHub.start(runtime.bus);

@@ -109,6 +109,7 @@ export async function startWorkers(runtime: Runtime, config: Config, inbox: DevI
       protector: runtime.protector,
       providers,
       routes: new Map(config.routing.routes.map((r) => [r.id, r])),
+      messages: config.messages,
       log: runtime.log,
       onOutboxWritten: () => runtime.relay.wake(),
       maxDeliver: WORKER_MAX_DELIVER,

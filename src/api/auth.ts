@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Channel } from "../domain/channel.js";
+import type { TextOverrides } from "../domain/messages/catalogue.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import { UnauthenticatedError } from "../domain/errors.js";
 import type { Caller } from "../service/deps.js";
@@ -17,6 +18,8 @@ export interface CallerConfig {
   readonly credit?: { readonly currency: string; readonly micros: number };
   /** What it may spend per destination country per day; no cap when undefined. */
   readonly dailySpendCap?: DailySpendCap;
+  /** Its own message texts, by locale, over the configuration's and the shipped ones. */
+  readonly messages?: TextOverrides;
 }
 
 /** Identifies the caller of an RPC from its request headers. */

@@ -15,6 +15,8 @@ export interface DispatchMessage {
   readonly to: string;
   readonly sealedCode: string;
   readonly render: RenderOptions;
+  /** Whose verification: its texts replace the shipped ones (absent in messages queued before it was carried). */
+  readonly callerId?: string;
   readonly expiresAt: string;
 }
 

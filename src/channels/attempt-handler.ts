@@ -1,3 +1,4 @@
+import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
 import type { BusMessage, Settlement } from "../bus/bus.js";
@@ -22,6 +23,8 @@ export interface AttemptHandlerDeps extends OutcomeDeps {
   readonly providers: ReadonlyMap<string, Provider>;
   /** Configured routes by id: the provider's name for each. */
   readonly routes: ReadonlyMap<string, Route>;
+  /** Message texts with the operator's replacements; the shipped ones when unset. */
+  readonly messages?: MessageCatalogue;
   readonly log: Logger;
   /** The bus's delivery limit: on the last delivery a retryable failure fails the attempt instead of vanishing. */
   readonly maxDeliver: number;
@@ -105,7 +108,9 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
       result = await inSpan("provider.submit", { kind: SpanKind.CLIENT, attributes: { [ATTR.provider]: provider.name, [ATTR.routeId]: route.id } }, async (span) => {
         // The provider sees this span as its parent (the HTTP providers send it as `traceparent`).
         const traceparent = ownTraceparent(span, parent) ?? message.headers.traceparent ?? attempt.traceparent;
-        const submitted = await provider.submit(renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }), AbortSignal.timeout(provider.timeoutMs));
+        const texts = (deps.messages ?? SHIPPED_CATALOGUE).texts(dispatch.render.locale, dispatch.callerId);
+        const outbound = renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }, texts, deps.clock.now());
+        const submitted = await provider.submit(outbound, AbortSignal.timeout(provider.timeoutMs));
         span.setAttribute(ATTR.providerMessageId, submitted.providerMessageId);
         return submitted;
       });

@@ -17,6 +17,8 @@ export interface OutboundMessage {
   readonly html?: string;
   /** The request's BCP 47 locale, when it named one (providers whose templates come per language pick by it). */
   readonly locale?: string;
+  /** Voice: the text-to-speech language of `text` (BCP 47 with region, e.g. "nl-NL"). */
+  readonly voiceLanguage?: string;
   /** W3C trace context of the send, passed on to providers that accept it. */
   readonly traceparent?: string;
 }

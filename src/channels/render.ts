@@ -1,9 +1,16 @@
 import type { DispatchMessage } from "../bus/dispatch-message.js";
 import { renderEmail, renderPush, renderSms, renderVoice } from "../domain/message.js";
+import type { LocalizedTexts } from "../domain/messages/catalogue.js";
 import type { OutboundMessage } from "./provider.js";
 
-/** Renders the attempt's message for its channel with the opened code. */
-export function renderOutbound(dispatch: DispatchMessage, code: string, route: { providerRoute: string; traceparent?: string }): OutboundMessage {
+/** Renders the attempt's message for its channel with the opened code, in the texts' language. */
+export function renderOutbound(
+  dispatch: DispatchMessage,
+  code: string,
+  route: { providerRoute: string; traceparent?: string },
+  localized: LocalizedTexts,
+  now: Date,
+): OutboundMessage {
   const base = {
     attemptId: dispatch.attemptId,
     verificationId: dispatch.verificationId,
@@ -14,17 +21,19 @@ export function renderOutbound(dispatch: DispatchMessage, code: string, route: {
     ...(dispatch.render.locale ? { locale: dispatch.render.locale } : {}),
     ...(route.traceparent ? { traceparent: route.traceparent } : {}),
   };
+  // "It expires in {minutes} minutes": what is left of the code's life when the message leaves, at least one.
+  const minutes = Math.max(1, Math.ceil((Date.parse(dispatch.expiresAt) - now.getTime()) / 60_000));
   switch (dispatch.channel) {
     case "sms":
-      return { ...base, text: renderSms(code, dispatch.render).text };
+      return { ...base, text: renderSms(code, dispatch.render, localized, minutes).text };
     case "email": {
-      const email = renderEmail(code, dispatch.render);
+      const email = renderEmail(code, dispatch.render, localized, minutes);
       return { ...base, subject: email.subject, text: email.text, html: email.html };
     }
     case "voice":
-      return { ...base, text: renderVoice(code, dispatch.render) };
+      return { ...base, text: renderVoice(code, dispatch.render, localized, minutes), voiceLanguage: localized.voiceLanguage };
     case "push": {
-      const push = renderPush(code, dispatch.render);
+      const push = renderPush(code, dispatch.render, localized, minutes);
       return { ...base, subject: push.title, text: push.body };
     }
     case "whatsapp":

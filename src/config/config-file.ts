@@ -6,6 +6,9 @@ import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import type { EscalateWhen, Policy, PolicyStep } from "../domain/plan.js";
 import type { Route, TrafficClass } from "../domain/route.js";
+import type { TextOverrides } from "../domain/messages/catalogue.js";
+import { fillText, TEXT_KEYS, textProblem, type TextKey } from "../domain/messages/message-texts.js";
+import { smsSize } from "../domain/sms-text.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import { parseDuration } from "./durations.js";
 import { DEFAULT_POLICIES } from "./default-policy.js";
@@ -111,6 +114,8 @@ export interface RoutingConfig {
 /** The configuration file (`OTP_CONFIG`). */
 export interface ConfigFile {
   readonly routing: RoutingConfig;
+  /** Message texts replacing the shipped ones for every caller, by locale (`messages`). */
+  readonly messages?: TextOverrides;
   /** Calling services; undefined when the file has no `callers` section. */
   readonly callers?: readonly CallerConfig[];
 }
@@ -163,14 +168,15 @@ export function parseConfigFile(document: unknown, baseDir: string): ConfigFile 
       ? undefined
       : Object.entries(object(root.callers, "callers")).map(([id, node]) => parseCaller(id, object(node, `callers.${id}`), routeIds, baseDir));
   for (const caller of callers ?? []) checkCapCurrency(caller, routes);
+  const messages = root.messages === undefined ? undefined : parseMessages(object(root.messages, "messages"), "messages");
   for (const key of Object.keys(root)) {
     if (!TOP_LEVEL_KEYS.includes(key)) throw new ConfigFileError(`${key}: unknown key (expected ${TOP_LEVEL_KEYS.join(", ")})`);
   }
-  return { routing: { providers, routes, policies }, ...(callers ? { callers } : {}) };
+  return { routing: { providers, routes, policies }, ...(callers ? { callers } : {}), ...(messages ? { messages } : {}) };
 }
 
-const TOP_LEVEL_KEYS = ["providers", "routes", "policies", "callers"];
-const CALLER_KEYS = ["token_sha256", "token_sha256_file", "channels", "countries", "routes", "senders", "credit", "daily_spend_cap"];
+const TOP_LEVEL_KEYS = ["providers", "routes", "policies", "callers", "messages"];
+const CALLER_KEYS = ["token_sha256", "token_sha256_file", "channels", "countries", "routes", "senders", "credit", "daily_spend_cap", "messages"];
 const ESCALATIONS: readonly EscalateWhen[] = ["undelivered", "unverified"];
 
 function parsePolicies(nodes: Node, routeIds: ReadonlySet<string>): Map<string, Policy> {
@@ -256,6 +262,7 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
     credit = { currency, micros: Math.round(c.amount * 1_000_000) };
   }
   const dailySpendCap = node.daily_spend_cap === undefined ? undefined : parseSpendCap(object(node.daily_spend_cap, `${at}.daily_spend_cap`), `${at}.daily_spend_cap`);
+  const messages = node.messages === undefined ? undefined : parseMessages(object(node.messages, `${at}.messages`), `${at}.messages`);
   return {
     id,
     tokenSha256: digest,
@@ -265,7 +272,38 @@ function parseCaller(id: string, node: Node, routeIds: ReadonlySet<string>, base
     ...(senders ? { senders } : {}),
     ...(credit ? { credit } : {}),
     ...(dailySpendCap ? { dailySpendCap } : {}),
+    ...(messages ? { messages } : {}),
   };
+}
+
+/**
+ * `{ nl: { sms: "…", email_subject: "…" }, fr-CA: {…} }`: texts by BCP 47 locale, each checked — known keys and
+ * placeholders, balanced `[ ]`, the code where one is needed, an SMS that fits one segment without a brand.
+ */
+function parseMessages(node: Node, at: string): TextOverrides {
+  const byLocale = new Map<string, Partial<Record<TextKey, string>>>();
+  for (const [tag, texts] of Object.entries(node)) {
+    let locale: string;
+    try {
+      [locale] = Intl.getCanonicalLocales(tag) as [string];
+    } catch {
+      throw new ConfigFileError(`${at}.${tag}: not a BCP 47 language tag (e.g. nl, pt-BR)`);
+    }
+    const replaced: Partial<Record<TextKey, string>> = {};
+    for (const [key, text] of Object.entries(object(texts, `${at}.${tag}`))) {
+      const field = TEXT_KEYS[key as keyof typeof TEXT_KEYS];
+      if (field === undefined) throw new ConfigFileError(`${at}.${tag}.${key}: unknown key (expected ${Object.keys(TEXT_KEYS).join(", ")})`);
+      const value = string(text, `${at}.${tag}.${key}`);
+      const problem = textProblem(field, value);
+      if (problem !== undefined) throw new ConfigFileError(`${at}.${tag}.${key}: ${problem}`);
+      if (field === "sms" && smsSize(fillText(value, { code: "000000", brand: "", minutes: 10 })).segments > 1) {
+        throw new ConfigFileError(`${at}.${tag}.sms: does not fit one SMS segment even without a brand (160 GSM-7 or 70 UCS-2 characters)`);
+      }
+      replaced[field] = value;
+    }
+    byLocale.set(locale, replaced);
+  }
+  return byLocale;
 }
 
 /** `{ currency: EUR, countries: { NG: 5, "*": 50 } }`: per destination country per UTC day; "*" caps every other country. */

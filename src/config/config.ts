@@ -3,6 +3,7 @@ import type { Level } from "pino";
 import type { CallerConfig } from "../api/auth.js";
 import { CHANNELS, isChannel, type Channel } from "../domain/channel.js";
 import { DEFAULT_LIMITS, type AbuseLimits, type WindowLimit } from "../domain/limits.js";
+import { MessageCatalogue } from "../domain/messages/catalogue.js";
 import { SPEND_DAY_MS } from "../domain/spend-cap.js";
 import { MAX_TTL_MS } from "../domain/verification.js";
 import { DEFAULT_PUMPING, type PumpingMode, type PumpingSettings } from "../domain/pumping.js";
@@ -45,6 +46,8 @@ export interface Config {
   readonly callers?: readonly CallerConfig[];
   /** Routes and providers: from the OTP_CONFIG file, else the built-in sandbox catalogue. */
   readonly routing: RoutingConfig;
+  /** Message texts: the shipped ones, with the file's `messages` and each caller's own over them. */
+  readonly messages: MessageCatalogue;
   readonly workerChannels: readonly Channel[];
   readonly workerConcurrency: number;
   /** A dispatch message not acknowledged within this time is delivered again (JetStream AckWait). */
@@ -176,6 +179,7 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     ...(codeSealKey ? { codeSealKey } : {}),
     ...(callers ? { callers } : {}),
     routing,
+    messages: new MessageCatalogue(file.messages, new Map((callers ?? []).flatMap((c) => (c.messages ? [[c.id, c.messages] as const] : [])))),
     workerChannels: parseChannels(...setting("channels", "OTP_WORKER_CHANNELS")),
     workerConcurrency: parseInteger("OTP_WORKER_CONCURRENCY", env.OTP_WORKER_CONCURRENCY, 16, 1, 1024),
     workerAckWaitMs,

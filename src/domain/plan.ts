@@ -1,3 +1,4 @@
+import type { LocalizedTexts } from "./messages/catalogue.js";
 import { isPhoneChannel, type Channel } from "./channel.js";
 import { addressFor, maskAddress, numberPrefix, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
@@ -82,6 +83,8 @@ export interface PlanRequest {
   /** Why SMS and calls to this number are refused (its prefix is blocked as SMS pumping), if they are. */
   readonly phoneBlocked?: (phone: string) => string | undefined;
   readonly render: RenderOptions;
+  /** The texts the messages will be rendered with (the request's language, the caller's replacements). */
+  readonly texts?: LocalizedTexts;
   readonly codeLength: number;
   /** Digits of the phone number kept as its prefix (`numberPrefix`). */
   readonly numberPrefixDigits: number;
@@ -128,7 +131,7 @@ export function planVerification(request: PlanRequest): Plan {
     let encoding: SmsEncoding | undefined;
     let segments = 1;
     if (policyStep.channel === "sms") {
-      const sample = renderSms("0".repeat(request.codeLength), request.render);
+      const sample = renderSms("0".repeat(request.codeLength), request.render, request.texts);
       encoding = sample.encoding;
       segments = sample.segments;
       warnings.push(...sample.warnings);

@@ -1,3 +1,4 @@
+import type { MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { Channel } from "../domain/channel.js";
 import type { CodeProtector } from "../domain/code-protector.js";
 import type { AbuseLimits } from "../domain/limits.js";
@@ -28,6 +29,8 @@ export interface ServiceDeps {
   readonly phoneBlocked?: (phone: string) => string | undefined;
   /** Callers' daily spend caps per destination country, by caller id; a caller without one is not capped. */
   readonly spendCaps?: ReadonlyMap<string, DailySpendCap>;
+  /** Message texts with the operator's replacements; the shipped ones when unset. */
+  readonly messages?: MessageCatalogue;
   /** Called after a commit that wrote outbox rows, so the relay publishes them without waiting for its poll. */
   readonly onOutboxWritten: () => void;
 }

@@ -1,3 +1,4 @@
+import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { Channel } from "../domain/channel.js";
 import { maskAddress, phoneCountry, refusedNumberKind, type Destination } from "../domain/destination.js";
 import { PreconditionError } from "../domain/errors.js";
@@ -34,6 +35,8 @@ export interface PlanningState {
   readonly numberPrefixDigits?: number;
   /** Uniform in [0, 1): decides the probes of half-open routes. */
   readonly roll?: () => number;
+  /** The message texts (the SMS step's segments depend on them); the shipped ones when unset. */
+  readonly messages?: MessageCatalogue | undefined;
 }
 
 /** The planning state of a running service. */
@@ -43,6 +46,7 @@ export function planningState(deps: ServiceDeps): PlanningState {
     phoneBlocked: deps.phoneBlocked,
     numberPrefixDigits: deps.limits.numberPrefixDigits,
     roll: () => deps.random.int(1_000_000) / 1_000_000,
+    messages: deps.messages,
   };
 }
 
@@ -70,6 +74,7 @@ export function planFor(catalogue: Catalogue, caller: Caller, input: PlanInput, 
     ...(state.roll ? { roll: state.roll } : {}),
     ...(state.phoneBlocked ? { phoneBlocked: state.phoneBlocked } : {}),
     render: input.render,
+    texts: (state.messages ?? SHIPPED_CATALOGUE).texts(input.render.locale, caller.id),
     codeLength: input.codeLength,
     numberPrefixDigits: state.numberPrefixDigits ?? DEFAULT_LIMITS.numberPrefixDigits,
   });

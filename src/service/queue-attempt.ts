@@ -105,6 +105,7 @@ export function queuedAttempt(attemptId: string, input: QueueAttemptInput): { ro
         to: step.address,
         sealedCode: input.code.sealed,
         render: input.render,
+        callerId: input.callerId,
         expiresAt: input.expiresAt.toISOString(),
       }),
       headers: { traceparent: trace.traceparent },

@@ -3,6 +3,7 @@ import type { Settlement } from "../../src/bus/bus.js";
 import { createAttemptHandler } from "../../src/channels/attempt-handler.js";
 import { ProviderError, type OutboundMessage, type Provider } from "../../src/channels/provider.js";
 import { SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import { MessageCatalogue } from "../../src/domain/messages/catalogue.js";
 import { getVerification } from "../../src/service/end-verification.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -49,9 +50,9 @@ describe("channel worker: one attempt", () => {
     await db?.destroy();
   });
 
-  async function queued() {
+  async function queued(command = sendCommand(), messages?: MessageCatalogue) {
     const deps = serviceDeps(db);
-    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    const sent = await sendOtp(deps, caller, command, newTrace());
     const row = await db.selectFrom("outbox").select("payload").where("msg_id", "=", sent.firstAttempt.id).executeTakeFirstOrThrow();
     const data = Buffer.from(row.payload, "base64");
     const handle = (provider: Provider, deliveryCount: number): Promise<Settlement> =>
@@ -61,6 +62,7 @@ describe("channel worker: one attempt", () => {
         protector: deps.protector,
         providers: new Map([["sandbox", provider]]),
         routes: new Map(SANDBOX_ROUTES.map((r) => [r.id, r])),
+        ...(messages ? { messages } : {}),
         log: silentLogger,
         onOutboxWritten: () => {},
         maxDeliver: 3,
@@ -79,6 +81,20 @@ describe("channel worker: one attempt", () => {
     expect(provider.calls[0]!.text).toMatch(/^\d{6} is your Acme verification code\.$/);
     expect(provider.calls[0]!.providerRoute).toBe("sandbox-sms");
     expect(await attempt()).toMatchObject({ status: "SUBMITTED", providerMessageId: `p-${provider.calls[0]!.attemptId}` });
+  });
+
+  it("renders in the request's language, and with the caller's own texts over the shipped ones", async () => {
+    const dutch = new ScriptedProvider(["ok"]);
+    await (await queued(sendCommand({ render: { brand: "Acme", locale: "nl-BE" } }))).handle(dutch, 1);
+    expect(dutch.calls[0]!.text).toMatch(/^\d{6} is je verificatiecode voor Acme\.$/);
+    const own = new MessageCatalogue(new Map(), new Map([["checkout", new Map([["nl", { sms: "Code {code}[ van {brand}]" }]])]]));
+    const overridden = new ScriptedProvider(["ok"]);
+    await (await queued(sendCommand({ render: { brand: "Acme", locale: "nl-BE" } }), own)).handle(overridden, 1);
+    expect(overridden.calls[0]!.text).toMatch(/^Code \d{6} van Acme$/);
+    // Another language of the same caller keeps the shipped texts.
+    const french = new ScriptedProvider(["ok"]);
+    await (await queued(sendCommand({ render: { locale: "fr" } }), own)).handle(french, 1);
+    expect(french.calls[0]!.text).toMatch(/^\d{6} est votre code de vérification\.$/);
   });
 
   it("retries a failure that certainly did not send at once, then fails the attempt on the last delivery instead of dropping it", async () => {

@@ -41,7 +41,8 @@ describe("SMTP email provider against a real SMTP server on loopback", () => {
     expect(mail.envelopeFrom).toBe("no-reply@acme.example");
     expect(mail.subject).toBe("48213907 is your Acme verification code");
     expect(mail.text).toContain("4821 3907");
-    expect(mail.html).toContain("<strong>4821 3907</strong>");
+    expect(mail.html).toContain(">4821 3907</p>");
+    expect(mail.html).toContain("<html lang=\"en\" dir=\"ltr\">");
     expect(mail.headers.get("message-id")).toBe(`<${m.attemptId}@otp-orchestrator>`);
     expect(result).toEqual({ providerMessageId: `<${m.attemptId}@otp-orchestrator>`, delivered: false });
   });

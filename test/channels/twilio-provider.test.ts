@@ -36,7 +36,7 @@ describe("SMS and voice through a Twilio-compatible API on loopback", () => {
       "/",
     ).routing.providers[0] as TwilioSettings;
   const sms = (to: string): OutboundMessage => ({ attemptId: `att-${to}`, verificationId: "vrf-t", channel: "sms", providerRoute: "sms-twilio", to, sender: "ACME", text: renderSms("482139", { brand: "Acme" }).text });
-  const call = (to: string): OutboundMessage => ({ ...sms(to), channel: "voice", sender: "+3185000000", text: renderVoice("482139", { brand: "Acme & Co" }) });
+  const call = (to: string): OutboundMessage => ({ ...sms(to), channel: "voice", sender: "+3185000000", text: renderVoice("482139", { brand: "Acme & Co", locale: "nl-BE" }), voiceLanguage: "nl-BE" });
   const submit = (provider: TwilioProvider, message: OutboundMessage) => provider.submit(message, AbortSignal.timeout(2_000));
 
   it("sends an SMS with the account's credentials and our status callback; Twilio's sid is the provider id", async () => {
@@ -55,11 +55,11 @@ describe("SMS and voice through a Twilio-compatible API on loopback", () => {
     expect(request.fields.From).toBeUndefined();
   });
 
-  it("places a call whose TwiML says the spaced digits twice, escaped", async () => {
+  it("places a call whose TwiML says the spaced digits twice in the request's language, escaped", async () => {
     await submit(new TwilioProvider(settings()), call("+31612340003"));
     const request = await peer.nextRequestTo("+31612340003");
     expect(request).toMatchObject({ resource: "Calls", fields: { From: "+3185000000", StatusCallback: CALLBACK } });
-    expect(request.fields.Twiml).toBe("<Response><Say>Your Acme &amp; Co verification code is: 4, 8, 2, 1, 3, 9. Again, your code is: 4, 8, 2, 1, 3, 9.</Say></Response>");
+    expect(request.fields.Twiml).toBe('<Response><Say language="nl-BE">Je verificatiecode voor Acme &amp; Co is: 4, 8, 2, 1, 3, 9. Nogmaals, je code is: 4, 8, 2, 1, 3, 9.</Say></Response>');
   });
 
   it("reads Twilio's error codes: a bad number is permanent, rate limits and Twilio's trouble are retried", async () => {

@@ -32,7 +32,7 @@ describe("voice over an HTTP call API on loopback", () => {
     await peer?.stop();
   });
 
-  it("places a call that says the code's digits twice, with our status callback, and returns the call id", async () => {
+  it("places a call that says the code's digits twice in the request's language, with our status callback, and returns the call id", async () => {
     const message: OutboundMessage = {
       attemptId: "att-v1",
       verificationId: "vrf-v1",
@@ -40,13 +40,15 @@ describe("voice over an HTTP call API on loopback", () => {
       providerRoute: "voice-otp",
       to: "+31612345678",
       sender: "+3185000000",
-      text: renderVoice("482139", { brand: "Acme" }),
+      text: renderVoice("482139", { brand: "Acme", locale: "de-AT" }),
+      voiceLanguage: "de-AT",
     };
     peer.onCall(message.to, { status: "silent" });
     const result = await new VoiceHttpProvider(settings(peer.baseUrl)).submit(message, AbortSignal.timeout(2_000));
     const call = await peer.nextCallTo(message.to);
     expect(result).toEqual({ providerMessageId: call.callId, delivered: false });
-    expect(call).toMatchObject({ from: "+3185000000", statusCallback: "http://127.0.0.1:1/webhooks/dlr/voice", clientReference: "att-v1" });
+    expect(call).toMatchObject({ from: "+3185000000", statusCallback: "http://127.0.0.1:1/webhooks/dlr/voice", clientReference: "att-v1", language: "de-AT" });
+    expect(call.text).toContain("Ihr Bestätigungscode für Acme lautet: 4, 8, 2, 1, 3, 9.");
     expect(call.text.match(/4, 8, 2, 1, 3, 9/g)).toHaveLength(2);
     const wrongKey = new VoiceHttpProvider({ ...settings(peer.baseUrl), apiKey: new Secret("nope") });
     expect(await providerFailure(wrongKey.submit(message, AbortSignal.timeout(2_000)))).toMatchObject({ retryable: false, code: "auth" });

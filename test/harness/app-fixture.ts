@@ -8,6 +8,7 @@ import { inject } from "vitest";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { startApp, type RunningApp } from "../../src/app.js";
 import type { Config } from "../../src/config/config.js";
+import { SHIPPED_CATALOGUE } from "../../src/domain/messages/catalogue.js";
 import { SANDBOX_ROUTING } from "../../src/config/sandbox-catalogue.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../../src/transport/limits.js";
 import { DEFAULT_RETENTION } from "../../src/service/retention.js";
@@ -42,6 +43,7 @@ export async function startTestApp(options: { limits?: Partial<AbuseLimits>; wat
     codeSealKey: TEST_KEYS.sealKey,
     callers: Object.entries(TOKENS).map(([id, token]) => ({ id, tokenSha256: sha256(token) })),
     routing: SANDBOX_ROUTING,
+    messages: SHIPPED_CATALOGUE,
     workerChannels: [...CHANNELS],
     workerConcurrency: 4,
     workerAckWaitMs: 30_000,

@@ -100,7 +100,7 @@ function parseMail(raw: string, envelope: Envelope): ReceivedMail {
     envelopeFrom: envelope.mailFrom ? envelope.mailFrom.address : "",
     envelopeTo: envelope.rcptTo.map((r) => r.address),
     headers,
-    subject: headers.get("subject") ?? "",
+    subject: decodeWords(headers.get("subject") ?? ""),
     text: parts["text/plain"] ?? "",
     html: parts["text/html"] ?? "",
     raw,
@@ -120,7 +120,23 @@ function splitEntity(text: string): { headers: Map<string, string>; body: string
   return { headers, body };
 }
 
+/** RFC 2047 encoded words ("=?UTF-8?B?…?=", "=?UTF-8?Q?…?="), as mailers write non-ASCII headers; the space between two is not text. */
+function decodeWords(value: string): string {
+  return value
+    .replace(/(\?=)\s+(=\?)/g, "$1$2")
+    .replace(/=\?utf-8\?([bq])\?([^?]*)\?=/gi, (_, kind: string, data: string) =>
+      kind.toLowerCase() === "b"
+        ? Buffer.from(data, "base64").toString("utf8")
+        : Buffer.from(data.replace(/_/g, " ").replace(/=([0-9A-F]{2})/gi, (__, hex: string) => String.fromCharCode(parseInt(hex, 16))), "latin1").toString("utf8"),
+    );
+}
+
+/** A part's text, decoded, with the wire's CRLF line ends as LF. */
 function decodeBody(body: string, encoding: string): string {
+  return decodeTransfer(body, encoding).replace(/\r\n/g, "\n");
+}
+
+function decodeTransfer(body: string, encoding: string): string {
   switch (encoding.toLowerCase()) {
     case "base64":
       return Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");

@@ -9,6 +9,8 @@ export interface PeerCall {
   readonly to: string;
   readonly from: string;
   readonly text: string;
+  /** The text-to-speech language asked for. */
+  readonly language?: string;
   readonly statusCallback?: string;
   readonly clientReference?: string;
 }
@@ -73,13 +75,14 @@ export class VoicePeer {
     const raw = await readBody(req);
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return json(res, 401, { error: "unauthorized" });
     if (req.method !== "POST" || req.url !== "/v1/calls") return json(res, 404, { error: "no such endpoint" });
-    const body = JSON.parse(raw.toString("utf8")) as { to?: string; from?: string; tts?: { text?: string }; status_callback?: string; client_reference?: string };
+    const body = JSON.parse(raw.toString("utf8")) as { to?: string; from?: string; tts?: { text?: string; language?: string }; status_callback?: string; client_reference?: string };
     if (!body.to || !body.from || !body.tts?.text) return json(res, 400, { error: "to, from and tts.text are required" });
     const call: PeerCall = {
       callId: `CA${String(this.nextId++).padStart(6, "0")}`,
       to: body.to,
       from: body.from,
       text: body.tts.text,
+      ...(body.tts.language ? { language: body.tts.language } : {}),
       ...(body.status_callback ? { statusCallback: body.status_callback } : {}),
       ...(body.client_reference ? { clientReference: body.client_reference } : {}),
     };

@@ -125,8 +125,11 @@ describe("routing file", () => {
         senders: ["ACMESHOP"],
         credit: { currency: "EUR", micros: 50_000_000 },
         dailySpendCap: { currency: "EUR", countries: new Map([["US", 20_000_000]]), otherCountries: 100_000_000 },
+        messages: new Map([["nl", { sms: "{code} is je Acme-code." }]]),
       },
     ]);
+    expect([...file.messages!.keys()]).toEqual(["nl", "fr-CA"]);
+    expect(file.messages!.get("fr-CA")).toEqual({ pushBody: "Votre code : {code}" });
   });
 
   it("reads policies (steps, per-country steps, routes, cooldowns) and callers (limits and opening credit)", () => {

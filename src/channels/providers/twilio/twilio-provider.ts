@@ -19,7 +19,7 @@ const RETRYABLE = new Set([20429, 20500, 20503, 30001]);
  *   POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json
  *     To, From | MessagingServiceSid, Body, StatusCallback          → {"sid": "SM…", "status": "queued"}
  *   POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json
- *     To, From, Twiml (<Say> of the spaced digits, twice), StatusCallback → {"sid": "CA…", "status": "queued"}
+ *     To, From, Twiml (<Say language> of the spaced digits, twice), StatusCallback → {"sid": "CA…", "status": "queued"}
  *
  * Receipts come from the status callbacks (twilio-receipts.ts). Twilio has no
  * idempotency key for these calls: a send whose answer was lost is ambiguous.
@@ -46,7 +46,7 @@ export class TwilioProvider implements Provider {
       form.set("Body", message.text);
     } else {
       form.set("From", message.sender);
-      form.set("Twiml", `<Response><Say>${escapeXml(message.text)}</Say></Response>`);
+      form.set("Twiml", `<Response><Say language="${escapeXml(message.voiceLanguage ?? "en-US")}">${escapeXml(message.text)}</Say></Response>`);
     }
     const user = settings.apiKey?.sid ?? settings.accountSid;
     const password = settings.apiKey?.secret.reveal() ?? settings.authToken.reveal();

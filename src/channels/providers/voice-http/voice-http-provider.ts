@@ -11,7 +11,8 @@ export type VoiceHttpSettings = Extract<ProviderSettings, { type: "voice-http" }
  *     {"to", "from", "tts": {"text", "language"}, "status_callback", "client_reference"}
  *     → {"call_id", "status": "queued"}
  *
- * The text says the code's digits one by one, twice (rendered by the worker).
+ * The text says the code's digits one by one, twice, in the request's language
+ * (rendered by the worker; `language` is its BCP 47 tag with region, "nl-NL").
  * Call status (completed, no-answer, busy, failed) comes back as a signed
  * webhook, our delivery receipt for voice.
  */
@@ -38,7 +39,7 @@ export class VoiceHttpProvider implements Provider {
       body: {
         to: message.to,
         from: message.sender,
-        tts: { text: message.text },
+        tts: { text: message.text, language: message.voiceLanguage ?? "en-US" },
         ...(this.settings.statusCallbackUrl ? { status_callback: this.settings.statusCallbackUrl } : {}),
         client_reference: message.attemptId,
       },
