@@ -1,4 +1,3 @@
-import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
 import type { BusMessage, Settlement } from "../bus/bus.js";
@@ -11,6 +10,7 @@ import { findAttempt } from "../store/repositories/attempts.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import { isDatabaseUnavailable } from "../store/unavailable.js";
 import { UnavailableError } from "../domain/errors.js";
+import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import { otpMetrics } from "../telemetry/metrics.js";
 import { annotate, ATTR, contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";

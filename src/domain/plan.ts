@@ -1,8 +1,8 @@
-import type { LocalizedTexts } from "./messages/catalogue.js";
 import { isPhoneChannel, type Channel } from "./channel.js";
 import { addressFor, maskAddress, numberPrefix, phoneCountry, type Destination } from "./destination.js";
 import { PreconditionError } from "./errors.js";
 import { renderSms, type RenderOptions } from "./message.js";
+import type { LocalizedTexts } from "./messages/catalogue.js";
 import { chooseRoute, senderAllowed, servesCountry, unitPriceMicros, type Route, type RouteHealth } from "./route.js";
 import type { SmsEncoding } from "./sms-text.js";
 

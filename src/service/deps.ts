@@ -1,7 +1,7 @@
-import type { MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { Channel } from "../domain/channel.js";
 import type { CodeProtector } from "../domain/code-protector.js";
 import type { AbuseLimits } from "../domain/limits.js";
+import type { MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { Policy } from "../domain/plan.js";
 import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
 import type { Route, RouteHealth } from "../domain/route.js";

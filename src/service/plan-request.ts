@@ -1,10 +1,10 @@
-import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { Channel } from "../domain/channel.js";
 import { maskAddress, phoneCountry, refusedNumberKind, type Destination } from "../domain/destination.js";
 import { PreconditionError } from "../domain/errors.js";
 import type { RenderOptions } from "../domain/message.js";
 import { planVerification, type Plan } from "../domain/plan.js";
 import { DEFAULT_LIMITS } from "../domain/limits.js";
+import { SHIPPED_CATALOGUE, type MessageCatalogue } from "../domain/messages/catalogue.js";
 import type { RouteHealth } from "../domain/route.js";
 import type { Caller, Catalogue, ServiceDeps } from "./deps.js";
 
