@@ -10,6 +10,8 @@ import { DevInbox } from "./dev/dev-inbox.js";
 import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
 import { CodeProtector } from "./domain/code-protector.js";
 import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
+import type { DeliveryReceipt } from "./domain/receipt.js";
+import { applyReceipt } from "./service/attempt-lifecycle.js";
 import { databaseProbe, waitForDatabase, type DatabaseProbe } from "./store/availability.js";
 import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
 import { republishQueuedDispatches } from "./store/repositories/outbox.js";
@@ -100,7 +102,10 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
  * sends in flight finish, and closes provider connections.
  */
 export async function startWorkers(runtime: Runtime, config: Config, inbox: DevInbox): Promise<() => Promise<void>> {
-  const { providers, close } = createProviders(config.routing.providers, inbox);
+  const outcomes = { db: runtime.db, clock: runtime.clock, onOutboxWritten: () => runtime.relay.wake() };
+  // Receipts that arrive on a provider's own connection (SMPP's deliver_sm) are stored here, like a webhook's.
+  const receipts = async (receipt: DeliveryReceipt) => void (await applyReceipt(outcomes, receipt));
+  const { providers, close } = createProviders(config.routing.providers, { inbox, receipts, log: runtime.log });
   const stop = await startChannelWorkers(
     runtime.bus,
     {
@@ -118,7 +123,7 @@ export async function startWorkers(runtime: Runtime, config: Config, inbox: DevI
   );
   return async () => {
     await stop();
-    close();
+    await close();
   };
 }
 

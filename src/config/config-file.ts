@@ -78,6 +78,25 @@ export type ProviderSettings =
     }
   | {
       readonly name: string;
+      readonly type: "smpp";
+      /** The SMSC: SMPP 3.4 over TCP, or TLS when `tls`. */
+      readonly host: string;
+      readonly port: number;
+      readonly tls: boolean;
+      readonly systemId: string;
+      readonly password: Secret;
+      readonly systemType: string;
+      /** Transceiver sessions held open at once (an account is allowed a few). */
+      readonly binds: number;
+      /** `submit_sm` awaiting their response, at most, per bind. */
+      readonly window: number;
+      /** Messages per second, at most, per bind (carriers accept about 100–150). */
+      readonly throughput: number;
+      readonly enquireLinkMs: number;
+      readonly timeoutMs: number;
+    }
+  | {
+      readonly name: string;
       readonly type: "whatsapp-cloud";
       /** The Graph API with its version, https://graph.facebook.com/v21.0, or a compatible provider's. */
       readonly baseUrl: string;
@@ -415,6 +434,31 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
         timeoutMs,
       };
     }
+    case "smpp": {
+      const password = secret(node, "password", at, baseDir);
+      if (password === undefined) throw new ConfigFileError(`${at}.password: required (or password_file)`);
+      const systemId = string(node.system_id, `${at}.system_id`);
+      // SMPP 3.4 limits: system_id 16 octets, password 9, system_type 13 (each with its terminating NUL).
+      if (systemId.length > 15) throw new ConfigFileError(`${at}.system_id: at most 15 characters (SMPP 3.4)`);
+      if (password.reveal().length > 8) throw new ConfigFileError(`${at}.password: at most 8 characters (SMPP 3.4)`);
+      const systemType = node.system_type === undefined ? "" : string(node.system_type, `${at}.system_type`);
+      if (systemType.length > 12) throw new ConfigFileError(`${at}.system_type: at most 12 characters (SMPP 3.4)`);
+      return {
+        name,
+        type,
+        host: string(node.host, `${at}.host`),
+        port: integer(node.port ?? 2775, `${at}.port`, 1, 65_535),
+        tls: boolean(node.tls ?? false, `${at}.tls`),
+        systemId,
+        password,
+        systemType,
+        binds: integer(node.binds ?? 1, `${at}.binds`, 1, 16),
+        window: integer(node.window ?? 10, `${at}.window`, 1, 256),
+        throughput: integer(node.throughput ?? 100, `${at}.throughput`, 1, 10_000),
+        enquireLinkMs: duration(node.enquire_link ?? "30s", `${at}.enquire_link`),
+        timeoutMs,
+      };
+    }
     case "whatsapp-cloud": {
       const required = (key: string, why: string): Secret => {
         const value = secret(node, key, at, baseDir);
@@ -452,7 +496,7 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
       };
     }
     default:
-      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm, twilio, whatsapp-cloud)`);
+      throw new ConfigFileError(`${at}.type: unknown provider type "${type}" (expected sandbox, http-route, smtp, voice-http, fcm, twilio, whatsapp-cloud, smpp)`);
   }
 }
 
@@ -465,6 +509,7 @@ const PROVIDER_CHANNELS: Readonly<Record<ProviderSettings["type"], readonly Chan
   fcm: ["push"],
   smtp: ["email"],
   "whatsapp-cloud": ["whatsapp"],
+  smpp: ["sms"],
 };
 
 /** A WhatsApp Business phone number's id in the Graph API: the sender identity of a whatsapp-cloud route. */

@@ -71,14 +71,16 @@ describe("routing file", () => {
     expect(bridgex.type === "http-route" && bridgex.apiKey.reveal()).toBe("key-from-file");
   });
 
-  it("reads the README's provider examples after the main one (Twilio, WhatsApp)", () => {
+  it("reads the README's provider examples after the main one (Twilio, SMPP, WhatsApp)", () => {
     const readme = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
     const section = readme.slice(readme.indexOf("## Configuration file"), readme.indexOf("## Kubernetes"));
     const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].slice(1).map((m) => m[1]!);
     const secrets = mkdtempSync(path.join(tmpdir(), "otp-secrets-"));
-    for (const name of ["twilio-auth-token", "whatsapp-token", "whatsapp-app-secret", "whatsapp-verify-token"]) writeFileSync(path.join(secrets, name), `${name}-value\n`);
+    for (const name of ["twilio-auth-token", "smpp-password", "whatsapp-token", "whatsapp-app-secret", "whatsapp-verify-token"]) writeFileSync(path.join(secrets, name), name === "smpp-password" ? "s3cret\n" : `${name}-value\n`);
     const parsed = blocks.map((yaml) => loadConfigFile(writeConfig(yaml.replaceAll("/run/secrets", secrets))).routing);
-    expect(parsed.map((r) => r.providers.map((p) => p.type))).toEqual([["twilio"], ["whatsapp-cloud"]]);
+    expect(parsed.map((r) => r.providers.map((p) => p.type))).toEqual([["twilio"], ["smpp"], ["whatsapp-cloud"]]);
+    expect(parsed[1]!.providers[0]).toMatchObject({ host: "smsc.carrier.example", port: 2775, binds: 2, window: 10, throughput: 100, enquireLinkMs: 30_000 });
+    parsed.splice(1, 1);
     expect(parsed[1]!.providers[0]).toMatchObject({ baseUrl: "https://graph.facebook.com/v21.0", template: { name: "verification_code", languages: ["en_US", "nl", "de", "pt_BR"] } });
     expect(parsed[1]!.routes[0]).toMatchObject({ channel: "whatsapp", sender: "106540352242922", pricesMicros: { NL: 36_800, "*": 50_000 } });
     expect(parsed[1]!.policies.get("default")!.steps.map((s) => s.channel)).toEqual(["whatsapp", "sms"]);

@@ -9,19 +9,28 @@ import { SandboxProvider } from "./sandbox/sandbox-provider.js";
 import { VoiceHttpProvider } from "./voice-http/voice-http-provider.js";
 import { voiceHttpWebhook } from "./voice-http/voice-http-receipts.js";
 import { SmtpProvider } from "./smtp/smtp-provider.js";
+import type { Logger } from "../../telemetry/logger.js";
+import { SmppProvider, type ReceiptSink } from "./smpp/smpp-provider.js";
 import { TwilioProvider } from "./twilio/twilio-provider.js";
 import { twilioWebhook } from "./twilio/twilio-receipts.js";
 import { WhatsAppProvider } from "./whatsapp/whatsapp-provider.js";
 import { whatsAppWebhook } from "./whatsapp/whatsapp-receipts.js";
 
+/** What providers that keep a connection need: where receipts arriving on it are stored, and a log. */
+export interface ProviderContext {
+  readonly inbox: DevInbox;
+  readonly receipts: ReceiptSink;
+  readonly log: Logger;
+}
+
 /** The configured providers, by name, ready to submit. `close` releases their connections. */
-export function createProviders(settings: readonly ProviderSettings[], inbox: DevInbox): { providers: Map<string, Provider>; close: () => void } {
+export function createProviders(settings: readonly ProviderSettings[], context: ProviderContext): { providers: Map<string, Provider>; close: () => Promise<void> } {
   const providers = new Map<string, Provider>();
-  const closers: Array<() => void> = [];
+  const closers: Array<() => void | Promise<void>> = [];
   for (const s of settings) {
     switch (s.type) {
       case "sandbox":
-        providers.set(s.name, new SandboxProvider(s.name, inbox));
+        providers.set(s.name, new SandboxProvider(s.name, context.inbox));
         break;
       case "http-route":
         providers.set(s.name, new HttpRouteProvider(s));
@@ -38,6 +47,12 @@ export function createProviders(settings: readonly ProviderSettings[], inbox: De
       case "whatsapp-cloud":
         providers.set(s.name, new WhatsAppProvider(s));
         break;
+      case "smpp": {
+        const smpp = new SmppProvider(s, context.receipts, context.log);
+        closers.push(() => smpp.close());
+        providers.set(s.name, smpp);
+        break;
+      }
       case "smtp": {
         const smtp = new SmtpProvider(s);
         closers.push(() => smtp.close());
@@ -46,7 +61,7 @@ export function createProviders(settings: readonly ProviderSettings[], inbox: De
       }
     }
   }
-  return { providers, close: () => closers.forEach((close) => close()) };
+  return { providers, close: async () => void (await Promise.all(closers.map((close) => close()))) };
 }
 
 /** Where receipts come from: webhooks by provider name, and pollers. */
