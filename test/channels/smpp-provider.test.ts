@@ -108,14 +108,22 @@ describe("SMS over SMPP 3.4 to an SMSC on loopback", () => {
     expect((await submit(p, sms("+31612360009"))).providerMessageId).toBe((await smsc.nextSubmitTo("31612360009")).messageId);
   });
 
-  it("keeps at most `window` submits awaiting a response on a bind, and says so when every bind is full", async () => {
+  it("keeps at most `window` submits awaiting a response on a bind, counting those taken at the same moment, and says so when every bind is full", async () => {
     const p = await provider({ window: 2 });
     smsc.on("31612360010", { kind: "hold" });
-    const held = [submit(p, sms("+31612360010")), submit(p, sms("+31612360010"))];
+    const all = [submit(p, sms("+31612360010")), submit(p, sms("+31612360010")), submit(p, sms("+31612360011"))];
+    expect(await providerFailure(all[2]!)).toMatchObject({ retryable: true, ambiguous: false, code: "smpp_unbound" });
     await waitFor("two submits held", async () => smsc.requests.filter((r) => r === "31612360010").length === 2, 5_000, 20);
-    expect(await providerFailure(submit(p, sms("+31612360011")))).toMatchObject({ retryable: true, ambiguous: false, code: "smpp_unbound" });
     expect(smsc.requests).not.toContain("31612360011");
-    for (const failure of await Promise.all(held.map(providerFailure))) expect(failure).toMatchObject({ code: "timeout", ambiguous: true });
+    for (const failure of await Promise.all(all.slice(0, 2).map(providerFailure))) expect(failure).toMatchObject({ code: "timeout", ambiguous: true });
+  });
+
+  it("drops a bind whose SMSC stops answering, even enquire_link, and binds again", async () => {
+    const p = await provider({ enquire_link: "50ms" });
+    const attempts = smsc.bindAttempts;
+    smsc.freeze();
+    await waitFor("a new bind after the silence", async () => smsc.bindAttempts > attempts && p.boundCount === 1, 10_000, 20);
+    expect((await submit(p, sms("+31612360013"))).providerMessageId).toBe((await smsc.nextSubmitTo("31612360013")).messageId);
   });
 
   it("keeps an idle bind alive with enquire_link", async () => {

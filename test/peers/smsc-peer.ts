@@ -49,6 +49,8 @@ export class SmscPeer {
   bindAttempts = 0;
   enquireLinks = 0;
   private readonly sessions = new Set<smpp.Session>();
+  /** Sessions that hear nothing any more (a frozen SMSC): no answer to anything. */
+  private readonly frozen = new Set<smpp.Session>();
   private readonly behaviour = new Map<string, SubmitBehaviour>();
   private readonly refusals = new Map<string, number>();
   private readonly events = new EventEmitter();
@@ -121,6 +123,11 @@ export class SmscPeer {
     return status;
   }
 
+  /** Stops answering on the sessions bound now, keeping their connections open: a hung SMSC. */
+  freeze(): void {
+    for (const session of this.sessions) this.frozen.add(session);
+  }
+
   /** Closes every session, as a network drop or an SMSC restart would. */
   dropSessions(): void {
     for (const session of this.sessions) session.destroy();
@@ -134,6 +141,9 @@ export class SmscPeer {
   private accept(session: smpp.Session): void {
     session.on("error", () => {});
     session.on("close", () => this.sessions.delete(session));
+    // A frozen session reads and ignores every PDU: nothing is answered.
+    const send = session.send.bind(session);
+    session.send = (pdu, onResponse) => (this.frozen.has(session) ? true : send(pdu, onResponse));
     session.on("bind_transceiver", (pdu: smpp.Pdu) => {
       this.bindAttempts++;
       if (pdu.system_id !== this.systemId || pdu.password !== this.password) {
@@ -156,6 +166,7 @@ export class SmscPeer {
   }
 
   private async submit(session: smpp.Session, pdu: smpp.Pdu): Promise<void> {
+    if (this.frozen.has(session)) return;
     const destination = String(pdu.destination_addr);
     this.requests.push(destination);
     this.events.emit("request");

@@ -27,6 +27,10 @@ export class SmppBind {
   private stopped = false;
   private retryMs = FIRST_RETRY_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  private lastHeardAt = 0;
+  /** Submits taken by this bind and not settled yet, counted from the moment they are taken (the window). */
+  private inFlight = 0;
   private readonly outstanding = new Set<(error: ProviderError) => void>();
   private readonly spacing: SendSpacing;
 
@@ -45,15 +49,24 @@ export class SmppBind {
 
   /** Bound, with room in its window. */
   get available(): boolean {
-    return this.bound && this.outstanding.size < this.settings.window;
+    return this.bound && this.inFlight < this.settings.window;
   }
 
   get isBound(): boolean {
     return this.bound;
   }
 
-  /** Sends one `submit_sm`; the SMSC's message id. */
+  /** Sends one `submit_sm`; the SMSC's message id. Takes its window slot at once, before any wait. */
   async submit(fields: Record<string, unknown>, signal: AbortSignal): Promise<string> {
+    this.inFlight++;
+    try {
+      return await this.send(fields, signal);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async send(fields: Record<string, unknown>, signal: AbortSignal): Promise<string> {
     const wait = this.spacing.reserve(Date.now());
     if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => undefined);
     const session = this.session;
@@ -83,6 +96,7 @@ export class SmppBind {
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.silenceTimer);
     const session = this.session;
     if (session === undefined) return;
     // A polite unbind, but no waiting on an SMSC that does not answer it.
@@ -103,6 +117,7 @@ export class SmppBind {
         }
         this.bound = true;
         this.retryMs = FIRST_RETRY_MS;
+        this.watchSilence(session);
         this.log.info("SMPP bound", { provider: this.settings.name, bind: this.index });
       });
     });
@@ -116,6 +131,24 @@ export class SmppBind {
     session.on("close", () => this.dropped(session));
   }
 
+  /**
+   * An SMSC that stops answering (frozen, or a connection that died without a FIN) would hold submits until their
+   * timeout forever: one that says nothing — not even to `enquire_link` — for three keep-alive periods is dropped,
+   * and the bind starts over.
+   */
+  private watchSilence(session: smpp.Session): void {
+    const period = this.settings.enquireLinkMs;
+    this.lastHeardAt = Date.now();
+    session.on("pdu", () => (this.lastHeardAt = Date.now()));
+    clearInterval(this.silenceTimer);
+    this.silenceTimer = setInterval(() => {
+      if (Date.now() - this.lastHeardAt <= 3 * period) return;
+      this.log.warn("SMPP bind silent; reconnecting", { provider: this.settings.name, bind: this.index, silentMs: Date.now() - this.lastHeardAt });
+      session.destroy();
+    }, period);
+    this.silenceTimer.unref();
+  }
+
   /** Answers a `deliver_sm` only once its receipt is stored: an SMSC sends one it got no answer for again. */
   private async deliver(session: smpp.Session, pdu: smpp.Pdu): Promise<void> {
     const stored = await this.onDeliver(pdu as DeliverSm).catch(() => false);
@@ -126,6 +159,7 @@ export class SmppBind {
     if (this.session !== session) return;
     const wasBound = this.bound;
     this.bound = false;
+    clearInterval(this.silenceTimer);
     this.session = undefined;
     for (const fail of [...this.outstanding]) fail(new ProviderError("the SMPP bind dropped while the submit awaited its response", true, "smpp_bind_dropped", true));
     if (this.stopped) return;
