@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite runs for real: PostgreSQL,
-# nats-server (JetStream), promtool, Chromium and unzip; then helm (scripts/install-helm.sh). Debian only; needs root (CI runs as root).
+# nats-server (JetStream), promtool, Chromium, openssl and unzip; then helm (scripts/install-helm.sh). Debian only; needs root (CI runs as root).
 set -euo pipefail
 
 missing=()
@@ -11,6 +11,8 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # Headless Chromium, driven by playwright-core in the dashboard's page test.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# openssl, for the throwaway certificate of the SMPP-over-TLS test.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # unzip, for the helm binary the chart tests use (scripts/install-helm.sh).
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 

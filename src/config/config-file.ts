@@ -83,6 +83,8 @@ export type ProviderSettings =
       readonly host: string;
       readonly port: number;
       readonly tls: boolean;
+      /** PEM certificates trusted for the SMSC besides the system's (a carrier's private CA). */
+      readonly tlsCa?: string;
       readonly systemId: string;
       readonly password: Secret;
       readonly systemType: string;
@@ -443,12 +445,16 @@ function parseProvider(name: string, node: Node, baseDir: string): ProviderSetti
       if (password.reveal().length > 8) throw new ConfigFileError(`${at}.password: at most 8 characters (SMPP 3.4)`);
       const systemType = node.system_type === undefined ? "" : string(node.system_type, `${at}.system_type`);
       if (systemType.length > 12) throw new ConfigFileError(`${at}.system_type: at most 12 characters (SMPP 3.4)`);
+      const tls = boolean(node.tls ?? false, `${at}.tls`);
+      if (node.tls_ca_file !== undefined && !tls) throw new ConfigFileError(`${at}.tls_ca_file: only with tls: true`);
+      const tlsCa = node.tls_ca_file === undefined ? undefined : readPem(path.resolve(baseDir, string(node.tls_ca_file, `${at}.tls_ca_file`)), `${at}.tls_ca_file`);
       return {
         name,
         type,
         host: string(node.host, `${at}.host`),
         port: integer(node.port ?? 2775, `${at}.port`, 1, 65_535),
-        tls: boolean(node.tls ?? false, `${at}.tls`),
+        tls,
+        ...(tlsCa !== undefined ? { tlsCa } : {}),
         systemId,
         password,
         systemType,
@@ -562,6 +568,18 @@ function parseRoute(node: Node, at: string, providers: ReadonlyMap<string, Provi
 }
 
 /** `<key>` inline, or `<key>_file` naming a file whose trimmed content is the secret. */
+/** A file of PEM certificates. */
+function readPem(file: string, at: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigFileError(`${at}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigFileError(`${at}: ${file} holds no PEM certificate`);
+  return text;
+}
+
 /** A Google service-account key file (JSON, as the Cloud console downloads it). */
 function serviceAccount(file: string, at: string): Extract<FcmAuth, { kind: "service-account" }> & { projectId?: string } {
   let json: Record<string, unknown>;

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import smpp from "smpp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OutboundMessage } from "../../src/channels/provider.js";
@@ -147,6 +151,28 @@ describe("SMS over SMPP 3.4 to an SMSC on loopback", () => {
     await waitFor("two refused binds", async () => smsc.bindAttempts >= attempts + 2, 10_000, 20);
     expect(p.boundCount).toBe(0);
     expect(await providerFailure(submit(p, sms("+31612360012")))).toMatchObject({ retryable: true, code: "smpp_unbound" });
+  });
+});
+
+describe("SMPP over TLS", () => {
+  it("binds to an SMSC whose certificate a private CA file vouches for, and sends", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "otp-smsc-tls-"));
+    // A throwaway self-signed certificate for 127.0.0.1: it is its own CA.
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=smsc.test", "-addext", "subjectAltName=IP:127.0.0.1"], { cwd: dir, stdio: "ignore" });
+    const smsc = await SmscPeer.start(SYSTEM_ID, PASSWORD, { key: readFileSync(path.join(dir, "key.pem"), "utf8"), cert: readFileSync(path.join(dir, "cert.pem"), "utf8") });
+    const node = { type: "smpp", host: "127.0.0.1", port: smsc.port, tls: true, tls_ca_file: "cert.pem", system_id: SYSTEM_ID, password: PASSWORD, timeout: "2s" };
+    const received: DeliveryReceipt[] = [];
+    const p = new SmppProvider(parseConfigFile({ providers: { carrier: node } }, dir).routing.providers[0] as SmppSettings, async (r) => void received.push(r), silentLogger);
+    try {
+      await waitFor("the TLS bind", async () => p.boundCount === 1, 10_000, 20);
+      const { providerMessageId } = await p.submit({ attemptId: "att-tls", verificationId: "vrf-tls", channel: "sms", providerRoute: "sms-smpp", to: "+31612360020", sender: "ACME", text: "482139 is your code." }, AbortSignal.timeout(2_000));
+      expect(providerMessageId).toBe((await smsc.nextSubmitTo("31612360020")).messageId);
+      await waitFor("its receipt over TLS", async () => received.some((r) => r.providerMessageId === providerMessageId), 10_000, 20);
+    } finally {
+      await p.close();
+      await smsc.stop();
+    }
+    expect(() => parseConfigFile({ providers: { carrier: { ...node, tls: false } } }, dir)).toThrow("providers.carrier.tls_ca_file: only with tls: true");
   });
 });
 

@@ -10,7 +10,7 @@ import { sha256 } from "../harness/app-fixture.js";
 import { freePort } from "../harness/free-port.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
-import { startServeProcess, startWorkerProcess, type ServiceProcess } from "../harness/service-process.js";
+import { startServeProcess, startWorkerProcess, type ProcessOptions, type ServiceProcess } from "../harness/service-process.js";
 import { watchUntil } from "../harness/watch-delivery.js";
 import { TwilioPeer } from "../peers/twilio-peer.js";
 
@@ -29,6 +29,7 @@ describe("Twilio SMS and voice, as processes", () => {
   let serve: ServiceProcess;
   let worker: ServiceProcess;
   let client: Client<typeof OtpService>;
+  let options: ProcessOptions & { natsUrl: string };
   const auth = { headers: { authorization: `Bearer ${CALLER}` } };
 
   beforeAll(async () => {
@@ -56,7 +57,7 @@ describe("Twilio SMS and voice, as processes", () => {
         "",
       ].join("\n"),
     );
-    const options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), httpPort };
+    options = { databaseUrl: await createTestDatabase(inject("pgAdminUrl")), natsUrl: nats.url, configFile: path.join(dir, "otp.yaml"), httpPort, env: { OTP_WORKER_ACK_WAIT: "4s" } };
     serve = await startServeProcess(options);
     worker = await startWorkerProcess(options);
     client = createClient(OtpService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${serve.grpcPort}` }));
@@ -90,5 +91,31 @@ describe("Twilio SMS and voice, as processes", () => {
     const callRequest = await twilio.nextRequestTo(phone, 20_000, "Calls");
     const code = /((?:\d, ){5}\d)/.exec(callRequest.fields.Twiml ?? "")![1]!.replaceAll(", ", "");
     expect((await client.verifyOtp({ verificationId, code }, auth)).status).toBe(VerifyStatus.APPROVED);
+  });
+  const attemptsOf = async (verificationId: string) => (await client.getVerification({ verificationId }, auth)).verification!.attempts;
+
+  it("takes status callbacks early (before the API's answer), repeated and out of order as one delivery", async () => {
+    const phone = "+31612349003";
+    twilio.on(phone, { kind: "accept", beforeAnswer: true, callbacks: [{ MessageStatus: "delivered" }, { MessageStatus: "sent" }, { MessageStatus: "delivered" }] });
+    const { verificationId } = await client.sendOtp({ destination: { phone } }, auth);
+    await eventsUntil(verificationId, DeliveryEventKind.ATTEMPT_DELIVERED);
+    const request = await twilio.nextRequestTo(phone);
+    // A failure reported after the delivery changes nothing: statuses only move forward.
+    expect(await twilio.callBack(request.fields.StatusCallback, { MessageSid: request.sid, MessageStatus: "undelivered", ErrorCode: "30003" })).toBe(200);
+    const attempts = await attemptsOf(verificationId);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ status: AttemptStatus.DELIVERED, providerMessageId: request.sid, providerErrorCode: "" });
+  });
+
+  it("a worker killed while Twilio holds the send: not sent again (no idempotency key), and the plan moves to the call", async () => {
+    const phone = "+31612349004";
+    twilio.on(phone, { kind: "hold" });
+    const { verificationId } = await client.sendOtp({ destination: { phone } }, auth);
+    await twilio.nextRequestTo(phone, 15_000, "Messages");
+    expect(await worker.stop("SIGKILL")).toBe(null);
+    worker = await startWorkerProcess(options);
+    const events = await eventsUntil(verificationId, DeliveryEventKind.FALLBACK_TRIGGERED);
+    expect(events.find((e) => e.kind === DeliveryEventKind.ATTEMPT_FAILED)).toMatchObject({ channel: Channel.SMS, providerErrorCode: "outcome_unknown" });
+    expect(twilio.requests.filter((r) => r.fields.To === phone && r.resource === "Messages")).toHaveLength(1);
   });
 });

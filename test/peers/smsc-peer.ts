@@ -62,9 +62,11 @@ export class SmscPeer {
     private readonly password: string,
   ) {}
 
-  static async start(systemId: string, password: string): Promise<SmscPeer> {
+  /** `tls`: a key and certificate to serve SMPP over TLS with. */
+  static async start(systemId: string, password: string, tls?: { key: string; cert: string }): Promise<SmscPeer> {
     let peer: SmscPeer | undefined;
-    const server = smpp.createServer((session) => peer!.accept(session));
+    const listener = (session: smpp.Session) => peer!.accept(session);
+    const server = tls ? smpp.createServer(tls, listener) : smpp.createServer(listener);
     peer = new SmscPeer(server, systemId, password);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return peer;

@@ -14,8 +14,11 @@ export interface TwilioRequest {
 
 /** What the peer does for one `To`: take it and call back with these statuses, or answer with a Twilio error. */
 export type TwilioBehaviour =
-  | { readonly kind: "accept"; readonly callbacks: ReadonlyArray<Readonly<Record<string, string>>> }
-  | { readonly kind: "error"; readonly status: number; readonly code: number; readonly message: string };
+  /** Take it and post these status callbacks (all of them before the API's answer, with `beforeAnswer`). */
+  | { readonly kind: "accept"; readonly callbacks: ReadonlyArray<Readonly<Record<string, string>>>; readonly beforeAnswer?: boolean }
+  | { readonly kind: "error"; readonly status: number; readonly code: number; readonly message: string }
+  /** Take it and never answer. */
+  | { readonly kind: "hold" };
 
 /**
  * Twilio's Messages and Calls APIs on loopback for one account: basic auth
@@ -27,6 +30,7 @@ export class TwilioPeer {
   readonly requests: TwilioRequest[] = [];
   private readonly behaviour = new Map<string, TwilioBehaviour>();
   private readonly events = new EventEmitter();
+  private readonly held: http.ServerResponse[] = [];
   private next = 1;
 
   private constructor(
@@ -63,6 +67,7 @@ export class TwilioPeer {
   }
 
   async stop(): Promise<void> {
+    for (const res of this.held) res.destroy();
     await stopServer(this.server);
   }
 
@@ -80,8 +85,13 @@ export class TwilioPeer {
     const sid = `${resource === "Messages" ? "SM" : "CA"}${String(this.next++).padStart(32, "0")}`;
     this.requests.push({ resource, sid, user: user!, fields });
     this.events.emit("request");
+    if (behaviour.kind === "hold") return void this.held.push(res);
+    const callBackAll = async () => {
+      for (const callback of behaviour.callbacks) await this.callBack(fields.StatusCallback, { [resource === "Messages" ? "MessageSid" : "CallSid"]: sid, AccountSid: this.accountSid, To: fields.To ?? "", ...callback });
+    };
+    if (behaviour.beforeAnswer) await callBackAll();
     json(res, 201, { sid, account_sid: this.accountSid, status: "queued", to: fields.To });
-    for (const callback of behaviour.callbacks) await this.callBack(fields.StatusCallback, { [resource === "Messages" ? "MessageSid" : "CallSid"]: sid, AccountSid: this.accountSid, To: fields.To ?? "", ...callback });
+    if (!behaviour.beforeAnswer) await callBackAll();
   }
 
   /** Posts a status callback as Twilio does: form-encoded, signed over the URL and the sorted parameters. */

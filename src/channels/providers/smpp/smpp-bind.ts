@@ -105,8 +105,8 @@ export class SmppBind {
   }
 
   private connect(): void {
-    const { host, port, tls, systemId, password, systemType, enquireLinkMs } = this.settings;
-    const session = smpp.connect({ host, port, tls, auto_enquire_link_period: enquireLinkMs });
+    const { host, port, tls, tlsCa, systemId, password, systemType, enquireLinkMs } = this.settings;
+    const session = smpp.connect({ host, port, tls, ...(tlsCa !== undefined ? { ca: tlsCa } : {}), auto_enquire_link_period: enquireLinkMs });
     this.session = session;
     session.on(tls ? "secureConnect" : "connect", () => {
       session.bind_transceiver({ system_id: systemId, password: password.reveal(), system_type: systemType, interface_version: 0x34 }, (pdu) => {

@@ -28,11 +28,15 @@ declare module "smpp" {
       readonly host: string;
       readonly port: number;
       readonly tls?: boolean;
+      /** Passed on to tls.connect. */
+      readonly ca?: string;
       readonly auto_enquire_link_period?: number;
     }
 
     function connect(options: ConnectOptions, onConnect?: () => void): Session;
     function createServer(listener: (session: Session) => void): NetServer;
+    /** With a key and certificate: an SMPP server over TLS. */
+    function createServer(options: { readonly key: string; readonly cert: string }, listener: (session: Session) => void): NetServer;
 
     const ESME_ROK: number;
     const ESME_RTHROTTLED: number;
