@@ -69,8 +69,9 @@ export class SmppBind {
   private async send(fields: Record<string, unknown>, signal: AbortSignal): Promise<string> {
     const wait = this.spacing.reserve(Date.now());
     if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => undefined);
+    if (signal.aborted) throw new ProviderError("no throughput slot on the SMPP bind in time", true, "timeout");
     const session = this.session;
-    if (!this.bound || session === undefined || signal.aborted) throw new ProviderError(`SMPP bind ${this.index} is not bound`, true, "smpp_unbound");
+    if (!this.bound || session === undefined) throw new ProviderError(`SMPP bind ${this.index} is not bound`, true, "smpp_unbound");
     return new Promise<string>((resolve, reject) => {
       const fail = (error: ProviderError) => {
         this.outstanding.delete(fail);
