@@ -61,10 +61,13 @@ describe("SMS over SMPP 3.4 to an SMSC on loopback", () => {
     expect(smsc.receiptAnswers.at(-1)).toBe(smpp.ESME_ROK);
   });
 
-  it("sends UCS-2 when the text needs it, and a long text as concatenated parts", async () => {
+  it("sends UCS-2 when the text needs it, a number sender as an international number, and a long text as concatenated parts", async () => {
     const p = await provider();
     await submit(p, sms("+31612360002", "482139 هو رمز التحقق من Acme."));
     expect(await smsc.nextSubmitTo("31612360002")).toMatchObject({ dataCoding: 8, text: "482139 هو رمز التحقق من Acme." });
+    await submit(p, { ...sms("+31612360014"), sender: "+3185000000" });
+    expect(await smsc.nextSubmitTo("31612360014")).toMatchObject({ source: "3185000000", sourceTon: 1 });
+    expect(await smsc.nextSubmitTo("31612360002")).toMatchObject({ source: "ACME", sourceTon: 5 });
     const long = `482139 ${"is your code, ".repeat(20)}€`;
     const result = await submit(p, sms("+31612360003", long));
     const parts = smsc.submits.filter((s) => s.destination === "31612360003");

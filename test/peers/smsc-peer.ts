@@ -6,6 +6,7 @@ import smpp from "smpp";
 export interface PeerSubmit {
   readonly destination: string;
   readonly source: string;
+  readonly sourceTon: number;
   readonly dataCoding: number;
   readonly registeredDelivery: number;
   readonly text: string;
@@ -186,6 +187,7 @@ export class SmscPeer {
     const taken = {
       destination,
       source: String(pdu.source_addr),
+      sourceTon: Number(pdu.source_addr_ton),
       dataCoding: Number(pdu.data_coding),
       registeredDelivery: Number(pdu.registered_delivery),
       text: typeof message.message === "string" ? message.message : "",

@@ -58,10 +58,12 @@ export class SmppProvider implements Provider {
     if (bind === undefined) throw new ProviderError(`no SMPP bind of ${this.name} is bound with room in its window`, true, "smpp_unbound");
     const { encoding } = smsSize(message.text);
     const parts = splitParts(message.text, encoding);
+    // A number sender goes as an international number (TON 1, ISDN), without its "+"; a name as alphanumeric (TON 5).
+    const numberSender = /^\+?\d+$/.test(message.sender);
     const common = {
-      source_addr: message.sender,
-      source_addr_ton: /^\+?\d+$/.test(message.sender) ? 1 : 5,
-      source_addr_npi: /^\+?\d+$/.test(message.sender) ? 1 : 0,
+      source_addr: numberSender ? message.sender.replace(/^\+/, "") : message.sender,
+      source_addr_ton: numberSender ? 1 : 5,
+      source_addr_npi: numberSender ? 1 : 0,
       destination_addr: message.to.replace(/^\+/, ""),
       dest_addr_ton: 1,
       dest_addr_npi: 1,
