@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AttemptStatus, Channel, DeliveryEventKind } from "../../gen/otp/v1/common_pb.js";
 import { OtpService, VerifyStatus } from "../../gen/otp/v1/otp_service_pb.js";
 import { waitFor } from "../harness/free-port.js";
+import { phoneSequence } from "../harness/phone-sequence.js";
 import { startNats, type RunningNats } from "../harness/nats.js";
 import { createTestDatabase } from "../harness/postgres.js";
 import { startServeProcess, startWorkerProcess, type ProcessOptions, type ServiceProcess } from "../harness/service-process.js";
@@ -27,8 +28,7 @@ describe("SMS over SMPP, as processes", () => {
   let worker: ServiceProcess;
   let client: Client<typeof OtpService>;
   const headers = { authorization: `Bearer ${TOKEN}` };
-  let phones = 0;
-  const phone = () => `+316333${String(process.pid % 100).padStart(2, "0")}${String(++phones).padStart(3, "0")}`;
+  const phone = phoneSequence("333");
 
   beforeAll(async () => {
     nats = await startNats();
