@@ -64,6 +64,11 @@ export interface RouteCircuit {
   readonly probingSince?: Date;
   /** Half-open: when enough probes had been sent; probing stops, and they are judged `settleMs` later. */
   readonly probesSentAt?: Date;
+  /**
+   * Open, half-open: the sends from this time on are the ones the drop was measured on, so their delivery receipts
+   * do not show that a code arrived (a route can say DELIVERED for messages nobody got).
+   */
+  readonly distrustSince?: Date;
 }
 
 export const CLOSED: RouteCircuit = { state: "closed" };
@@ -82,7 +87,7 @@ const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
 /** The circuit after one look at the counts. */
 export function nextCircuit(circuit: RouteCircuit, seen: ConversionObservation, settings: ConversionSettings, now: Date): RouteCircuit {
   const baseline = seen.baseline.sent >= settings.minSamples ? conversionRate(seen.baseline) : undefined;
-  const open = (reason: string): RouteCircuit => ({ state: "open", reason, retryAt: new Date(now.getTime() + settings.coolOffMs) });
+  const open = (reason: string, distrustSince: Date): RouteCircuit => ({ state: "open", reason, retryAt: new Date(now.getTime() + settings.coolOffMs), distrustSince });
   switch (circuit.state) {
     case "closed": {
       const recent = conversionRate(seen.recent);
@@ -90,11 +95,17 @@ export function nextCircuit(circuit: RouteCircuit, seen: ConversionObservation, 
       if (recent >= baseline * settings.dropRatio) return circuit;
       return open(
         `conversion ${percent(recent)} over the last ${minutes(settings.recentWindowMs)} (${seen.recent.sent} sends) against ${percent(baseline)} before`,
+        new Date(now.getTime() - settings.recentWindowMs),
       );
     }
     case "open":
       if (now < circuit.retryAt!) return circuit;
-      return { state: "half-open", reason: `${circuit.reason}; probing with ${percent(settings.probeShare)} of traffic`, probingSince: now };
+      return {
+        state: "half-open",
+        reason: `${circuit.reason}; probing with ${percent(settings.probeShare)} of traffic`,
+        probingSince: now,
+        ...(circuit.distrustSince ? { distrustSince: circuit.distrustSince } : {}),
+      };
     case "half-open": {
       if (circuit.probesSentAt === undefined) {
         return seen.probes.sent >= settings.minSamples ? { ...circuit, probesSentAt: now } : circuit;
@@ -102,7 +113,7 @@ export function nextCircuit(circuit: RouteCircuit, seen: ConversionObservation, 
       if (now.getTime() - circuit.probesSentAt.getTime() < settings.settleMs) return circuit;
       const probed = conversionRate(seen.probes) ?? 0;
       if (baseline === undefined || probed >= baseline * settings.dropRatio) return CLOSED;
-      return open(`probes converted ${percent(probed)} (${seen.probes.sent} sends) against ${percent(baseline)} before`);
+      return open(`probes converted ${percent(probed)} (${seen.probes.sent} sends) against ${percent(baseline)} before`, circuit.probingSince!);
     }
   }
 }
@@ -111,4 +122,15 @@ export function nextCircuit(circuit: RouteCircuit, seen: ConversionObservation, 
 export function admittedShare(circuit: RouteCircuit, settings: ConversionSettings): number {
   if (circuit.state === "closed") return 1;
   return circuit.state === "half-open" && circuit.probesSentAt === undefined ? settings.probeShare : 0;
+}
+
+/**
+ * The sends of a route whose delivery receipts are not taken as a code arriving: from `since` (the circuit's
+ * `distrustSince`) on, but before `until` while half-open — probes are judged by their own conversion, so their
+ * receipts stand until that judgement (it reopens the circuit, distrusting them, if they did not convert).
+ * Undefined when the route's receipts are trusted (closed).
+ */
+export function distrustedSends(circuit: RouteCircuit): { readonly since: Date; readonly until?: Date } | undefined {
+  if (circuit.state === "closed" || circuit.distrustSince === undefined) return undefined;
+  return circuit.state === "half-open" && circuit.probingSince !== undefined ? { since: circuit.distrustSince, until: circuit.probingSince } : { since: circuit.distrustSince };
 }

@@ -11,7 +11,7 @@ export type StepVerdict =
   | { readonly kind: "escalate"; readonly reason: string; readonly cause: EscalationCause };
 
 /** Why a step is escalated: its attempt failed, was never sent, got no receipt, or its code went unused. */
-export type EscalationCause = "attempt_failed" | "not_sent" | "no_receipt" | "code_unused";
+export type EscalationCause = "attempt_failed" | "not_sent" | "no_receipt" | "code_unused" | "receipt_distrusted";
 
 export interface CurrentAttempt {
   readonly status: AttemptStatus;
@@ -22,12 +22,21 @@ export interface CurrentAttempt {
 const FAILED: ReadonlySet<AttemptStatus> = new Set(["UNDELIVERED", "FAILED", "EXPIRED", "REJECTED"]);
 
 /**
+ * Why the current attempt's delivery receipt does not count: its route was passed over for a collapse of
+ * conversion that this send is part of (see `distrustedSends`).
+ */
+export interface DistrustedReceipt {
+  readonly reason: string;
+}
+
+/**
  * Judges the current step of a pending verification. A failed attempt
  * escalates at once; otherwise the step's deadline (counted from when its
  * attempt was queued) decides: `undelivered` escalates unless a delivery
- * receipt came, `unverified` escalates because the code has not been used.
+ * receipt came — and one that `distrusted` says did not get the code through
+ * does not count —, `unverified` escalates because the code has not been used.
  */
-export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date): StepVerdict {
+export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date, distrusted?: DistrustedReceipt): StepVerdict {
   if (FAILED.has(attempt.status)) {
     const code = attempt.providerErrorCode ? ` (${attempt.providerErrorCode})` : "";
     return { kind: "escalate", reason: `${step.channel} attempt ${attempt.status.toLowerCase()}${code}`, cause: "attempt_failed" };
@@ -37,7 +46,10 @@ export function judgeStep(step: PlannedStep, attempt: CurrentAttempt, now: Date)
   if (now < deadline) return { kind: "wait", until: deadline };
   const within = `within ${seconds(step.deadlineMs)}`;
   if (step.escalateWhen === "undelivered") {
-    if (attempt.status === "DELIVERED") return { kind: "done" };
+    if (attempt.status === "DELIVERED") {
+      if (distrusted === undefined) return { kind: "done" };
+      return { kind: "escalate", reason: `${step.channel} receipt said delivered, but ${distrusted.reason}; code not used`, cause: "receipt_distrusted" };
+    }
     return attempt.status === "QUEUED"
       ? { kind: "escalate", reason: `${step.channel} not sent ${within}`, cause: "not_sent" }
       : { kind: "escalate", reason: `no ${step.channel} delivery receipt ${within}`, cause: "no_receipt" };

@@ -1,4 +1,5 @@
-import { followingSteps, judgeStep, type EscalationCause, type StepVerdict } from "../domain/fallback.js";
+import { distrustedSends } from "../domain/conversion.js";
+import { followingSteps, judgeStep, type DistrustedReceipt, type EscalationCause, type StepVerdict } from "../domain/fallback.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
 import type { RenderOptions } from "../domain/message.js";
 import type { PlannedStep } from "../domain/plan.js";
@@ -115,7 +116,7 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   if (rows.length === 0) return;
   const now = deps.clock.now();
   const attemptsOf = groupBy(await listAttemptsOf(uow.trx, rows.map((r) => r.id)), (a) => a.verification_id);
-  const looks = rows.map((row) => lookAt(row, attemptsOf.get(row.id) ?? [], now));
+  const looks = rows.map((row) => lookAt(deps, row, attemptsOf.get(row.id) ?? [], now));
   const escalating = looks.filter((l) => l.verdict?.kind === "escalate");
 
   // Checked again now: an address may have been locked since its plan was made.
@@ -142,15 +143,32 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   uow.afterCommit(() => moves.report());
 }
 
-function lookAt(row: VerificationRow, attempts: readonly AttemptRow[], now: Date): PlanLook {
+function lookAt(deps: ServiceDeps, row: VerificationRow, attempts: readonly AttemptRow[], now: Date): PlanLook {
   const steps = row.plan as PlannedStep[];
   const current = attempts.find((a) => a.step_index === row.current_step);
   const step = steps.find((s) => s.index === row.current_step);
   const verdict =
     current === undefined || step === undefined
       ? undefined
-      : judgeStep(step, { status: current.status as AttemptStatus, createdAt: current.created_at, providerErrorCode: current.provider_error_code }, now);
+      : judgeStep(
+          step,
+          { status: current.status as AttemptStatus, createdAt: current.created_at, providerErrorCode: current.provider_error_code },
+          now,
+          distrustedReceipt(deps, current, steps[0]?.country ?? ""),
+        );
   return { row, steps, attempts, current, verdict };
+}
+
+/**
+ * Why the attempt's delivery receipt does not show the code arrived, if it does not: its route is passed over to the
+ * destination's country for a collapse of conversion measured on sends like this one. (The country is the first
+ * step's, as conversion is counted.)
+ */
+function distrustedReceipt(deps: ServiceDeps, attempt: AttemptRow, country: string): DistrustedReceipt | undefined {
+  const circuit = deps.routeHealth?.(attempt.route_id)?.conversion?.get(country)?.circuit;
+  const distrusted = circuit === undefined ? undefined : distrustedSends(circuit);
+  if (distrusted === undefined || attempt.created_at < distrusted.since || (distrusted.until !== undefined && attempt.created_at >= distrusted.until)) return undefined;
+  return { reason: `route ${attempt.route_id}${country ? ` to ${country}` : ""} is passed over (${circuit!.reason})` };
 }
 
 /** Attempts no provider call has started: a later step supersedes them. */

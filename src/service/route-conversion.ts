@@ -2,6 +2,7 @@ import { addCounts, admittedShare, CLOSED, NO_CONVERSIONS, nextCircuit, type Con
 import type { Clock } from "../domain/ports.js";
 import type { CountryConversion } from "../domain/route.js";
 import type { Executor } from "../store/database.js";
+import type { DistrustedSends } from "../store/repositories/verifications.js";
 import { conversionByMinute, type MinuteConversion } from "../store/repositories/conversion-stats.js";
 import type { Logger } from "../telemetry/logger.js";
 import { otpMetrics } from "../telemetry/metrics.js";
@@ -22,6 +23,8 @@ export class RouteConversionTracker {
   private loaded = false;
   private circuits = new Map<string, RouteCircuit>();
   private views = new Map<string, Map<string, CountryConversion>>();
+  /** Circuits that opened, as the sends they distrust, until `reopened` says their stopped plans were reopened. */
+  private opened: DistrustedSends[] = [];
 
   constructor(
     private readonly db: Executor,
@@ -34,6 +37,16 @@ export class RouteConversionTracker {
 
   /** Conversion and circuit per country of one route; undefined when it sent nothing in the baseline window. */
   readonly get = (routeId: string): ReadonlyMap<string, CountryConversion> | undefined => this.views.get(routeId);
+
+  /** The sends of circuits opened since the last look whose stopped plans are still to be reopened (oldest first). */
+  openedCircuits(): readonly DistrustedSends[] {
+    return this.opened;
+  }
+
+  /** The plans stopped on `sends` were reopened. */
+  reopened(sends: DistrustedSends): void {
+    this.opened = this.opened.filter((s) => s !== sends);
+  }
 
   routeIds(): readonly string[] {
     return [...this.views.keys()];
@@ -91,6 +104,7 @@ export class RouteConversionTracker {
   private changed(routeId: string, country: string, circuit: RouteCircuit): void {
     otpMetrics.circuitChanged(routeId, country, circuit.state);
     const where = `route ${routeId}${country ? ` to ${country}` : ""}`;
+    if (circuit.state === "open" && circuit.distrustSince !== undefined) this.opened.push({ routeId, country, since: circuit.distrustSince });
     if (circuit.state === "closed") this.log.info(`${where} converts again: back in service`, { route: routeId, country });
     else this.log.warn(`${where} ${circuit.state === "open" ? "passed over" : "probed"}: ${circuit.reason}`, { route: routeId, country, state: circuit.state });
   }

@@ -3,6 +3,7 @@ import type { Clock } from "../domain/ports.js";
 import type { RouteHealth } from "../domain/route.js";
 import type { Executor } from "../store/database.js";
 import { routeDeliveryStats, type DeliveryStats } from "../store/repositories/route-stats.js";
+import { reopenPlansOnDistrustedSends } from "../store/repositories/verifications.js";
 import { silentLogger, type Logger } from "../telemetry/logger.js";
 import { RouteConversionTracker } from "./route-conversion.js";
 
@@ -34,7 +35,7 @@ export class RouteHealthTracker {
     private readonly settings: RouteHealthSettings,
     /** Number prefixes conversion leaves out (flagged as SMS pumping). */
     excludedPrefixes: () => readonly string[] = () => [],
-    log: Logger = silentLogger,
+    private readonly log: Logger = silentLogger,
   ) {
     this.conversion = new RouteConversionTracker(db, clock, { ...settings.conversion, minSamples: settings.minSamples }, excludedPrefixes, log);
   }
@@ -43,6 +44,7 @@ export class RouteHealthTracker {
 
   async refresh(): Promise<void> {
     await this.conversion.refresh();
+    await this.reopenStoppedPlans();
     const since = new Date(this.clock.now().getTime() - this.settings.windowMs);
     const next = new Map<string, RouteHealth>();
     const { minSamples } = this.settings;
@@ -66,6 +68,26 @@ export class RouteHealthTracker {
       if (!next.has(routeId)) next.set(routeId, { deliveryRate: 1, samples: 0, healthy: true, ...this.conversionOf(routeId) });
     }
     this.current = next;
+  }
+
+  /**
+   * A route passed over for its conversion may have said DELIVERED for messages nobody got: plans that stopped on
+   * such a receipt would leave their people without a code. They are made due again and the scheduler moves them on
+   * (see `judgeStep`). Kept until done, so a failure is tried again at the next refresh; several replicas doing the
+   * same reopen each plan once.
+   */
+  private async reopenStoppedPlans(): Promise<void> {
+    for (const sends of this.conversion.openedCircuits()) {
+      const reopened = await reopenPlansOnDistrustedSends(this.db, sends, this.clock.now());
+      this.conversion.reopened(sends);
+      if (reopened > 0) {
+        this.log.warn(`route ${sends.routeId}${sends.country ? ` to ${sends.country}` : ""} passed over: ${reopened} plans that stopped on its delivery receipts move on`, {
+          route: sends.routeId,
+          country: sends.country,
+          plans: reopened,
+        });
+      }
+    }
   }
 
   private conversionOf(routeId: string): Pick<RouteHealth, "conversion"> {

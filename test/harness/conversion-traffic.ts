@@ -6,19 +6,20 @@ import { findAttempt } from "../../src/store/repositories/attempts.js";
 import { newTrace, sendCommand } from "./service-fixture.js";
 
 /**
- * One verification as conversion sees it: sent to `phone` (through `routeId` when given), accepted by the provider,
- * and approved with its code when `approve`.
+ * One verification as conversion sees it: sent to `phone` (through `routeId` when given, on `policy`), accepted by
+ * the provider (with a DELIVERED receipt at once when `delivered`), and approved with its code when `approve`.
  */
 export async function convertOnce(
   deps: ServiceDeps,
   caller: Caller,
   phone: string,
-  options: { readonly approve: boolean; readonly routeId?: string },
+  options: { readonly approve: boolean; readonly routeId?: string; readonly delivered?: boolean; readonly policy?: string },
 ): Promise<SendOtpResult> {
   const overrides = options.routeId ? new Map([["sms" as const, { routeId: options.routeId }]]) : undefined;
-  const sent = await sendOtp(deps, caller, sendCommand({ destination: { phone }, ...(overrides ? { overrides } : {}) }), newTrace());
+  const command = sendCommand({ destination: { phone }, policy: options.policy ?? "", ...(overrides ? { overrides } : {}) });
+  const sent = await sendOtp(deps, caller, command, newTrace());
   const attempt = (await findAttempt(deps.db, sent.firstAttempt.id))!;
-  await recordSubmitted(deps, attempt, { providerMessageId: `conv-${attempt.id}`, delivered: false, firstPollAt: null });
+  await recordSubmitted(deps, attempt, { providerMessageId: `conv-${attempt.id}`, delivered: options.delivered ?? false, firstPollAt: null });
   if (options.approve) {
     const code = deps.protector.unseal(sent.verification.id, attempt.sealed_code!);
     const checked = await verifyOtp(deps, caller, sent.verification.id, code);

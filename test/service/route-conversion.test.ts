@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
+import type { Policy } from "../../src/domain/plan.js";
 import type { Route } from "../../src/domain/route.js";
+import { advanceDuePlans } from "../../src/service/fallback.js";
 import { planFor } from "../../src/service/plan-request.js";
 import { DEFAULT_ROUTE_HEALTH, RouteHealthTracker } from "../../src/service/route-health.js";
 import { sendOtp } from "../../src/service/send-otp.js";
@@ -89,5 +91,94 @@ describe.each(BACKENDS)("routes passed over by conversion on $name", (backend) =
     for (let i = 0; i < 4; i++) await convertOnce(deps, caller, `${pumped}0${String(i).padStart(4, "0")}`, { approve: false, routeId: "conv-b" });
     await tracker.refresh();
     expect(tracker.get("conv-b")!.conversion!.get("NL")!.recent).toEqual({ sent: 6, approved: 6 });
+  });
+
+  it("moves on plans that stopped on a passed-over route's delivered receipts, once each, and lets probes' receipts stand until they are judged", async () => {
+    const smsOnly: Policy = { name: "sms-only", steps: [{ channel: "sms", deadlineMs: 15_000, escalateWhen: "undelivered" }] };
+    // Routes of its own: conversion is counted per route and country, whoever the caller.
+    const lyingRoute: Route = { ...sandboxSms, id: "lie-a", countries: ["NL"] };
+    const withSmsOnly = { routes: [lyingRoute, { ...routeB, id: "lie-b" }, ...SANDBOX_ROUTES], policies: new Map([...DEFAULT_POLICIES, ["sms-only", smsOnly]]) };
+    const deps = serviceDeps(db, { catalogue: withSmsOnly });
+    const log = recordingLogger();
+    const tracker = new RouteHealthTracker(db, deps.clock, DEFAULT_ROUTE_HEALTH, () => [], log);
+    const withHealth = { ...deps, routeHealth: tracker.get };
+    const caller = { id: `distrusted-receipts-${backend.name}` };
+    deps.clock.advance(180 * MINUTE); // minutes of their own, apart from the other tests'
+    let n = 0;
+    const phone = () => `+31630${String(n % 100).padStart(2, "0")}${String(n++).padStart(4, "0")}`;
+    // A route that says DELIVERED for every message, and nobody gets a code: the plans stop on the receipt.
+    const lyingSend = (policy = "") => convertOnce(deps, caller, phone(), { approve: false, delivered: true, routeId: "lie-a", policy });
+    const position = async (id: string) =>
+      db.selectFrom("verifications").select(["current_step", "next_step_at"]).where("id", "=", id).executeTakeFirstOrThrow();
+    const lastEvent = async (id: string) => (await listDeliveryEvents(db, id)).at(-1)!;
+    const movedOn = (line: { message: string }) => line.message.includes("plans that stopped on its delivery receipts move on");
+
+    for (let i = 0; i < 40; i++) await convertOnce(deps, caller, phone(), { approve: i < 36, routeId: "lie-a" });
+    deps.clock.advance(5 * MINUTE);
+    // Delivered before the drop the circuit is measured on: its receipt keeps counting.
+    const earlier = await lyingSend();
+    deps.clock.advance(150_000);
+    const lying = [];
+    for (let i = 0; i < 24; i++) lying.push(await lyingSend());
+    const lastStep = await lyingSend("sms-only");
+    deps.clock.advance(15_000);
+    await advanceDuePlans(deps, 100);
+    for (const sent of [earlier, ...lying, lastStep]) expect(await position(sent.verification.id)).toEqual({ current_step: 0, next_step_at: null });
+
+    // The circuit opens on the 25 sends of the last two minutes: their plans move on, the earlier one stays.
+    await tracker.refresh();
+    expect(tracker.get("lie-a")!.conversion!.get("NL")!.circuit.state).toBe("open");
+    expect(log.lines.filter(movedOn)).toEqual([
+      { level: "warn", message: "route lie-a to NL passed over: 25 plans that stopped on its delivery receipts move on", fields: { route: "lie-a", country: "NL", plans: 25 } },
+    ]);
+    expect(await advanceDuePlans(withHealth, 100)).toBe(25);
+    const reason = tracker.get("lie-a")!.conversion!.get("NL")!.circuit.reason!;
+    expect(reason).toMatch(/^conversion 0 % over the last 2 min \(2\d sends\) against 90 % before$/);
+    const distrusted = `sms receipt said delivered, but route lie-a to NL is passed over (${reason}); code not used`;
+    for (const sent of lying) {
+      const events = await listDeliveryEvents(db, sent.verification.id);
+      expect(events.slice(-2)).toMatchObject([
+        { kind: "FALLBACK_TRIGGERED", reason: `${distrusted}; next: voice` },
+        { kind: "ATTEMPT_QUEUED", channel: "voice" },
+      ]);
+    }
+    expect(await lastEvent(lastStep.verification.id)).toMatchObject({ kind: "FALLBACK_TRIGGERED", reason: `${distrusted}; no step left` });
+    expect(await lastEvent(earlier.verification.id)).toMatchObject({ kind: "ATTEMPT_DELIVERED" });
+
+    // Once each: neither this replica's next look nor another replica seeing the circuit open reopens them.
+    const otherReplica = new RouteHealthTracker(db, deps.clock, DEFAULT_ROUTE_HEALTH, () => [], log);
+    await tracker.refresh();
+    await otherReplica.refresh();
+    expect(otherReplica.get("lie-a")!.conversion!.get("NL")!.circuit.state).toBe("open");
+    expect(await advanceDuePlans(withHealth, 100)).toBe(0);
+    expect(log.lines.filter(movedOn)).toHaveLength(1);
+    expect(await lastEvent(lastStep.verification.id)).toMatchObject({ kind: "FALLBACK_TRIGGERED", reason: `${distrusted}; no step left` });
+
+    // A send pinned to the passed-over route: its delivered step moves on at its deadline.
+    const pinned = await lyingSend();
+    deps.clock.advance(15_000);
+    expect(await advanceDuePlans(withHealth, 100)).toBe(1);
+    expect(await lastEvent(pinned.verification.id)).toMatchObject({ kind: "ATTEMPT_QUEUED", channel: "voice" });
+
+    // Half-open: the probes' receipts stand (the probe plans stop on them) until the probes are judged.
+    deps.clock.advance(DEFAULT_ROUTE_HEALTH.conversion.coolOffMs);
+    await advanceDuePlans(withHealth, 100); // the voice steps above end: nothing left to try
+    await tracker.refresh();
+    expect(tracker.get("lie-a")!.conversion!.get("NL")!.circuit.state).toBe("half-open");
+    const probes = [];
+    for (let i = 0; i < 20; i++) probes.push(await lyingSend());
+    deps.clock.advance(15_000);
+    expect(await advanceDuePlans(withHealth, 100)).toBe(20);
+    for (const probe of probes) expect(await position(probe.verification.id)).toEqual({ current_step: 0, next_step_at: null });
+    await tracker.refresh();
+    deps.clock.advance(DEFAULT_ROUTE_HEALTH.conversion.settleMs);
+    await tracker.refresh();
+    expect(tracker.get("lie-a")!.conversion!.get("NL")!.circuit).toMatchObject({
+      state: "open",
+      reason: expect.stringMatching(/^probes converted 0 % \(20 sends\) against \d+ % before$/),
+    });
+    expect(log.lines.filter(movedOn).at(-1)!.message).toBe("route lie-a to NL passed over: 20 plans that stopped on its delivery receipts move on");
+    expect(await advanceDuePlans(withHealth, 100)).toBe(20);
+    for (const probe of probes) expect(await lastEvent(probe.verification.id)).toMatchObject({ kind: "ATTEMPT_QUEUED", channel: "voice" });
   });
 });

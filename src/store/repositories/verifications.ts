@@ -109,3 +109,31 @@ export async function verificationTraceparent(db: Executor, id: string): Promise
   const { rows } = await sql<{ traceparent: string | null }>`select ${firstTraceparent(sql.val(id))} as traceparent`.execute(db);
   return rows[0]?.traceparent ?? undefined;
 }
+
+/** Sends of a route to a country, `[since, until)`, whose delivery receipts no longer show that a code arrived. */
+export interface DistrustedSends {
+  readonly routeId: string;
+  /** ISO 3166-1 alpha-2 of the plan's first step, as conversion is counted ('' for none). */
+  readonly country: string;
+  readonly since: Date;
+  readonly until?: Date;
+}
+
+/**
+ * Makes pending plans that stopped on such a delivered send due again, so the scheduler judges them once more (and
+ * moves them on, see `judgeStep`). A plan is reopened once per attempt: not if it already moved on from it (a
+ * FALLBACK_TRIGGERED event names the attempt). Found through the pending verifications, which expire within
+ * minutes, so the statement does not grow with history. Returns how many plans it reopened.
+ */
+export async function reopenPlansOnDistrustedSends(db: Executor, sends: DistrustedSends, now: Date): Promise<number> {
+  const result = await sql`
+    update verifications v set next_step_at = ${now}
+    from attempts a
+    where v.status = 'PENDING' and v.expires_at > ${now} and v.next_step_at is null
+      and a.verification_id = v.id and a.step_index = v.current_step
+      and a.route_id = ${sends.routeId} and a.status = 'DELIVERED'
+      and a.created_at >= ${sends.since} and a.created_at < ${sends.until ?? now}
+      and coalesce(v.plan->0->>'country', '') = ${sends.country}
+      and not exists (select 1 from delivery_events e where e.verification_id = v.id and e.kind = 'FALLBACK_TRIGGERED' and e.attempt_id = a.id)`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
