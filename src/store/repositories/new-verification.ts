@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import type { Money } from "../../domain/money.js";
 import type { Executor } from "../database.js";
 import type { NewAttemptRow } from "../tables/attempts.js";
@@ -6,7 +5,7 @@ import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { Database } from "../tables/index.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
-import { insertRowIf } from "../sql-rows.js";
+import { SqlText } from "../sql-rows.js";
 import { findBalance, type DebitOutcome } from "./ledger.js";
 
 /** Everything a new verification starts with, written by one statement. */
@@ -41,26 +40,22 @@ export async function writeNewVerification(db: Executor, write: NewVerificationW
   const attemptId = write.attempt.id;
   const { price } = write;
   const now = write.verification.created_at;
-  const affordable = price.micros === 0 ? sql`true` : sql`currency = ${price.currency} and balance_micros >= ${price.micros}`;
   const rows: Array<[keyof Database, object]> = [
     ["attempts", write.attempt],
     ...write.events.map((row): [keyof Database, object] => ["delivery_events", row]),
     ...write.outbox.map((row): [keyof Database, object] => ["outbox", row]),
   ];
-  const result = await sql<VerificationRow>`
-    with balance as (select 1 from caller_balances where caller_id = ${callerId}),
-    debit as (
-      update caller_balances set balance_micros = balance_micros - ${price.micros}
-      where caller_id = ${callerId} and ${affordable}
-      returning caller_id),
-    paid as (select 1 where not exists (select 1 from balance) or exists (select 1 from debit)),
-    ledger as (
-      insert into ledger_entries (entry_key, caller_id, attempt_id, kind, amount_micros, created_at)
-      select ${`debit:${attemptId}`}, caller_id, ${attemptId}, 'debit', ${-price.micros}, ${now} from debit where ${price.micros} > 0
-      returning entry_key),
-    ${sql.join(rows.map(([table, row], i) => sql`${sql.raw(`row_${i}`)} as (${insertRowIf(table, row, "paid")} returning 1)`))},
-    verification as (${insertRowIf("verifications", write.verification, "paid")} returning *)
-    select * from verification`.execute(db);
+  const statement = new SqlText().add("with balance as (select 1 from caller_balances where caller_id = ").value(callerId).add("),\n");
+  statement.add("debit as (update caller_balances set balance_micros = balance_micros - ").value(price.micros).add(" where caller_id = ").value(callerId);
+  if (price.micros !== 0) statement.add(" and currency = ").value(price.currency).add(" and balance_micros >= ").value(price.micros);
+  statement.add(" returning caller_id),\n");
+  statement.add("paid as (select 1 where not exists (select 1 from balance) or exists (select 1 from debit)),\n");
+  statement.add("ledger as (insert into ledger_entries (entry_key, caller_id, attempt_id, kind, amount_micros, created_at) select ");
+  statement.value(`debit:${attemptId}`).add(", caller_id, ").value(attemptId).add(", 'debit', ").value(-price.micros).add(", ").value(now);
+  statement.add(" from debit where ").value(price.micros).add(" > 0 returning entry_key),\n");
+  rows.forEach(([table, row], i) => statement.add(`row_${i} as (`).insertRowIf(table, row, "paid").add(" returning 1),\n"));
+  statement.add("verification as (").insertRowIf("verifications", write.verification, "paid").add(" returning *)\nselect * from verification");
+  const result = await db.executeQuery<VerificationRow>(statement.compile());
   const verification = result.rows[0];
   if (verification !== undefined) return { kind: "written", verification };
   // Read after the refusal: good enough to say why (balances are never deleted).
