@@ -12,6 +12,7 @@ import * as routeOutcomesCountry from "./20261203T1000-route-outcomes-country.js
 import * as conversionCounts from "./20261203T1100-conversion-counts.js";
 import * as prefixBlocks from "./20261203T1300-prefix-blocks.js";
 import * as counterAmounts from "./20261203T1500-counter-amounts.js";
+import * as duplicateAttemptIndex from "./20261203T1700-duplicate-attempt-index.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   "20261203T1100-conversion-counts": conversionCounts,
   "20261203T1300-prefix-blocks": prefixBlocks,
   "20261203T1500-counter-amounts": counterAmounts,
+  "20261203T1700-duplicate-attempt-index": duplicateAttemptIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
