@@ -44,7 +44,6 @@ export class RouteHealthTracker {
 
   async refresh(): Promise<void> {
     await this.conversion.refresh();
-    await this.reopenStoppedPlans();
     const since = new Date(this.clock.now().getTime() - this.settings.windowMs);
     const next = new Map<string, RouteHealth>();
     const { minSamples } = this.settings;
@@ -68,13 +67,16 @@ export class RouteHealthTracker {
       if (!next.has(routeId)) next.set(routeId, { deliveryRate: 1, samples: 0, healthy: true, ...this.conversionOf(routeId) });
     }
     this.current = next;
+    // After the new circuits are visible to planning and to the scheduler, which judges the reopened plans by them.
+    await this.reopenStoppedPlans();
   }
 
   /**
    * A route passed over for its conversion may have said DELIVERED for messages nobody got: plans that stopped on
    * such a receipt would leave their people without a code. They are made due again and the scheduler moves them on
-   * (see `judgeStep`). Kept until done, so a failure is tried again at the next refresh; several replicas doing the
-   * same reopen each plan once.
+   * (see `judgeStep`). Kept until done, so a failure is tried again at the next refresh. With several replicas, one
+   * whose circuit has not opened yet may judge a reopened plan done again; it reopens it when its own circuit opens,
+   * and a plan that moved on is not reopened (once each).
    */
   private async reopenStoppedPlans(): Promise<void> {
     for (const sends of this.conversion.openedCircuits()) {

@@ -1,3 +1,4 @@
+import type { KyselyPlugin, RawNode } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import type { Policy } from "../../src/domain/plan.js";
@@ -180,5 +181,43 @@ describe.each(BACKENDS)("routes passed over by conversion on $name", (backend) =
     expect(log.lines.filter(movedOn).at(-1)!.message).toBe("route lie-a to NL passed over: 20 plans that stopped on its delivery receipts move on");
     expect(await advanceDuePlans(withHealth, 100)).toBe(20);
     for (const probe of probes) expect(await lastEvent(probe.verification.id)).toMatchObject({ kind: "ATTEMPT_QUEUED", channel: "voice" });
+  });
+
+  it("reopens plans once its own scheduler sees the open circuit; a replica whose circuit has not opened yet may judge them done, and moves them on once it opens", async () => {
+    const deps = serviceDeps(db, { catalogue: { routes: [{ ...sandboxSms, id: "lie-c", countries: ["NL"] }, ...SANDBOX_ROUTES], policies: DEFAULT_POLICIES } });
+    // Replica A's plans are reopened only once its own scheduler would judge them by the open circuit.
+    const circuitWhenReopening: string[] = [];
+    const watchReopen: KyselyPlugin = {
+      transformQuery: ({ node }) => {
+        const text = node.kind === "RawNode" ? (node as RawNode).sqlFragments.join("?") : "";
+        if (text.includes("update verifications v set next_step_at")) circuitWhenReopening.push(replicaA.get("lie-c")?.conversion?.get("NL")?.circuit.state ?? "unknown");
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    };
+    const replicaA: RouteHealthTracker = new RouteHealthTracker(db.withPlugin(watchReopen), deps.clock, DEFAULT_ROUTE_HEALTH);
+    const replicaB = new RouteHealthTracker(db, deps.clock, DEFAULT_ROUTE_HEALTH);
+    const onB = { ...deps, routeHealth: replicaB.get };
+    const caller = { id: `distrusted-replicas-${backend.name}` };
+    deps.clock.advance(240 * MINUTE);
+    await advanceDuePlans(deps, 1_000); // the other tests' plans, due by now
+    let n = 0;
+    const phone = () => `+31640${String(n % 100).padStart(2, "0")}${String(n++).padStart(4, "0")}`;
+    for (let i = 0; i < 40; i++) await convertOnce(deps, caller, phone(), { approve: i < 36, routeId: "lie-c" });
+    deps.clock.advance(5 * MINUTE);
+    await advanceDuePlans(deps, 1_000); // the baseline's plans
+    const lying = [];
+    for (let i = 0; i < 24; i++) lying.push(await convertOnce(deps, caller, phone(), { approve: false, delivered: true, routeId: "lie-c" }));
+    deps.clock.advance(15_000);
+    expect(await advanceDuePlans(deps, 100)).toBe(24);
+
+    await replicaA.refresh(); // opens: the 24 plans are due again
+    expect(circuitWhenReopening).toEqual(["open"]);
+    expect(await advanceDuePlans(onB, 100)).toBe(24); // B still trusts the receipts: done again
+    const stopped = await db.selectFrom("verifications").select("id").where("id", "in", lying.map((s) => s.verification.id)).where("next_step_at", "is", null).execute();
+    expect(stopped).toHaveLength(24);
+    await replicaB.refresh();
+    expect(await advanceDuePlans(onB, 100)).toBe(24);
+    for (const sent of lying) expect((await listDeliveryEvents(db, sent.verification.id)).at(-1)).toMatchObject({ kind: "ATTEMPT_QUEUED", channel: "voice" });
   });
 });
