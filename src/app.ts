@@ -21,6 +21,7 @@ import { advanceDuePlans } from "./service/fallback.js";
 import { pruneOnce } from "./service/retention.js";
 import { PumpingGuard } from "./service/pumping-guard.js";
 import { RouteHealthTracker } from "./service/route-health.js";
+import { sendAdmissions } from "./service/send-limits.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
@@ -89,6 +90,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
   await routeHealth.refresh();
   const service: ServiceDeps = {
     db,
+    sendAdmissions: sendAdmissions(db),
     clock,
     ids: runtime.ids,
     random: runtime.random,

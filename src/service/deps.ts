@@ -7,6 +7,8 @@ import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
 import type { Route, RouteHealth } from "../domain/route.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import type { Db } from "../store/database.js";
+import type { SendAdmission, SendAdmissionQuery } from "../store/repositories/send-admission.js";
+import type { GroupRunner } from "../util/group-runner.js";
 
 /** Routes and fallback policies the service plans with. */
 export interface Catalogue {
@@ -17,6 +19,8 @@ export interface Catalogue {
 /** Everything the use cases need, passed in so tests control time, randomness and storage. */
 export interface ServiceDeps {
   readonly db: Db;
+  /** Counts sends in their limit windows, many sends per statement (`sendAdmissions(db)`). */
+  readonly sendAdmissions: GroupRunner<SendAdmissionQuery, SendAdmission>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly random: RandomSource;

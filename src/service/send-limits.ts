@@ -3,8 +3,10 @@ import { PreconditionError, RateLimitedError } from "../domain/errors.js";
 import { slidingCount, windowStart, type WindowLimit } from "../domain/limits.js";
 import type { PlannedStep } from "../domain/plan.js";
 import { capFor, capReachedReason, nextSpendDay, spendDay, spendKey, SPEND_DAY_MS } from "../domain/spend-cap.js";
-import { admitSend, releaseSend, type SendWindow } from "../store/repositories/send-admission.js";
+import type { Db } from "../store/database.js";
+import { admitSends, releaseSend, type SendAdmission, type SendAdmissionQuery, type SendWindow } from "../store/repositories/send-admission.js";
 import { retryConflicts } from "../store/transaction.js";
+import { GroupRunner } from "../util/group-runner.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 
 /** A send its limits let through: counted in its windows until it is released. */
@@ -33,8 +35,8 @@ interface LimitedWindow extends SendWindow {
  * idempotency key is answered before anything is counted.
  *
  * Counting happens in its own short statement, before the send's transaction,
- * so sends of one caller do not queue on its window row for a whole
- * transaction. The guarantee stays: a send is let through only if, with it,
+ * shared by the sends that arrive together (see `sendAdmissions`), so sends of
+ * one caller do not queue on its window row. The guarantee stays: a send is let through only if, with it,
  * every window is within its limit; a refused send, or one whose transaction
  * then fails, is taken back out. (A process that dies between counting and
  * committing leaves its send counted: the limit errs on the safe side.)
@@ -48,9 +50,7 @@ export async function admit(
   now: Date,
 ): Promise<SendAdmissionResult> {
   const windows = sendWindows(deps, caller, request, steps, guardKeys, now);
-  const admission = await retryConflicts(() =>
-    admitSend(deps.db, { callerId: caller.id, idempotencyKey: request.idempotencyKey, guardKeys, windows, now }),
-  );
+  const admission = await deps.sendAdmissions.submit({ callerId: caller.id, idempotencyKey: request.idempotencyKey, guardKeys, windows, now });
   if (admission.kind === "held") return admission;
   if (admission.kind === "locked") {
     throw new RateLimitedError("a destination is temporarily locked after repeated wrong codes", admission.until.getTime() - now.getTime());
@@ -65,6 +65,19 @@ export async function admit(
     }
   }
   return { kind: "counted", release };
+}
+
+/** At most this many sends share one admission statement. */
+const MAX_ADMISSION_GROUP = 64;
+
+/**
+ * The admission statements of one process: one at a time, each for every send
+ * that arrived while the one before ran. Before, each send counted itself, and
+ * concurrent sends of one caller queued on its window row one statement after
+ * another (a lock convoy that made SendOtp's tail under load).
+ */
+export function sendAdmissions(db: Db): GroupRunner<SendAdmissionQuery, SendAdmission> {
+  return new GroupRunner((queries) => retryConflicts(() => admitSends(db, queries)), MAX_ADMISSION_GROUP);
 }
 
 function sendWindows(

@@ -5,6 +5,7 @@ import { cryptoRandom, uuidIds } from "../../src/domain/ports.js";
 import type { Route } from "../../src/domain/route.js";
 import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
 import type { SendOtpCommand } from "../../src/service/send-otp.js";
+import { sendAdmissions } from "../../src/service/send-limits.js";
 import type { Db } from "../../src/store/database.js";
 import { continueOrStartTrace, type TraceContext } from "../../src/telemetry/trace-context.js";
 import { FakeClock } from "./fakes.js";
@@ -14,6 +15,7 @@ export const TEST_KEYS = { hashKey: Buffer.alloc(32, 11), sealKey: Buffer.alloc(
 export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Partial<AbuseLimits>; catalogue?: Catalogue } = {}): ServiceDeps & { clock: FakeClock } {
   return {
     db,
+    sendAdmissions: sendAdmissions(db),
     clock: options.clock ?? new FakeClock(),
     ids: uuidIds,
     random: cryptoRandom,

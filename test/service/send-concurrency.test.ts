@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SANDBOX_ROUTES, DEFAULT_POLICIES } from "../../src/config/sandbox-catalogue.js";
 import { PreconditionError, RateLimitedError } from "../../src/domain/errors.js";
 import { uuidIds } from "../../src/domain/ports.js";
-import type { Catalogue } from "../../src/service/deps.js";
+import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
+import { sendAdmissions } from "../../src/service/send-limits.js";
 import { sendOtp, type SendOtpResult } from "../../src/service/send-otp.js";
 import { openDatabase, type Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
@@ -15,7 +16,9 @@ import { waitFor } from "../harness/free-port.js";
  * SendOtp under concurrency on real PostgreSQL (PGlite runs one transaction
  * at a time: nothing here could fail there). Each limit is hit by many sends
  * at once and must let exactly its number through; a caller's sends must not
- * wait on each other's transactions.
+ * wait on each other's transactions. The limit races run on three "replicas"
+ * (each counts the sends that arrive together in one statement), so sends are
+ * counted both within a statement and by statements racing each other.
  */
 describe("SendOtp under concurrency on real PostgreSQL", () => {
   let url: string;
@@ -37,16 +40,22 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
     return { sent: n - errors.length, errors };
   }
 
+  /** The same service as three replicas would run it: each with its own admission statements. */
+  function replicas(deps: ServiceDeps): (i: number) => ServiceDeps {
+    const all = Array.from({ length: 3 }, () => ({ ...deps, sendAdmissions: sendAdmissions(db) }));
+    return (i) => all[i % all.length]!;
+  }
+
   async function windowCount(keyPrefix: string): Promise<number> {
     const rows = await db.selectFrom("rate_limit_counters").select("count").where("key", "like", `${keyPrefix}%`).execute();
     return rows.reduce((sum, r) => sum + r.count, 0);
   }
 
   it("lets exactly the per-destination limit through when 40 sends to one phone race, and counts only those", async () => {
-    const deps = serviceDeps(db, { limits: { ...unlimited, sendsPerDestination: { max: 5, windowMs: 3_600_000 } } });
+    const replica = replicas(serviceDeps(db, { limits: { ...unlimited, sendsPerDestination: { max: 5, windowMs: 3_600_000 } } }));
     const phone = uniquePhone();
     const caller = { id: "race-dest" };
-    const { sent, errors } = await burst(40, () => sendOtp(deps, caller, sendCommand({ destination: { phone } }), newTrace()));
+    const { sent, errors } = await burst(40, (i) => sendOtp(replica(i), caller, sendCommand({ destination: { phone } }), newTrace()));
     expect(sent).toBe(5);
     expect(errors.every((e) => e instanceof RateLimitedError)).toBe(true);
     expect(await windowCount("dest:race-dest:")).toBe(5);
@@ -54,25 +63,25 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
   });
 
   it("lets exactly the per-caller limit through when 60 sends of one caller race", async () => {
-    const deps = serviceDeps(db, { limits: { ...unlimited, sendsPerCaller: { max: 20, windowMs: 3_600_000 } } });
+    const replica = replicas(serviceDeps(db, { limits: { ...unlimited, sendsPerCaller: { max: 20, windowMs: 3_600_000 } } }));
     const caller = { id: "race-caller" };
-    const { sent, errors } = await burst(60, () => sendOtp(deps, caller, sendCommand(), newTrace()));
+    const { sent, errors } = await burst(60, (i) => sendOtp(replica(i), caller, sendCommand(), newTrace()));
     expect(sent).toBe(20);
     expect(errors.every((e) => e instanceof RateLimitedError)).toBe(true);
     expect(await windowCount("caller:race-caller")).toBe(20);
   });
 
   it("lets exactly the per-client-IP limit through when 40 sends from one IP race", async () => {
-    const deps = serviceDeps(db, { limits: { ...unlimited, sendsPerClientIp: { max: 8, windowMs: 3_600_000 } } });
-    const { sent, errors } = await burst(40, () => sendOtp(deps, { id: "race-ip" }, sendCommand({ clientIp: "203.0.113.77" }), newTrace()));
+    const replica = replicas(serviceDeps(db, { limits: { ...unlimited, sendsPerClientIp: { max: 8, windowMs: 3_600_000 } } }));
+    const { sent, errors } = await burst(40, (i) => sendOtp(replica(i), { id: "race-ip" }, sendCommand({ clientIp: "203.0.113.77" }), newTrace()));
     expect(sent).toBe(8);
     expect(errors.every((e) => e instanceof RateLimitedError)).toBe(true);
   });
 
   it("lets exactly the global per-address ceiling through when three callers race for one phone", async () => {
-    const deps = serviceDeps(db, { limits: { ...unlimited, sendsPerDestinationGlobal: { max: 4, windowMs: 3_600_000 } } });
+    const replica = replicas(serviceDeps(db, { limits: { ...unlimited, sendsPerDestinationGlobal: { max: 4, windowMs: 3_600_000 } } }));
     const phone = uniquePhone();
-    const { sent, errors } = await burst(30, (i) => sendOtp(deps, { id: `race-global-${i % 3}` }, sendCommand({ destination: { phone } }), newTrace()));
+    const { sent, errors } = await burst(30, (i) => sendOtp(replica(i), { id: `race-global-${i % 3}` }, sendCommand({ destination: { phone } }), newTrace()));
     expect(sent).toBe(4);
     expect(errors.every((e) => e instanceof RateLimitedError)).toBe(true);
   });

@@ -5,11 +5,16 @@ import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-ke
 import { claimUnpublished, markPublished, outboxRow } from "../../src/store/repositories/outbox.js";
 import { insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
 import { approveCode } from "../../src/store/repositories/code-checks.js";
-import { admitSend, releaseSend, type SendWindow } from "../../src/store/repositories/send-admission.js";
+import { admitSends, releaseSend, type SendAdmissionQuery, type SendWindow } from "../../src/store/repositories/send-admission.js";
 import { inTransaction } from "../../src/store/transaction.js";
 import { BACKENDS } from "../harness/databases.js";
 
 const now = new Date("2026-11-22T10:00:00Z");
+
+/** One send's admission, alone in its statement. */
+async function admitSend(db: Db, query: SendAdmissionQuery) {
+  return (await admitSends(db, [query]))[0]!;
+}
 
 async function insertPending(db: Db, id: string): Promise<void> {
   await inTransaction(db, ({ trx }) =>
@@ -123,6 +128,36 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     expect(await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free", "g-locked"], windows, now })).toEqual({ kind: "locked", until: new Date(now.getTime() + 1_000) });
     const counted = await admitSend(db, { callerId: "c", idempotencyKey: "other", guardKeys: ["g-free"], windows, now });
     expect(counted.kind === "counted" && counted.counts.get("dest:admit")).toEqual({ current: 1, previous: 0 });
+  });
+
+  it("counts a group of sends in one statement as if they came one after the other, skipping held and locked ones", async () => {
+    await insertPending(db, "idem-group");
+    await inTransaction(db, ({ trx }) => claimIdempotencyKey(trx, { callerId: "c", key: "k-group", requestHash: "h", verificationId: "idem-group", now }));
+    await db.insertInto("destination_guards").values({ destination_key: "g-group-locked", consecutive_failures: 0, lock_count: 1, locked_until: new Date(now.getTime() + 5_000) }).execute();
+    const next = new Date(now.getTime() + 60_000);
+    const window = (key: string, start: Date, amount = 1): SendWindow => ({ key, windowStart: start, previousStart: new Date(start.getTime() - 60_000), amount });
+    const send = (windows: SendWindow[], over: Partial<SendAdmissionQuery> = {}): SendAdmissionQuery => ({ callerId: "c", idempotencyKey: "", guardKeys: ["g-free"], windows, now, ...over });
+    await admitSend(db, send([window("caller:group", now, 2)]));
+    const group = await admitSends(db, [
+      send([window("caller:group", now), window("dest:group-a", now)]),
+      send([window("caller:group", now)], { idempotencyKey: "k-group" }),
+      send([window("caller:group", now), window("spend:group", now, 500)]),
+      send([window("caller:group", now)], { guardKeys: ["g-free", "g-group-locked"] }),
+      send([window("caller:group", now), window("dest:group-a", now), window("spend:group", now, 700)]),
+      // A send of the next minute: its own row, and the minute before (this group's) as its previous count.
+      send([window("caller:group", next)], { now: next }),
+    ]);
+    expect(group.map((a) => a.kind)).toEqual(["counted", "held", "counted", "locked", "counted", "counted"]);
+    const counts = group.map((a) => (a.kind === "counted" ? Object.fromEntries(a.counts) : undefined));
+    expect(counts[0]).toEqual({ "caller:group": { current: 3, previous: 0 }, "dest:group-a": { current: 1, previous: 0 } });
+    expect(counts[2]).toEqual({ "caller:group": { current: 4, previous: 0 }, "spend:group": { current: 500, previous: 0 } });
+    expect(counts[4]).toEqual({ "caller:group": { current: 5, previous: 0 }, "dest:group-a": { current: 2, previous: 0 }, "spend:group": { current: 1_200, previous: 0 } });
+    // The previous window is read as it was when the statement began (2), as a lone send's would be.
+    expect(counts[5]).toEqual({ "caller:group": { current: 1, previous: 2 } });
+    expect(group[1]).toEqual({ kind: "held", verificationId: "idem-group", requestHash: "h" });
+    expect(group[3]).toEqual({ kind: "locked", until: new Date(now.getTime() + 5_000) });
+    const stored = await db.selectFrom("rate_limit_counters").select(["key", "count"]).where("key", "in", ["caller:group", "dest:group-a", "spend:group"]).where("window_start", "=", now).orderBy("key").execute();
+    expect(stored.map((r) => [r.key, Number(r.count)])).toEqual([["caller:group", 5], ["dest:group-a", 2], ["spend:group", 1_200]]);
   });
 
   it("lets concurrent relays claim disjoint outbox rows, and hides published ones", async () => {

@@ -29,47 +29,95 @@ export type SendAdmission =
   | { readonly kind: "counted"; readonly counts: ReadonlyMap<string, { readonly current: number; readonly previous: number }> };
 
 /**
- * Looks up the idempotency key and the destination locks and, if neither
- * stops the send, adds the send's amount to each of its windows: one autocommitted
- * statement, so a window row is held only for that statement, not for the
- * send's transaction. Rows are counted in one order (by key, bytewise) so two
- * sends sharing windows never wait on each other in a cycle.
+ * Looks up each send's idempotency key and destination locks and, for the
+ * sends that neither stops, adds their amounts to their windows: one
+ * autocommitted statement for the whole group, so a window row is held only
+ * for that statement (not for a send's transaction), and sends of one caller
+ * that arrive together update its window row once instead of queueing on it.
+ * Rows are counted in one order (by key, bytewise) so two statements sharing
+ * windows never wait on each other in a cycle.
+ *
+ * The group is counted as if its sends came one after the other in the
+ * order given: each send's count is the window's count after the statement
+ * less what the sends after it in the group added.
  */
-export async function admitSend(db: Db, query: SendAdmissionQuery): Promise<SendAdmission> {
-  const windows = JSON.stringify(
-    query.windows.map((w) => ({ key: w.key, window_start: w.windowStart.toISOString(), previous_start: w.previousStart.toISOString(), amount: w.amount })),
+export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[]): Promise<SendAdmission[]> {
+  // Each distinct window of the group gets a number; the statement adds up per number.
+  const windowIds = new Map<string, number>();
+  const idOf = (w: SendWindow) => {
+    const name = `${w.key}\u0000${w.windowStart.toISOString()}`;
+    let id = windowIds.get(name);
+    if (id === undefined) windowIds.set(name, (id = windowIds.size));
+    return id;
+  };
+  const sends = JSON.stringify(
+    queries.map((q, i) => ({
+      i,
+      caller_id: q.callerId,
+      idempotency_key: q.idempotencyKey,
+      guard_keys: q.guardKeys,
+      now: q.now.toISOString(),
+      windows: q.windows.map((w) => ({ id: idOf(w), key: w.key, window_start: w.windowStart.toISOString(), previous_start: w.previousStart.toISOString(), amount: w.amount })),
+    })),
   );
-  const guardKeys = JSON.stringify(query.guardKeys);
-  const { rows } = await sql<{ held_id: string | null; held_hash: string | null; locked_until: Date | null; counts: Array<{ key: string; current: number; previous: number }> | null }>`
-    with held as (
-      select verification_id, request_hash from idempotency_keys
-      where ${query.idempotencyKey} <> '' and caller_id = ${query.callerId} and key = ${query.idempotencyKey}
+  const { rows } = await sql<{
+    held: Array<{ i: number; verification_id: string; request_hash: string }> | null;
+    locked: Array<{ i: number; until: string }> | null;
+    counts: Array<{ id: number; count: string | number; previous: string | number }> | null;
+  }>`
+    with sends as (
+      select * from jsonb_to_recordset(${sends}::jsonb) as s(i int, caller_id text, idempotency_key text, guard_keys jsonb, now timestamptz, windows jsonb)
+    ), held as (
+      select sends.i, k.verification_id, k.request_hash from sends
+      join idempotency_keys k on sends.idempotency_key <> '' and k.caller_id = sends.caller_id and k.key = sends.idempotency_key
     ), locked as (
-      select max(locked_until) as until from destination_guards
-      where destination_key in (select jsonb_array_elements_text(${guardKeys}::jsonb)) and locked_until > ${query.now}
+      select sends.i, max(g.locked_until) as until from sends
+      cross join lateral jsonb_array_elements_text(sends.guard_keys) as guard(key)
+      join destination_guards g on g.destination_key = guard.key and g.locked_until > sends.now
+      group by sends.i
     ), windows as (
-      select * from jsonb_to_recordset(${windows}::jsonb) as w(key text, window_start timestamptz, previous_start timestamptz, amount bigint)
+      select w.* from sends
+      cross join lateral jsonb_to_recordset(sends.windows) as w(id int, key text, window_start timestamptz, previous_start timestamptz, amount bigint)
+      where not exists (select 1 from held where held.i = sends.i) and not exists (select 1 from locked where locked.i = sends.i)
+    ), totals as (
+      select id, key, window_start, previous_start, sum(amount) as amount from windows group by id, key, window_start, previous_start
     ), counted as (
       insert into rate_limit_counters as c (key, window_start, count)
-      select key, window_start, amount from windows
-      where not exists (select 1 from held) and (select until from locked) is null
-      order by key collate "C"
+      select key, window_start, amount from totals
+      order by key collate "C", window_start
       on conflict (key, window_start) do update set count = c.count + excluded.count
-      returning key, count
+      returning key, window_start, count
     )
     select
-      (select verification_id from held) as held_id,
-      (select request_hash from held) as held_hash,
-      (select until from locked) as locked_until,
-      (select jsonb_agg(jsonb_build_object('key', counted.key, 'current', counted.count, 'previous', coalesce(before.count, 0)))
+      (select jsonb_agg(held) from held) as held,
+      (select jsonb_agg(locked) from locked) as locked,
+      (select jsonb_agg(jsonb_build_object('id', totals.id, 'count', counted.count, 'previous', coalesce(before.count, 0)))
          from counted
-         join windows on windows.key = counted.key
-         left join rate_limit_counters before on before.key = windows.key and before.window_start = windows.previous_start) as counts
+         join totals on totals.key = counted.key and totals.window_start = counted.window_start
+         left join rate_limit_counters before on before.key = totals.key and before.window_start = totals.previous_start) as counts
   `.execute(db);
   const row = rows[0]!;
-  if (row.held_id !== null) return { kind: "held", verificationId: row.held_id, requestHash: row.held_hash! };
-  if (row.locked_until !== null) return { kind: "locked", until: new Date(row.locked_until) };
-  return { kind: "counted", counts: new Map((row.counts ?? []).map((c) => [c.key, { current: Number(c.current), previous: Number(c.previous) }])) };
+  const held = new Map((row.held ?? []).map((h) => [h.i, h]));
+  const locked = new Map((row.locked ?? []).map((l) => [l.i, new Date(l.until)]));
+  // What each window held after the statement; walked back through the group, send by send.
+  const after = new Map((row.counts ?? []).map((c) => [c.id, { current: Number(c.count), previous: Number(c.previous) }]));
+  const admissions: SendAdmission[] = new Array(queries.length);
+  for (let i = queries.length - 1; i >= 0; i--) {
+    const h = held.get(i);
+    const until = locked.get(i);
+    if (h !== undefined) admissions[i] = { kind: "held", verificationId: h.verification_id, requestHash: h.request_hash };
+    else if (until !== undefined) admissions[i] = { kind: "locked", until };
+    else {
+      const counts = new Map<string, { current: number; previous: number }>();
+      for (const w of queries[i]!.windows) {
+        const window = after.get(idOf(w))!;
+        counts.set(w.key, { ...window });
+        window.current -= w.amount;
+      }
+      admissions[i] = { kind: "counted", counts };
+    }
+  }
+  return admissions;
 }
 
 /**
