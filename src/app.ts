@@ -22,6 +22,7 @@ import { pruneOnce } from "./service/retention.js";
 import { PumpingGuard } from "./service/pumping-guard.js";
 import { RouteHealthTracker } from "./service/route-health.js";
 import { sendAdmissions } from "./service/send-limits.js";
+import { unmeteredWrites } from "./service/send-otp.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
@@ -91,6 +92,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
   const service: ServiceDeps = {
     db,
     sendAdmissions: sendAdmissions(db),
+    unmeteredWrites: unmeteredWrites(db),
     clock,
     ids: runtime.ids,
     random: runtime.random,

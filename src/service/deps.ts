@@ -7,7 +7,9 @@ import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
 import type { Route, RouteHealth } from "../domain/route.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import type { Db } from "../store/database.js";
+import type { NewVerificationWrite } from "../store/repositories/new-verification.js";
 import type { SendAdmission, SendAdmissionQuery } from "../store/repositories/send-admission.js";
+import type { VerificationRow } from "../store/tables/verifications.js";
 import type { GroupRunner } from "../util/group-runner.js";
 
 /** Routes and fallback policies the service plans with. */
@@ -21,6 +23,8 @@ export interface ServiceDeps {
   readonly db: Db;
   /** Counts sends in their limit windows, many sends per statement (`sendAdmissions(db)`). */
   readonly sendAdmissions: GroupRunner<SendAdmissionQuery, SendAdmission>;
+  /** Writes unmetered callers' new verifications, many per statement (`unmeteredWrites(db)`). */
+  readonly unmeteredWrites: GroupRunner<NewVerificationWrite, VerificationRow>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly random: RandomSource;

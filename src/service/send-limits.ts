@@ -12,6 +12,8 @@ import type { Caller, ServiceDeps } from "./deps.js";
 /** A send its limits let through: counted in its windows until it is released. */
 export interface CountedSend {
   readonly kind: "counted";
+  /** Whether the caller has a balance its sends are paid from (balances are opened, never closed). */
+  readonly metered: boolean;
   /** Takes the send back out of its windows, for a send that did not happen after all. Never throws. */
   release(): Promise<void>;
 }
@@ -64,20 +66,21 @@ export async function admit(
       throw new RateLimitedError(window.refusal, window.reopensAt.getTime() - now.getTime());
     }
   }
-  return { kind: "counted", release };
+  return { kind: "counted", metered: admission.metered, release };
 }
 
 /** At most this many sends share one admission statement. */
 const MAX_ADMISSION_GROUP = 64;
 
 /**
- * The admission statements of one process: one at a time, each for every send
- * that arrived while the one before ran. Before, each send counted itself, and
+ * The admission statements of one process: one at a time (two would queue on
+ * the caller's window row), each for every send that arrived while the one
+ * before ran. Before, each send counted itself, and
  * concurrent sends of one caller queued on its window row one statement after
  * another (a lock convoy that made SendOtp's tail under load).
  */
 export function sendAdmissions(db: Db): GroupRunner<SendAdmissionQuery, SendAdmission> {
-  return new GroupRunner((queries) => retryConflicts(() => admitSends(db, queries)), MAX_ADMISSION_GROUP);
+  return new GroupRunner((queries) => retryConflicts(() => admitSends(db, queries)), { maxGroup: MAX_ADMISSION_GROUP, maxInFlight: 1 });
 }
 
 function sendWindows(

@@ -5,14 +5,15 @@ import type { TraceContext } from "../telemetry/trace-context.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
 import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
-import { writeNewVerification, type NewVerificationWrite } from "../store/repositories/new-verification.js";
+import { writeNewVerification, writeUnmeteredVerifications, type NewVerificationWrite } from "../store/repositories/new-verification.js";
 import { outboxRow } from "../store/repositories/outbox.js";
 import { findVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
 import type { NewVerificationRow, VerificationRow } from "../store/tables/verifications.js";
-import type { Executor } from "../store/database.js";
+import type { Db, Executor } from "../store/database.js";
 import { inTransaction, retryConflicts } from "../store/transaction.js";
+import { GroupRunner } from "../util/group-runner.js";
 import { guardKeysFor } from "./address-guards.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows } from "./events.js";
@@ -48,8 +49,10 @@ export interface SendOtpResult {
  *
  * Round trips: the limits (one statement, see send-limits.ts), then the write;
  * with an idempotency key, BEGIN, the key's claim, the write and COMMIT (the
- * key and the verification are kept together or not at all). The answer is
- * built from the rows written.
+ * key and the verification are kept together or not at all). The limits'
+ * statement, and the write of an unmetered caller's send without a key, are
+ * shared by the sends that arrive together. The answer is built from the rows
+ * written.
  */
 export async function sendOtp(
   deps: ServiceDeps,
@@ -84,13 +87,17 @@ export async function sendOtp(
   const idempotencyKey = command.idempotencyKey;
   let outcome: { readonly replayOf: string } | { readonly written: SendOtpResult };
   try {
-    outcome = idempotencyKey
-      ? await inTransaction(deps.db, async ({ trx }) => {
-          // A replay racing its original: the key's unique index makes this wait for it, then answer from it.
-          const held = await claimIdempotencyKey(trx, { callerId: caller.id, key: idempotencyKey, requestHash, verificationId, now });
-          return held !== undefined ? { replayOf: heldBy(heldKey(held), requestHash) } : write(trx);
-        })
-      : await retryConflicts(() => write(deps.db));
+    if (idempotencyKey) {
+      outcome = await inTransaction(deps.db, async ({ trx }) => {
+        // A replay racing its original: the key's unique index makes this wait for it, then answer from it.
+        const held = await claimIdempotencyKey(trx, { callerId: caller.id, key: idempotencyKey, requestHash, verificationId, now });
+        return held !== undefined ? { replayOf: heldBy(heldKey(held), requestHash) } : write(trx);
+      });
+    } else if (admission.metered) {
+      outcome = await retryConflicts(() => write(deps.db));
+    } else {
+      outcome = { written: sendResult(deps, await deps.unmeteredWrites.submit(start.write), start.attempt, plan.warnings) };
+    }
   } catch (error) {
     await admission.release();
     throw error;
@@ -102,6 +109,21 @@ export async function sendOtp(
   }
   await admission.release();
   return loadSendResult(deps, caller, outcome.replayOf, []);
+}
+
+/** At most this many sends share one write statement (about 60 parameters each). */
+const MAX_WRITE_GROUP = 64;
+/** Write statements run at once: a write held up (a lock, a slow disk) does not hold up every send of the process. */
+const WRITES_IN_FLIGHT = 4;
+
+/**
+ * The write statements of unmetered callers' sends in one process: a few at a
+ * time, each for the sends that arrived while the ones before ran. (A
+ * metered caller's send is written alone: its debit decides whether it is
+ * written at all.)
+ */
+export function unmeteredWrites(db: Db): GroupRunner<NewVerificationWrite, VerificationRow> {
+  return new GroupRunner((writes) => retryConflicts(() => writeUnmeteredVerifications(db, writes)), { maxGroup: MAX_WRITE_GROUP, maxInFlight: WRITES_IN_FLIGHT });
 }
 
 /** The rows a send starts with: the verification, its first attempt, both events (numbered 1 and 2) and three messages. */

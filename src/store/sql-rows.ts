@@ -18,8 +18,8 @@ export function insertValues(rows: readonly object[]): RawBuilder<unknown> {
 }
 
 /**
- * A statement written as text with numbered parameters, for the hottest one
- * (SendOtp's write): Kysely's `sql` fragments build and compile a tree of
+ * A statement written as text with numbered parameters, for the hottest ones
+ * (SendOtp's writes): Kysely's `sql` fragments build and compile a tree of
  * frozen nodes per call, the largest share of `serve`'s allocations per
  * SendOtp (BENCHMARKS.md). Identifiers passed in are the code's own names,
  * never input; every value is a parameter.
@@ -52,6 +52,27 @@ export class SqlText {
     this.add(`insert into "${table}" (${entries.map(([column]) => `"${column}"`).join(", ")}) select `);
     entries.forEach(([, value], i) => (i > 0 ? this.add(", ") : this).value(value));
     return this.add(` from "${source}"`);
+  }
+
+  /**
+   * `insert into <table> (columns) values (…), (…)`: the columns are every key
+   * any row has (a row without one, or with it undefined, gets the column's
+   * default). Each value is a parameter PostgreSQL types by its column.
+   */
+  insertRows(table: string, rows: readonly object[]): this {
+    const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+    this.add(`insert into "${table}" (${columns.map((column) => `"${column}"`).join(", ")}) values `);
+    rows.forEach((row, r) => {
+      this.add(r > 0 ? ", (" : "(");
+      columns.forEach((column, c) => {
+        if (c > 0) this.add(", ");
+        const value = (row as Record<string, unknown>)[column];
+        if (value === undefined) this.add("default");
+        else this.value(value);
+      });
+      this.add(")");
+    });
+    return this;
   }
 
   compile(): CompiledQuery {

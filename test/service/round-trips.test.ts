@@ -45,6 +45,20 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => sendOtp(deps, { id: "trips-metered" }, sendCommand({ idempotencyKey: "trips-1" }), newTrace()))).toBeLessThanOrEqual(5);
   });
 
+  it("SendOtp: sends that arrive together share their statements (limits and, for an unmetered caller, the write)", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    await sendOtp(deps, { id: "trips-warm" }, sendCommand(), newTrace());
+    const together = (callerId: string) => statementsOf(() => Promise.all(Array.from({ length: 20 }, () => sendOtp(deps, { id: callerId }, sendCommand(), newTrace()))));
+    // One turn's 20 sends: one admission statement and one write (each send alone would be 40 statements).
+    expect(await together("trips-together")).toBe(2);
+    // A metered caller's sends share their admission; each is written alone, its debit deciding whether it is.
+    expect(await together("trips-metered")).toBe(21);
+    const written = await db.selectFrom("verifications").select((eb) => eb.fn.countAll<number>().as("n")).where("caller_id", "=", "trips-together").executeTakeFirstOrThrow();
+    expect(Number(written.n)).toBe(20);
+    // Not left due for the scheduler's batch below.
+    await db.updateTable("verifications").set({ next_step_at: null }).where("caller_id", "in", ["trips-together", "trips-metered"]).execute();
+  });
+
   it("VerifyOtp: at most 4 for a wrong code and for the right one", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-verify" };

@@ -4,7 +4,7 @@ import { PreconditionError, RateLimitedError } from "../../src/domain/errors.js"
 import { uuidIds } from "../../src/domain/ports.js";
 import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
 import { sendAdmissions } from "../../src/service/send-limits.js";
-import { sendOtp, type SendOtpResult } from "../../src/service/send-otp.js";
+import { sendOtp, unmeteredWrites, type SendOtpResult } from "../../src/service/send-otp.js";
 import { openDatabase, type Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
 import { sql } from "kysely";
@@ -40,9 +40,9 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
     return { sent: n - errors.length, errors };
   }
 
-  /** The same service as three replicas would run it: each with its own admission statements. */
+  /** The same service as three replicas would run it: each with its own admission and write statements. */
   function replicas(deps: ServiceDeps): (i: number) => ServiceDeps {
-    const all = Array.from({ length: 3 }, () => ({ ...deps, sendAdmissions: sendAdmissions(db) }));
+    const all = Array.from({ length: 3 }, () => ({ ...deps, sendAdmissions: sendAdmissions(db), unmeteredWrites: unmeteredWrites(db) }));
     return (i) => all[i % all.length]!;
   }
 
@@ -146,6 +146,25 @@ describe("SendOtp under concurrency on real PostgreSQL", () => {
     await expect(holding).rejects.toThrow("roll back");
     expect((await blocked).verification.id).toBe(blockedId);
     await holder.destroy();
+  });
+
+  it("fails only the send at fault when sends written together meet an error, and writes nothing of it", async () => {
+    // One of 12 sends that arrive together gets the id of a verification that already exists.
+    const takenId = `vrf_taken_${Date.now()}`;
+    await sql`insert into verifications (id, caller_id, status, policy, destination, destination_key, code_hash, sealed_code, render, plan, max_attempts, client_reference, metadata, trace_id, created_at, expires_at)
+      values (${takenId}, 'someone', 'PENDING', 'default', '{}', 'k', 'h', 's', '{}', '[]', 5, '', '{}', 't', now(), now())`.execute(db);
+    let handedOut = 0;
+    const ids = { next: (prefix: string) => (prefix === "vrf" && ++handedOut === 5 ? takenId : uuidIds.next(prefix)) };
+    const deps = { ...serviceDeps(db, { limits: unlimited }), ids };
+    const caller = { id: "group-fault" };
+    const { sent, errors } = await burst(12, () => sendOtp(deps, caller, sendCommand(), newTrace()));
+    expect(sent).toBe(11);
+    expect(errors).toHaveLength(1);
+    expect(await db.selectFrom("verifications").select("id").where("caller_id", "=", caller.id).execute()).toHaveLength(11);
+    expect(await db.selectFrom("attempts").select("id").where("verification_id", "=", takenId).execute()).toEqual([]);
+    expect(await db.selectFrom("delivery_events").select("sequence").where("verification_id", "=", takenId).execute()).toEqual([]);
+    // The failed send was taken back out of its windows.
+    expect(await windowCount("caller:group-fault")).toBe(11);
   });
 });
 

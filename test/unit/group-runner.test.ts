@@ -1,34 +1,39 @@
 import { describe, expect, it } from "vitest";
 import { GroupRunner } from "../../src/util/group-runner.js";
 
-/** A runner whose groups finish only when the test says so, recording each group it was given. */
-function heldRunner(maxGroup: number) {
+/**
+ * A runner whose groups finish only when the test says so, recording each group it was given. A group
+ * holding a request listed in `failing` fails as a whole, as one statement would.
+ */
+function heldRunner(limits: { maxGroup: number; maxInFlight: number }, failing: readonly number[] = []) {
   const groups: number[][] = [];
-  const finishers: Array<(fail?: Error) => void> = [];
+  const finishers: Array<() => void> = [];
   let started: () => void = () => {};
   const runner = new GroupRunner<number, string>(
     (requests) =>
       new Promise((resolve, reject) => {
         groups.push([...requests]);
-        finishers.push((fail) => (fail ? reject(fail) : resolve(requests.map((r) => `answer ${r}`))));
+        const bad = requests.find((r) => failing.includes(r));
+        finishers.push(() => (bad !== undefined ? reject(new Error(`request ${bad} is refused`)) : resolve(requests.map((r) => `answer ${r}`))));
         started();
       }),
-    maxGroup,
+    limits,
   );
   const groupStarted = (count: number) =>
     new Promise<void>((resolve) => {
       started = () => groups.length >= count && resolve();
       started();
     });
-  return { runner, groups, finish: (index: number, fail?: Error) => finishers[index]!(fail), groupStarted };
+  return { runner, groups, finish: (index: number) => finishers[index]!(), groupStarted };
 }
 
 describe("GroupRunner", () => {
   it("runs requests of one turn together, and those that arrive meanwhile as the next group, each answered with its own result", async () => {
-    const { runner, groups, finish, groupStarted } = heldRunner(100);
+    const { runner, groups, finish, groupStarted } = heldRunner({ maxGroup: 100, maxInFlight: 1 });
     const first = [1, 2, 3].map((n) => runner.submit(n));
     await groupStarted(1);
     const second = [4, 5].map((n) => runner.submit(n));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(groups).toEqual([[1, 2, 3]]); // one group at a time: 4 and 5 wait for it
     finish(0);
     expect(await Promise.all(first)).toEqual(["answer 1", "answer 2", "answer 3"]);
@@ -38,20 +43,37 @@ describe("GroupRunner", () => {
     expect(await Promise.all(second)).toEqual(["answer 4", "answer 5"]);
   });
 
-  it("fails only the requests of a failed group, and runs the next", async () => {
-    const { runner, finish, groupStarted } = heldRunner(100);
-    const failing = runner.submit(1);
+  it("runs up to maxInFlight groups at once", async () => {
+    const { runner, groups, finish, groupStarted } = heldRunner({ maxGroup: 100, maxInFlight: 2 });
+    const first = runner.submit(1);
     await groupStarted(1);
-    const after = runner.submit(2);
-    finish(0, new Error("database gone"));
-    await expect(failing).rejects.toThrow("database gone");
-    await groupStarted(2);
+    const second = runner.submit(2);
+    await groupStarted(2); // started while the first still runs
+    const third = runner.submit(3);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(groups).toEqual([[1], [2]]);
     finish(1);
-    expect(await after).toBe("answer 2");
+    expect(await second).toBe("answer 2");
+    await groupStarted(3);
+    finish(0);
+    finish(2);
+    expect(await Promise.all([first, third])).toEqual(["answer 1", "answer 3"]);
+  });
+
+  it("runs a failed group again one request at a time, so only the request at fault fails", async () => {
+    const { runner, groups, finish, groupStarted } = heldRunner({ maxGroup: 100, maxInFlight: 1 }, [2]);
+    const all = [1, 2, 3].map((n) => runner.submit(n));
+    await groupStarted(1);
+    finish(0);
+    await groupStarted(4);
+    expect(groups).toEqual([[1, 2, 3], [1], [2], [3]]);
+    [1, 2, 3].forEach(finish);
+    const settled = await Promise.allSettled(all);
+    expect(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).message))).toEqual(["answer 1", "request 2 is refused", "answer 3"]);
   });
 
   it("splits a crowd into groups of at most maxGroup", async () => {
-    const { runner, groups, finish, groupStarted } = heldRunner(2);
+    const { runner, groups, finish, groupStarted } = heldRunner({ maxGroup: 2, maxInFlight: 1 });
     const all = [1, 2, 3, 4, 5].map((n) => runner.submit(n));
     for (let i = 0; i < 3; i++) {
       await groupStarted(i + 1);

@@ -63,3 +63,25 @@ export async function writeNewVerification(db: Executor, write: NewVerificationW
   if (balance === undefined) throw new Error(`send of ${callerId} refused as unpaid without a balance`);
   return { kind: "unpaid", debit: { kind: balance.currency === price.currency ? "insufficient" : "wrong-currency", balance } };
 }
+
+/**
+ * Writes the new verifications of callers that are not metered (have no
+ * balance: every send is paid), with their first attempts, events and outbox
+ * messages, in one statement: all of them or none. For the sends that arrive
+ * together, so they share one round trip and one commit. Returns the
+ * verifications in the order given.
+ *
+ * Whether a caller is metered is read by the send's admission, just before:
+ * a send admitted as the caller's balance is first opened (a configuration
+ * rolled out with credit) may still be written unmetered.
+ */
+export async function writeUnmeteredVerifications(db: Executor, writes: readonly NewVerificationWrite[]): Promise<VerificationRow[]> {
+  const statement = new SqlText();
+  statement.add("with new_attempts as (").insertRows("attempts", writes.map((w) => w.attempt)).add("),\n");
+  statement.add("new_events as (").insertRows("delivery_events", writes.flatMap((w) => w.events)).add("),\n");
+  statement.add("new_outbox as (").insertRows("outbox", writes.flatMap((w) => w.outbox)).add(")\n");
+  statement.insertRows("verifications", writes.map((w) => w.verification)).add(" returning *");
+  const { rows } = await db.executeQuery<VerificationRow>(statement.compile());
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return writes.map((w) => byId.get(w.verification.id)!);
+}

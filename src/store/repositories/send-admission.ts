@@ -25,8 +25,11 @@ export type SendAdmission =
   | { readonly kind: "held"; readonly verificationId: string; readonly requestHash: string }
   /** A guard is locked until `until`: nothing was counted. */
   | { readonly kind: "locked"; readonly until: Date }
-  /** Every window was counted; each with its new count and its previous window's. */
-  | { readonly kind: "counted"; readonly counts: ReadonlyMap<string, { readonly current: number; readonly previous: number }> };
+  /**
+   * Every window was counted; each with its new count and its previous window's. `metered`: the caller has a
+   * balance its sends are paid from.
+   */
+  | { readonly kind: "counted"; readonly counts: ReadonlyMap<string, { readonly current: number; readonly previous: number }>; readonly metered: boolean };
 
 /**
  * Looks up each send's idempotency key and destination locks and, for the
@@ -64,6 +67,7 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
     held: Array<{ i: number; verification_id: string; request_hash: string }> | null;
     locked: Array<{ i: number; until: string }> | null;
     counts: Array<{ id: number; count: string | number; previous: string | number }> | null;
+    metered: string[] | null;
   }>`
     with sends as (
       select * from jsonb_to_recordset(${sends}::jsonb) as s(i int, caller_id text, idempotency_key text, guard_keys jsonb, now timestamptz, windows jsonb)
@@ -94,9 +98,11 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
       (select jsonb_agg(jsonb_build_object('id', totals.id, 'count', counted.count, 'previous', coalesce(before.count, 0)))
          from counted
          join totals on totals.key = counted.key and totals.window_start = counted.window_start
-         left join rate_limit_counters before on before.key = totals.key and before.window_start = totals.previous_start) as counts
+         left join rate_limit_counters before on before.key = totals.key and before.window_start = totals.previous_start) as counts,
+      (select jsonb_agg(caller_id) from caller_balances where caller_id in (select caller_id from sends)) as metered
   `.execute(db);
   const row = rows[0]!;
+  const metered = new Set(row.metered ?? []);
   const held = new Map((row.held ?? []).map((h) => [h.i, h]));
   const locked = new Map((row.locked ?? []).map((l) => [l.i, new Date(l.until)]));
   // What each window held after the statement; walked back through the group, send by send.
@@ -114,7 +120,7 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
         counts.set(w.key, { ...window });
         window.current -= w.amount;
       }
-      admissions[i] = { kind: "counted", counts };
+      admissions[i] = { kind: "counted", counts, metered: metered.has(queries[i]!.callerId) };
     }
   }
   return admissions;
