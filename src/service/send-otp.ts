@@ -111,7 +111,7 @@ export async function sendOtp(
   return loadSendResult(deps, caller, outcome.replayOf, []);
 }
 
-/** At most this many sends share one write statement (about 60 parameters each). */
+/** At most this many sends share one write statement (about a hundred parameters each; PostgreSQL takes 65,535). */
 const MAX_WRITE_GROUP = 64;
 /** Write statements run at once: a write held up (a lock, a slow disk) does not hold up every send of the process. */
 const WRITES_IN_FLIGHT = 4;
