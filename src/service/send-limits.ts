@@ -6,6 +6,7 @@ import { capFor, capReachedReason, nextSpendDay, spendDay, spendKey, SPEND_DAY_M
 import type { Db } from "../store/database.js";
 import { admitSends, releaseSend, type SendAdmission, type SendAdmissionQuery, type SendWindow } from "../store/repositories/send-admission.js";
 import { retryConflicts } from "../store/transaction.js";
+import { otpMetrics } from "../telemetry/metrics.js";
 import { GroupRunner } from "../util/group-runner.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 
@@ -80,7 +81,9 @@ const MAX_ADMISSION_GROUP = 64;
  * another (a lock convoy that made SendOtp's tail under load).
  */
 export function sendAdmissions(db: Db): GroupRunner<SendAdmissionQuery, SendAdmission> {
-  return new GroupRunner((queries) => retryConflicts(() => admitSends(db, queries)), { maxGroup: MAX_ADMISSION_GROUP, maxInFlight: 1 });
+  return new GroupRunner((queries) => retryConflicts(() => admitSends(db, queries)), { maxGroup: MAX_ADMISSION_GROUP, maxInFlight: 1 }, (size) =>
+    otpMetrics.grouped("admission", size),
+  );
 }
 
 function sendWindows(

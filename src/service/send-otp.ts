@@ -123,7 +123,9 @@ const WRITES_IN_FLIGHT = 4;
  * written at all.)
  */
 export function unmeteredWrites(db: Db): GroupRunner<NewVerificationWrite, VerificationRow> {
-  return new GroupRunner((writes) => retryConflicts(() => writeUnmeteredVerifications(db, writes)), { maxGroup: MAX_WRITE_GROUP, maxInFlight: WRITES_IN_FLIGHT });
+  return new GroupRunner((writes) => retryConflicts(() => writeUnmeteredVerifications(db, writes)), { maxGroup: MAX_WRITE_GROUP, maxInFlight: WRITES_IN_FLIGHT }, (size) =>
+    otpMetrics.grouped("write", size),
+  );
 }
 
 /** The rows a send starts with: the verification, its first attempt, both events (numbered 1 and 2) and three messages. */

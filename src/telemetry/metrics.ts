@@ -14,6 +14,9 @@ const LATENCY_BUCKETS_S = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
 /** Scheduler lateness: the loop polls every 250 ms; anything past seconds is a backlog. */
 const LATENESS_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
+/** Sends per shared statement: 1 when calls come one by one, up to the 64 a statement takes. */
+const GROUP_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
+
 /**
  * Made on first use: the metrics API hands out no-op instruments until a
  * meter provider is registered (sdk.ts, before a role records anything), and
@@ -48,6 +51,10 @@ const makeInstruments = (meter = metrics.getMeter("otp-orchestrator")) => ({
   lateness: meter.createHistogram("otp_scheduler_lateness_seconds", {
     description: "How late after its deadline a fallback step was taken",
     advice: { explicitBucketBoundaries: LATENESS_BUCKETS_S },
+  }),
+  groupSizes: meter.createHistogram("otp_send_group_size", {
+    description: "Sends that shared one statement, by statement (admission: the limits' counting; write: unmetered callers' new verifications)",
+    advice: { explicitBucketBoundaries: GROUP_BUCKETS },
   }),
   meter,
 });
@@ -85,6 +92,9 @@ export const otpMetrics = {
   },
   escalated(reason: EscalationCause): void {
     use().escalations.add(1, { reason });
+  },
+  grouped(statement: "admission" | "write", sends: number): void {
+    use().groupSizes.record(sends, { statement });
   },
   late(seconds: number): void {
     use().lateness.record(Math.max(0, seconds));

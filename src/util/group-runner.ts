@@ -17,6 +17,8 @@ export class GroupRunner<Request, Result> {
   constructor(
     private readonly run: (requests: readonly Request[]) => Promise<readonly Result[]>,
     private readonly limits: { readonly maxGroup: number; readonly maxInFlight: number },
+    /** Told each group's size as it starts (a metric). */
+    private readonly onGroup: (size: number) => void = () => {},
   ) {}
 
   submit(request: Request): Promise<Result> {
@@ -36,6 +38,7 @@ export class GroupRunner<Request, Result> {
   private startGroups(): void {
     while (this.waiting.length > 0 && this.inFlight < this.limits.maxInFlight) {
       const group = this.waiting.splice(0, this.limits.maxGroup);
+      this.onGroup(group.length);
       this.inFlight += 1;
       void this.runGroup(group).finally(() => {
         this.inFlight -= 1;

@@ -115,6 +115,11 @@ describe("metrics after a run with deliveries, failures and a fallback", () => {
       'otp_verifications_total{channel="email",country="NL",outcome="APPROVED",route="email-otp"}': 1,
       "otp_fallback_rescues_total": 1,
       'otp_fallback_escalations_total{reason="attempt_failed"}': 2,
+      // Three sends one after the other: three groups of one, for the limits' statement and for the write.
+      'otp_send_group_size_count{statement="admission"}': 3,
+      'otp_send_group_size_sum{statement="admission"}': 3,
+      'otp_send_group_size_count{statement="write"}': 3,
+      'otp_send_group_size_sum{statement="write"}': 3,
       "otp_scheduler_lateness_seconds_count": 2,
       "otp_scheduler_lateness_seconds_sum": metrics.get("otp_scheduler_lateness_seconds_sum"),
       "otp_watch_streams": 1,

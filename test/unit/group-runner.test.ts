@@ -7,6 +7,7 @@ import { GroupRunner } from "../../src/util/group-runner.js";
  */
 function heldRunner(limits: { maxGroup: number; maxInFlight: number }, failing: readonly number[] = []) {
   const groups: number[][] = [];
+  const sizes: number[] = [];
   const finishers: Array<() => void> = [];
   let started: () => void = () => {};
   const runner = new GroupRunner<number, string>(
@@ -18,13 +19,14 @@ function heldRunner(limits: { maxGroup: number; maxInFlight: number }, failing: 
         started();
       }),
     limits,
+    (size) => sizes.push(size),
   );
   const groupStarted = (count: number) =>
     new Promise<void>((resolve) => {
       started = () => groups.length >= count && resolve();
       started();
     });
-  return { runner, groups, finish: (index: number) => finishers[index]!(), groupStarted };
+  return { runner, groups, sizes, finish: (index: number) => finishers[index]!(), groupStarted };
 }
 
 describe("GroupRunner", () => {
@@ -72,8 +74,8 @@ describe("GroupRunner", () => {
     expect(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).message))).toEqual(["answer 1", "request 2 is refused", "answer 3"]);
   });
 
-  it("splits a crowd into groups of at most maxGroup", async () => {
-    const { runner, groups, finish, groupStarted } = heldRunner({ maxGroup: 2, maxInFlight: 1 });
+  it("splits a crowd into groups of at most maxGroup, and tells each group's size", async () => {
+    const { runner, groups, sizes, finish, groupStarted } = heldRunner({ maxGroup: 2, maxInFlight: 1 });
     const all = [1, 2, 3, 4, 5].map((n) => runner.submit(n));
     for (let i = 0; i < 3; i++) {
       await groupStarted(i + 1);
@@ -81,5 +83,6 @@ describe("GroupRunner", () => {
     }
     expect(await Promise.all(all)).toHaveLength(5);
     expect(groups).toEqual([[1, 2], [3, 4], [5]]);
+    expect(sizes).toEqual([2, 2, 1]);
   });
 });
