@@ -2,7 +2,9 @@ import { decodeDeliveryEvent } from "../contract/delivery-event.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { EventFeed } from "../service/watch-delivery.js";
 import type { Bus } from "./bus.js";
-import { EVENTS_SUBJECTS } from "./subjects.js";
+import { eventsSubject, EVENTS_SUBJECTS } from "./subjects.js";
+
+const EVENTS_PREFIX = eventsSubject("");
 
 /**
  * One bus subscription per process, fanned out to every watcher by
@@ -15,6 +17,8 @@ export class EventHub implements EventFeed {
   static async start(bus: Bus): Promise<EventHub> {
     const hub = new EventHub();
     hub.unsubscribe = await bus.subscribe(EVENTS_SUBJECTS, (message) => {
+      // Every event of every verification comes here; most have no watcher on this process, so none is decoded for nothing.
+      if (!hub.listeners.has(message.subject.slice(EVENTS_PREFIX.length))) return;
       let event: DeliveryEvent;
       try {
         event = decodeDeliveryEvent(message.data);

@@ -61,7 +61,9 @@ export class JetStreamBus implements Bus {
       ...options,
     };
     // Wait for a server that is not up yet, and reconnect forever: while NATS is away the outbox holds what must be published.
-    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator", maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: true });
+    // No async traces: otherwise every publish builds two Error objects (their stacks captured) in case its ack times
+    // out — a twentieth of serve's CPU under load (BENCHMARKS.md); a failed publish is logged by who made it.
+    const nc = await connect({ servers: resolved.servers, name: "otp-orchestrator", maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: true, noAsyncTraces: true });
     try {
       const jsm = await jetstreamManager(nc);
       await ensureStream(jsm, {

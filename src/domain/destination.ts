@@ -1,5 +1,5 @@
 import { domainToASCII } from "node:url";
-import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+import { parsePhoneNumberFromString, type NumberType, type PhoneNumber } from "libphonenumber-js/max";
 import type { Channel } from "./channel.js";
 
 /** Where a code may be sent; absent fields mean the channel cannot be used. */
@@ -16,7 +16,29 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 const EMAIL = /^[^\s@,;<>()[\]\\"]{1,64}@[^\s@,;<>()[\]\\"]+\.[^\s@,;<>()[\]\\"]{2,}$/;
 
 export function isE164(value: string): boolean {
-  return E164.test(value) && parsePhoneNumberFromString(value)?.isValid() === true;
+  if (!E164.test(value)) return false;
+  const known = parsed(value);
+  return (known.valid ??= known.number?.isValid() === true);
+}
+
+/** A number as parsed with the full metadata, and the answers asked of it so far. */
+interface ParsedPhone {
+  readonly phone: string;
+  readonly number: PhoneNumber | undefined;
+  valid?: boolean;
+  type?: NumberType | "unknown";
+}
+
+/**
+ * The last number parsed. One send asks about the same number several times in a row (valid? which country? which
+ * kind?) from validation and planning, and parsing it with the full metadata cost more of `serve`'s CPU than all
+ * of planning (BENCHMARKS.md). One entry: nothing accumulates, and a call about another number just parses it.
+ */
+let lastParsed: ParsedPhone | undefined;
+
+function parsed(phone: string): ParsedPhone {
+  if (lastParsed?.phone !== phone) lastParsed = { phone, number: parsePhoneNumberFromString(phone) };
+  return lastParsed;
 }
 
 export function isEmail(value: string): boolean {
@@ -38,7 +60,7 @@ export function normalizeEmail(email: string): string | undefined {
 
 /** ISO 3166-1 alpha-2 country of an E.164 number, when it can be told. */
 export function phoneCountry(phone: string): string | undefined {
-  return parsePhoneNumberFromString(phone)?.country;
+  return parsed(phone).number?.country;
 }
 
 /**
@@ -61,8 +83,9 @@ const REFUSED_NUMBER_TYPES: Readonly<Record<string, string>> = {
  * fraud), VoIP numbers are throwaway. Told by libphonenumber's full metadata.
  */
 export function refusedNumberKind(phone: string): string | undefined {
-  const type = parsePhoneNumberFromString(phone)?.getType();
-  return type === undefined ? undefined : REFUSED_NUMBER_TYPES[type];
+  const known = parsed(phone);
+  known.type ??= known.number?.getType() ?? "unknown";
+  return REFUSED_NUMBER_TYPES[known.type];
 }
 
 /** The address used on a channel, or undefined when the destination has none for it. */

@@ -61,6 +61,8 @@ function requestOf(call: { request: unknown }): unknown {
   return call.request;
 }
 
+const CLIENT_CANCELLED = new ConnectError("client cancelled", Code.Canceled);
+
 type AnyCall =
   | grpc.ServerUnaryCall<any, any>
   | grpc.ServerReadableStream<any, any>
@@ -76,7 +78,9 @@ function handlerFor(
 ): grpc.UntypedHandleCall {
   const context = (call: AnyCall): HandlerContext => {
     const requestSignal = new AbortController();
-    (call as NodeJS.EventEmitter).once("cancelled", () => requestSignal.abort(new ConnectError("client cancelled", 1)));
+    // grpc-js says "cancelled" when a call's stream closes, after a normal answer too; the abort also unlinks the
+    // context from the shutdown signal. One shared reason: an error per call (its stack captured) cost 1 % of serve's CPU.
+    (call as NodeJS.EventEmitter).once("cancelled", () => requestSignal.abort(CLIENT_CANCELLED));
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const timeoutMs = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : undefined;
