@@ -7,8 +7,8 @@ const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 /**
  * Samples the CPU time of every process on the box, grouped: `serve` and
- * `worker` (by their command line), postgres, nats-server, this bench
- * process, and everything else. Linux only (/proc).
+ * `worker` (by their command line), the load generator, postgres,
+ * nats-server, this bench process, and everything else. Linux only (/proc).
  */
 export function sampleCpu(): CpuSample {
   const groups = new Map<string, number>();
@@ -35,13 +35,14 @@ function groupOf(pid: number, cmdline: string): string {
   if (pid === process.pid) return "bench process";
   if (cmdline.includes("otp-orchestrator.js serve")) return "serve";
   if (cmdline.includes("otp-orchestrator.js worker")) return "worker";
+  if (cmdline.includes("bench/load-process.ts")) return "load generator";
   if (/(^|\/)postgres[: ]/.test(cmdline)) return "postgres";
   if (cmdline.startsWith("nats-server")) return "nats-server";
   return "other";
 }
 
-/** The bench process is the load generator and the SMS API peer. */
-export const CPU_GROUPS = ["serve", "worker", "postgres", "nats-server", "bench process", "other"] as const;
+/** The bench process is the SMS API peer (and the OTLP sink, the raw PostgreSQL baseline's client). */
+export const CPU_GROUPS = ["serve", "worker", "postgres", "nats-server", "load generator", "bench process", "other"] as const;
 
 /** CPU ms per call of each group between two samples. */
 export function cpuPerCall(before: CpuSample, after: CpuSample, calls: number): Record<string, number> {

@@ -1,8 +1,8 @@
-import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Client } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuPerCall, sampleCpu } from "./cpu.js";
+import { grpcJsClient } from "./grpc-js-client.js";
 
 /** What one load run measured. */
 export interface LoadResult {
@@ -84,7 +84,7 @@ export function percentiles(latencies: number[]): { p50Ms: number; p99Ms: number
 
 /** `connections` gRPC clients of `service` on their own HTTP/2 connections to `port`; callers pick one by index. */
 export function clients<S extends DescService>(service: S, port: number, connections: number): Array<Client<S>> {
-  return Array.from({ length: connections }, () => createClient(service, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` })));
+  return Array.from({ length: connections }, () => grpcJsClient(service, port));
 }
 
 function round(ms: number): number {

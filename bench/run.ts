@@ -3,8 +3,8 @@
  *
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
- * loopback, and a load generator in this process over several HTTP/2
- * connections. Baselines are measured in the same run, on the same box:
+ * loopback, and a load generator in its own process (bench/load-process.ts)
+ * over several HTTP/2 connections. Baselines are measured in the same run, on the same box:
  * grpc.health.v1 Check on the same port, a raw PostgreSQL transaction of
  * ten single-row writes through a pool like the service's, and JetStream
  * publish. `--only` picks sections (the baselines always run):
@@ -22,7 +22,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { DeliveryEventKind } from "../gen/otp/v1/common_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { startNats } from "../test/harness/nats.js";
@@ -31,6 +30,7 @@ import { startServeProcess, startServiceProcess, startWorkerProcess, type Servic
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
 import { CPU_GROUPS } from "./cpu.js";
 import { atRate, clients, percentiles, saturate, withCpu, type LoadResult } from "./load.js";
+import { LoadGenerator } from "./load-generator.js";
 import { OtlpSink } from "./otlp-sink.js";
 import { PlanCopies } from "./plan-copies.js";
 
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
   const sink = tracing ? await OtlpSink.start(samplingRatio) : undefined;
   const processes: ServiceProcess[] = [];
+  const stoppers: Array<() => Promise<void>> = [];
   try {
     const databaseUrl = await createTestDatabase(postgres.adminUrl);
     const env = {
@@ -91,18 +92,18 @@ async function main(): Promise<void> {
     await second.stop("SIGTERM");
 
     process.stderr.write(`bench: servers up after ${Math.round((performance.now() - benchStarted) / 100) / 10} s\n`);
-    const health = clients(Health, serve.grpcPort, CONNECTIONS);
+    const load = await LoadGenerator.start(serve.grpcPort, CONNECTIONS);
+    stoppers.push(() => load.stop());
+    // This process's own calls (the sections' templates, the streams section): numbers the load generator never uses.
     const otp = clients(OtpService, serve.grpcPort, CONNECTIONS);
+    let phone = 0;
+    const nextPhone = () => `+3164${String(++phone).padStart(7, "0")}`;
     const results: LoadResult[] = [];
-    results.push(await withCpu(() => saturate("grpc.health.v1 Check (transport baseline)", SECONDS, CONCURRENCY, (w) => health[w % CONNECTIONS]!.check({}))));
+    results.push(await withCpu(() => load.run({ name: "grpc.health.v1 Check (transport baseline)", call: { kind: "check" }, ...saturation })));
     results.push(await rawPostgres(databaseUrl));
     results.push(await jetStreamPublish(nats.url));
 
-    let phone = 0;
-    // Unique numbers spread over ranges of 100 as real traffic is (7,919 is prime to 10^7), so the number-range
-    // window is counted as in production and not one hot row.
-    const nextPhone = () => `+3165${String((++phone * 7_919) % 10_000_000).padStart(7, "0")}`;
-    const bench: Bench = { databaseUrl, options, otp, health, nextPhone, results, processes, serve };
+    const bench: Bench = { databaseUrl, options, load, otp, nextPhone, results, processes, serve };
     const timed = async (name: string, section: () => Promise<void>) => {
       const started = performance.now();
       await section();
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     report(results, startMs);
     if (sink) process.stderr.write(`bench: tracing on, ${sink.requests} OTLP export requests (${Math.round(sink.bytes / 1e6)} MB) received\n`);
   } finally {
+    for (const stop of stoppers) await stop();
     for (const p of processes) await p.stop("SIGTERM");
     await peer.stop();
     await sink?.stop();
@@ -124,13 +126,19 @@ async function main(): Promise<void> {
 }
 
 const CONCURRENCY = CONNECTIONS * IN_FLIGHT;
+/** A measure at saturation: every caller slot busy for SECONDS. */
+const saturation = { mode: "saturate", seconds: SECONDS, concurrency: CONCURRENCY } as const;
+/** A measure at a fixed rate (open loop) for SECONDS. */
+const fixedRate = (rate: number) => ({ mode: "rate", rate, seconds: SECONDS }) as const;
 
 /** What every section works with. */
 interface Bench {
   readonly databaseUrl: string;
   readonly options: Parameters<typeof startWorkerProcess>[0];
+  /** The load generator's process: every measure of a rate and its latencies. */
+  readonly load: LoadGenerator;
+  /** This process's own clients, for single calls. */
   readonly otp: ReturnType<typeof clients<typeof OtpService>>;
-  readonly health: ReturnType<typeof clients<typeof Health>>;
   readonly nextPhone: () => string;
   readonly results: LoadResult[];
   readonly processes: ServiceProcess[];
@@ -138,37 +146,25 @@ interface Bench {
 }
 
 /** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain and complete flows. */
-async function apiSection({ databaseUrl, options, otp, health, nextPhone, results, processes }: Bench): Promise<void> {
+async function apiSection({ databaseUrl, options, load, results, processes }: Bench): Promise<void> {
   // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
   // The dispatches queue up in JetStream for the worker's drain below.
-  const ids: Array<[string, number]> = [];
-  const send = async (client: number, caller: number) => {
-    const sent = await otp[client % CONNECTIONS]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
-    ids.push([sent.verificationId, caller]);
-  };
-  const oneCaller = await withCpu(() => saturate("SendOtp, one caller (no worker running)", SECONDS, CONCURRENCY, (w) => send(w, 0)));
+  const oneCaller = await withCpu(() => load.run({ name: "SendOtp, one caller (no worker running)", call: { kind: "send", callers: 1 }, ...saturation }));
   results.push(oneCaller);
-  results.push(await saturate(`SendOtp, ${CALLERS} callers (no worker running)`, SECONDS, CONCURRENCY, (w) => send(w, w % CALLERS)));
+  results.push(await load.run({ name: `SendOtp, ${CALLERS} callers (no worker running)`, call: { kind: "send", callers: CALLERS }, ...saturation }));
   for (const share of [0.25, 0.5, 0.75]) {
     const rate = Math.max(1, Math.round(oneCaller.perSecond * share));
-    results.push(await atRate(`SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, rate, SECONDS, (i) => send(i, 0)));
+    // With the CPU per call: at lower rates the sends of one event-loop turn are fewer, so each costs more.
+    results.push(await withCpu(() => load.run({ name: `SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, call: { kind: "send", callers: 1 }, ...fixedRate(rate) })));
     if (share === 0.5) {
       // The same rate of the cheapest call: the load generator's and the transport's own tail, for comparison.
-      results.push(await atRate(`grpc.health.v1 Check, fixed rate ${rate}/s (the tail without SendOtp)`, rate, SECONDS, (i) => health[i % CONNECTIONS]!.check({})));
+      results.push(await load.run({ name: `grpc.health.v1 Check, fixed rate ${rate}/s (the tail without SendOtp)`, call: { kind: "check" }, ...fixedRate(rate) }));
     }
   }
-  let next = 0;
-  results.push(
-    await withCpu(() =>
-      saturate("VerifyOtp, wrong code", SECONDS, CONCURRENCY, (w) => {
-        const [verificationId, caller] = ids[next++ % ids.length]!;
-        return otp[w % CONNECTIONS]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
-      }),
-    ),
-  );
+  results.push(await withCpu(() => load.run({ name: "VerifyOtp, wrong code", call: { kind: "verify-wrong" }, ...saturation })));
 
   // The worker starts with every send above queued: how fast it drains them to DELIVERED.
-  const queued = ids.length;
+  const queued = await load.sent();
   const drainStarted = performance.now();
   processes.push(await startWorkerProcess({ ...options, channels: "sms" }));
   await untilAllDelivered(databaseUrl, queued);
@@ -176,19 +172,7 @@ async function apiSection({ databaseUrl, options, otp, health, nextPhone, result
   results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
 
   // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
-  results.push(
-    await withCpu(() =>
-      saturate("complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", SECONDS, CONCURRENCY, async (w) => {
-        const client = otp[w % CONNECTIONS]!;
-        const caller = w % CALLERS;
-        const sent = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
-        for await (const message of client.watchDelivery({ verificationId: sent.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
-          if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
-        }
-        throw new Error(`stream of ${sent.verificationId} ended without DELIVERED`);
-      }),
-    ),
-  );
+  results.push(await withCpu(() => load.run({ name: "complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", call: { kind: "flow", callers: CALLERS }, ...saturation })));
 }
 
 /**
@@ -287,11 +271,12 @@ async function devSendOtp(): Promise<LoadResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "otp-bench-dev-"));
   const dev = await startServiceProcess(["dev", "--data-dir", dataDir], { OTP_SENDS_PER_CALLER: "100000000/1m", OTP_SENDS_PER_DESTINATION: "100000000/1m", OTP_PUMPING_MODE: "off", OTP_SENDS_PER_NUMBER_RANGE: "off" });
   try {
-    const otp = clients(OtpService, dev.grpcPort, CONNECTIONS);
-    let phone = 0;
-    return await saturate("SendOtp on the embedded dev role (PGlite, in-process workers)", SECONDS, CONCURRENCY, (w) =>
-      otp[w % CONNECTIONS]!.sendOtp({ destination: { phone: `+3166${String(++phone).padStart(7, "0")}` } }),
-    );
+    const load = await LoadGenerator.start(dev.grpcPort, CONNECTIONS);
+    try {
+      return await load.run({ name: "SendOtp on the embedded dev role (PGlite, in-process workers)", call: { kind: "send", callers: 0 }, ...saturation });
+    } finally {
+      await load.stop();
+    }
   } finally {
     await dev.stop("SIGTERM");
     rmSync(dataDir, { recursive: true, force: true });
