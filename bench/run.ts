@@ -4,10 +4,10 @@
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
  * loopback, and a load generator in its own process (bench/load-process.ts)
- * over several HTTP/2 connections. Baselines are measured in the same run, on the same box:
- * grpc.health.v1 Check on the same port, a raw PostgreSQL transaction of
- * ten single-row writes through a pool like the service's, and JetStream
- * publish. `--only` picks sections (the baselines always run):
+ * over several HTTP/2 connections. Baselines are measured in the same run,
+ * on the same box: grpc.health.v1 Check on the same port, a raw PostgreSQL
+ * transaction of ten single-row writes through a pool like the service's,
+ * and JetStream publish. `--only` picks sections (the baselines always run):
  * api (SendOtp, fixed rates, VerifyOtp, the worker, complete flows),
  * scheduler (a backlog's drain, lateness at steady load), streams (many
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
   const sink = tracing ? await OtlpSink.start(samplingRatio) : undefined;
   const processes: ServiceProcess[] = [];
-  const stoppers: Array<() => Promise<void>> = [];
+  let loadProcess: LoadGenerator | undefined;
   try {
     const databaseUrl = await createTestDatabase(postgres.adminUrl);
     const env = {
@@ -92,8 +92,7 @@ async function main(): Promise<void> {
     await second.stop("SIGTERM");
 
     process.stderr.write(`bench: servers up after ${Math.round((performance.now() - benchStarted) / 100) / 10} s\n`);
-    const load = await LoadGenerator.start(serve.grpcPort, CONNECTIONS);
-    stoppers.push(() => load.stop());
+    const load = (loadProcess = await LoadGenerator.start(serve.grpcPort, CONNECTIONS));
     // This process's own calls (the sections' templates, the streams section): numbers the load generator never uses.
     const otp = clients(OtpService, serve.grpcPort, CONNECTIONS);
     let phone = 0;
@@ -116,7 +115,7 @@ async function main(): Promise<void> {
     report(results, startMs);
     if (sink) process.stderr.write(`bench: tracing on, ${sink.requests} OTLP export requests (${Math.round(sink.bytes / 1e6)} MB) received\n`);
   } finally {
-    for (const stop of stoppers) await stop();
+    await loadProcess?.stop();
     for (const p of processes) await p.stop("SIGTERM");
     await peer.stop();
     await sink?.stop();
