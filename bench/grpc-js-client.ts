@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 
@@ -28,7 +28,7 @@ export function grpcJsClient<S extends DescService>(service: S, port: number): C
         channel.makeServerStreamRequest(path, serialize, deserialize, request, metadataOf(options), callOptionsOf(options)) as AsyncIterable<unknown>;
     } else {
       client[method.localName] = () => {
-        throw new Error(`${path}: ${kindOf(method)} calls are not needed by the load generator`);
+        throw new Error(`${path}: ${method.methodKind} calls are not needed by the load generator`);
       };
     }
   }
@@ -37,14 +37,10 @@ export function grpcJsClient<S extends DescService>(service: S, port: number): C
 
 function metadataOf(options: CallOptions): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const [key, value] of Object.entries((options.headers ?? {}) as Record<string, string>)) metadata.set(key, value);
+  new Headers(options.headers).forEach((value, key) => metadata.set(key, value));
   return metadata;
 }
 
 function callOptionsOf(options: CallOptions): grpc.CallOptions {
   return options.timeoutMs !== undefined ? { deadline: Date.now() + options.timeoutMs } : {};
-}
-
-function kindOf(method: DescMethod): string {
-  return method.methodKind.replace("_", " ");
 }

@@ -30,7 +30,7 @@ export class LoadGenerator {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const generator = new LoadGenerator(child);
-    await generator.ask(0);
+    await generator.ask(0); // the process says it is ready with an unasked reply 0 (load-process.ts)
     return generator;
   }
 
