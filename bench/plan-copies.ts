@@ -60,7 +60,7 @@ export class PlanCopies {
 
   /**
    * Makes `plans` due at once, and times the scheduler until none is left,
-   * and the outbox relay until every message they made is published (bounded: ten minutes each).
+   * and the outbox until every message they made is published (bounded: ten minutes each).
    */
   async drain(plans: number): Promise<{ drainMs: number; publishedMs: number; messages: number }> {
     const before = await this.unpublished();
@@ -71,7 +71,7 @@ export class PlanCopies {
     const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where created_at >= now() - make_interval(secs => $1::float8 / 1000)", [drainMs + 1_000]);
     const deadline = Date.now() + 600_000;
     while ((await this.unpublished()) > before) {
-      if (Date.now() > deadline) throw new Error("the outbox relay left messages unpublished for ten minutes");
+      if (Date.now() > deadline) throw new Error("the outbox left messages unpublished for ten minutes");
       await sleep(100);
     }
     return { drainMs, publishedMs: performance.now() - started, messages: Number(rows[0]!.n) };

@@ -146,7 +146,7 @@ interface Bench {
 
 /** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain and complete flows. */
 async function apiSection({ databaseUrl, options, load, results, processes }: Bench): Promise<void> {
-  // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox relay) only.
+  // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox publishing) only.
   // The dispatches queue up in JetStream for the worker's drain below.
   const oneCaller = await withCpu(() => load.run({ name: "SendOtp, one caller (no worker running)", call: { kind: "send", callers: 1 }, ...saturation }));
   results.push(oneCaller);
@@ -187,7 +187,7 @@ async function schedulerSection({ databaseUrl, otp, nextPhone, results }: Bench)
   try {
     const { drainMs, publishedMs, messages } = await copies.drain(PLANS);
     results.push({ name: `fallback scheduler: ${PLANS} due plans escalated (one serve)`, perSecond: Math.round(PLANS / (drainMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
-    results.push({ name: `outbox relay: the drain's ${messages} messages published (from the drain's start)`, perSecond: Math.round(messages / (publishedMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+    results.push({ name: `outbox: the drain's ${messages} messages published (from the drain's start)`, perSecond: Math.round(messages / (publishedMs / 1000)), p50Ms: NaN, p99Ms: NaN, errors: 0 });
     results.push(await copies.lateness(DUE_PER_SECOND, SECONDS));
     // Their next deadlines would otherwise fall due during the sections after this one.
     await copies.retire();

@@ -79,7 +79,7 @@ export interface RunningApp {
  */
 export async function createCore(config: Config, options: AppOptions = {}, health = new HealthRegistry(), shutdown = new AbortController()): Promise<Core> {
   const runtime = await openRuntime(config, options);
-  const { db, clock, log, relay } = runtime;
+  const { db, clock, log, publisher } = runtime;
   otpMetrics.observe("otp_outbox_backlog", "Outbox messages not yet published to NATS", async () => [{ value: await countUnpublished(db) }]);
   otpMetrics.observe("otp_dispatch_pending", "Dispatch messages waiting for (or held by) a channel worker, by channel", async () => {
     const backlog = await runtime.bus.backlog(DISPATCH_SUBJECTS);
@@ -103,10 +103,10 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     phoneBlocked: pumping.blockedReason,
     spendCaps: new Map((config.callers ?? []).flatMap((c) => (c.dailySpendCap ? [[c.id, c.dailySpendCap] as const] : []))),
     messages: config.messages,
-    onOutboxWritten: () => relay.wake(),
+    onOutboxWritten: (messages) => publisher.publishCommitted(messages),
   };
   const hub = await EventHub.start(runtime.bus);
-  const outcomes = { db, clock, onOutboxWritten: () => relay.wake() };
+  const outcomes = { db, clock, onOutboxWritten: service.onOutboxWritten };
   const receipts = createReceiptSources(config.routing.providers);
   for (const caller of config.callers ?? []) if (caller.credit) await openBalance(db, caller.id, caller.credit, clock.now());
   const loops = [

@@ -7,6 +7,7 @@ import { createProviders } from "./channels/providers/registry.js";
 import type { Config } from "./config/config.js";
 import { loadOrCreateDevKeys } from "./config/dev-keys.js";
 import { DevInbox } from "./dev/dev-inbox.js";
+import { OutboxPublisher } from "./dispatch/outbox-publisher.js";
 import { relayOutboxBatch } from "./dispatch/outbox-relay.js";
 import { CodeProtector } from "./domain/code-protector.js";
 import { cryptoRandom, systemClock, uuidIds, type Clock, type IdGenerator, type RandomSource } from "./domain/ports.js";
@@ -14,7 +15,7 @@ import type { DeliveryReceipt } from "./domain/receipt.js";
 import { applyReceipt } from "./service/attempt-lifecycle.js";
 import { databaseProbe, waitForDatabase, type DatabaseProbe } from "./store/availability.js";
 import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
-import { republishQueuedDispatches } from "./store/repositories/outbox.js";
+import { republishQueuedDispatches, type OutboxMessage } from "./store/repositories/outbox.js";
 import { AnotherInstanceError, holdSingleInstanceLock } from "./store/single-instance-lock.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
 import { enableMetrics } from "./telemetry/sdk.js";
@@ -38,8 +39,8 @@ export interface Runtime {
   readonly bus: Bus;
   /** Whether the database answers now: health and readiness follow it. */
   readonly probe: DatabaseProbe;
-  /** Publishes outbox rows; `wake()` after a commit that wrote some. */
-  readonly relay: PeriodicLoop;
+  /** Publishes a commit's outbox messages right after it (`publishCommitted`); a relay publishes what it misses. */
+  readonly publisher: OutboxPublisher;
   close(): Promise<void>;
 }
 
@@ -69,6 +70,7 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
   const bus: Bus = config.natsUrl
     ? await JetStreamBus.connect({ servers: config.natsUrl, ackWaitMs: config.workerAckWaitMs, streamReplicas: config.natsStreamReplicas })
     : new MemoryBus({ workQueueSubjects: [DISPATCH_SUBJECTS] });
+  const publisher = new OutboxPublisher(db, bus, clock);
   const relay = new PeriodicLoop(
     "outbox relay",
     async () => ({ more: (await relayOutboxBatch(db, bus, clock, RELAY_BATCH)) === RELAY_BATCH }),
@@ -85,9 +87,10 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
     db,
     bus,
     probe,
-    relay,
+    publisher,
     close: async () => {
       await relay.stop();
+      await publisher.settled();
       await bus.close();
       await singleInstance?.release();
       await probe.close();
@@ -102,7 +105,7 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
  * sends in flight finish, and closes provider connections.
  */
 export async function startWorkers(runtime: Runtime, config: Config, inbox: DevInbox): Promise<() => Promise<void>> {
-  const outcomes = { db: runtime.db, clock: runtime.clock, onOutboxWritten: () => runtime.relay.wake() };
+  const outcomes = { db: runtime.db, clock: runtime.clock, onOutboxWritten: (messages: readonly OutboxMessage[]) => runtime.publisher.publishCommitted(messages) };
   // Receipts that arrive on a provider's own connection (SMPP's deliver_sm) are stored here, like a webhook's.
   const receipts = async (receipt: DeliveryReceipt) => void (await applyReceipt(outcomes, receipt));
   const { providers, close } = createProviders(config.routing.providers, { inbox, receipts, log: runtime.log });
@@ -116,7 +119,7 @@ export async function startWorkers(runtime: Runtime, config: Config, inbox: DevI
       routes: new Map(config.routing.routes.map((r) => [r.id, r])),
       messages: config.messages,
       log: runtime.log,
-      onOutboxWritten: () => runtime.relay.wake(),
+      onOutboxWritten: outcomes.onOutboxWritten,
       maxDeliver: WORKER_MAX_DELIVER,
     },
     { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: WORKER_MAX_DELIVER },

@@ -42,7 +42,11 @@ export class MemoryBus implements Bus {
   async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<void> {
     if (this.closed) throw new Error("bus is closed");
     const now = Date.now();
-    for (const [id, expiry] of this.seen) if (expiry <= now) this.seen.delete(id);
+    // Ids are remembered in the order they expire (one window for all): forget from the oldest, stop at the first still in it.
+    for (const [id, expiry] of this.seen) {
+      if (expiry > now) break;
+      this.seen.delete(id);
+    }
     if (this.seen.has(options.msgId)) return;
     this.seen.set(options.msgId, now + (this.options.dedupWindowMs ?? 120_000));
     const headers = { ...options.headers };

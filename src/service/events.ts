@@ -20,14 +20,14 @@ export type NewDeliveryEvent = Omit<DeliveryEvent, "sequence">;
 export async function recordEvent(
   uow: UnitOfWork,
   event: NewDeliveryEvent,
-  onOutboxWritten: () => void,
+  onOutboxWritten: (messages: readonly OutboxMessage[]) => void,
 ): Promise<DeliveryEvent> {
   const last = uow.eventSequences.get(event.verificationId) ?? (await lastEventSequence(uow.trx, event.verificationId));
   const full: DeliveryEvent = { ...event, sequence: last + 1 };
   const rows = eventRows(full);
   await appendDeliveryEvent(uow.trx, rows.event, outboxRow(rows.outbox, full.occurredAt));
   uow.eventSequences.set(event.verificationId, full.sequence);
-  uow.afterCommit(onOutboxWritten);
+  uow.afterCommit(() => onOutboxWritten([rows.outbox]));
   return full;
 }
 

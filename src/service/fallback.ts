@@ -7,7 +7,7 @@ import { spendDay } from "../domain/spend-cap.js";
 import { listAttemptsOf } from "../store/repositories/attempts.js";
 import { lockedGuardKeys } from "../store/repositories/destination-guards.js";
 import { debitsOf, lockBalances } from "../store/repositories/ledger.js";
-import { outboxRow } from "../store/repositories/outbox.js";
+import { outboxRow, type OutboxMessage } from "../store/repositories/outbox.js";
 import { writePlanMoves, type PlanPosition } from "../store/repositories/plan-moves.js";
 import { lockSpend } from "../store/repositories/spend-counters.js";
 import { claimDuePlan, claimDuePlans, postponePlan } from "../store/repositories/verifications.js";
@@ -139,7 +139,7 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   const byCaller = [...looks].sort((a, b) => (a.row.caller_id < b.row.caller_id ? -1 : a.row.caller_id > b.row.caller_id ? 1 : 0));
   for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, spend, moves });
   await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas(), spend: spend.increments() });
-  uow.afterCommit(deps.onOutboxWritten);
+  uow.afterCommit(() => deps.onOutboxWritten(moves.messages));
   uow.afterCommit(() => moves.report());
 }
 
@@ -268,6 +268,8 @@ class PlanMoves {
   private readonly attempts: NewAttemptRow[] = [];
   private readonly events: NewDeliveryEventRow[] = [];
   private readonly outbox: NewOutboxRow[] = [];
+  /** The outbox rows' messages, published once the batch has committed. */
+  readonly messages: OutboxMessage[] = [];
   private readonly lastEvent = new Map<string, number>();
   private readonly escalations: Array<{ cause: EscalationCause; next: PlannedStep | undefined; lateSeconds: number }> = [];
 
@@ -279,12 +281,14 @@ class PlanMoves {
     const rows = eventRows(full);
     this.events.push(rows.event);
     this.outbox.push(outboxRow(rows.outbox, this.now));
+    this.messages.push(rows.outbox);
     this.lastEvent.set(row.id, sequence);
   }
 
-  attempt(row: NewAttemptRow, dispatch: Parameters<typeof outboxRow>[0]): void {
+  attempt(row: NewAttemptRow, dispatch: OutboxMessage): void {
     this.attempts.push(row);
     this.outbox.push(outboxRow(dispatch, this.now));
+    this.messages.push(dispatch);
   }
 
   cancel(attemptId: string): void {

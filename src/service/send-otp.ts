@@ -6,7 +6,7 @@ import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
 import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
 import { writeNewVerification, writeUnmeteredVerifications, type NewVerificationWrite } from "../store/repositories/new-verification.js";
-import { outboxRow } from "../store/repositories/outbox.js";
+import { outboxRow, type OutboxMessage } from "../store/repositories/outbox.js";
 import { findVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
@@ -103,7 +103,7 @@ export async function sendOtp(
     throw error;
   }
   if ("written" in outcome) {
-    deps.onOutboxWritten();
+    deps.onOutboxWritten(start.messages);
     otpMetrics.sent(plan.steps[0]!);
     return outcome.written;
   }
@@ -138,7 +138,7 @@ function firstRows(
   verificationId: string,
   trace: TraceContext,
   now: Date,
-): { write: NewVerificationWrite; attempt: AttemptRow } {
+): { write: NewVerificationWrite; attempt: AttemptRow; messages: readonly OutboxMessage[] } {
   const first = plan.steps[0]!;
   const code = newAttemptCode(deps, verificationId, command.codeLength);
   const expiresAt = new Date(now.getTime() + command.ttlMs);
@@ -175,12 +175,14 @@ function firstRows(
     // The fallback scheduler looks again when the first step's deadline passes.
     next_step_at: new Date(now.getTime() + first.deadlineMs),
   };
+  const messages = [...events.map((e) => e.outbox), queued.dispatch];
   return {
+    messages,
     write: {
       verification,
       attempt: queued.row,
       events: events.map((e) => e.event),
-      outbox: [...events.map((e) => e.outbox), queued.dispatch].map((message) => outboxRow(message, now)),
+      outbox: messages.map((message) => outboxRow(message, now)),
       price: { currency: first.currency, micros: first.totalPriceMicros },
     },
     attempt: { ...queued.row, submit_started_at: null, submit_tries: 0, next_poll_at: null },

@@ -127,7 +127,7 @@ async function approve(deps: ServiceDeps, state: CodeCheckState, now: Date, atte
     // The plan stops here: attempts whose provider call has not started are not sent. (One queued after the
     // read is stopped by its worker, which sends only for a pending verification.)
     if (state.attempts.some((a) => a.unsent)) await cancelUnsentAttempts(uow, row.id, now);
-    uow.afterCommit(deps.onOutboxWritten);
+    uow.afterCommit(() => deps.onOutboxWritten([verified.outbox]));
     return {
       outcome: "APPROVED",
       remainingAttempts: remainingAttempts(checkState(approved)),

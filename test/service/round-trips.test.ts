@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryBus } from "../../src/bus/memory-bus.js";
+import { OutboxPublisher } from "../../src/dispatch/outbox-publisher.js";
 import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { openBalance } from "../../src/store/repositories/ledger.js";
+import type { OutboxMessage } from "../../src/store/repositories/outbox.js";
 import { countingDatabase, type CountingDatabase } from "../harness/counting-database.js";
+import { FakeClock } from "../harness/fakes.js";
 import { migratedPostgres } from "../harness/databases.js";
 import { newTrace, sendCommand, serviceDeps } from "../harness/service-fixture.js";
 import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
@@ -100,5 +104,29 @@ describe("round trips to PostgreSQL per call", () => {
     expect(provider.calls.get(sent.firstAttempt.id)).toBe(1);
     const receipt = { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "DELIVERED" as const, occurredAt: deps.clock.now() };
     expect(await statementsOf(() => applyReceipt(deps, receipt))).toBeLessThanOrEqual(7);
+  });
+
+  it("publishing: the messages of sends committed together are marked published by one statement (after the calls)", async () => {
+    const bus = new MemoryBus({ workQueueSubjects: [] });
+    const publisher = new OutboxPublisher(counting.db, bus, new FakeClock());
+    // The sends on the uncounted database: only the publisher's statements are counted.
+    const handed: string[] = [];
+    const onOutboxWritten = (messages: readonly OutboxMessage[]) => {
+      handed.push(...messages.map((m) => m.msgId));
+      publisher.publishCommitted(messages);
+    };
+    const deps = { ...serviceDeps(db, { limits: unlimited }), onOutboxWritten };
+    await sendOtp(deps, { id: "trips-warm" }, sendCommand(), newTrace());
+    await publisher.settled();
+
+    const sent = await statementsOf(async () => {
+      const sends = await Promise.all(Array.from({ length: 20 }, () => sendOtp(deps, { id: "trips-publish" }, sendCommand(), newTrace())));
+      await publisher.settled();
+      return sends;
+    });
+    expect(sent).toBe(1);
+    expect(handed).toHaveLength(21 * 3); // the warm-up and the 20: each send's two events and its dispatch
+    const unpublished = await db.selectFrom("outbox").select("msg_id").where("msg_id", "in", handed).where("published_at", "is", null).execute();
+    expect(unpublished).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/store/database.js";
 import { claimIdempotencyKey } from "../../src/store/repositories/idempotency-keys.js";
-import { claimUnpublished, markPublished, outboxRow } from "../../src/store/repositories/outbox.js";
+import { claimUnpublished, markPublished, markPublishedByMsgId, outboxRow } from "../../src/store/repositories/outbox.js";
 import { insertVerification, lastEventSequence } from "../../src/store/repositories/verifications.js";
 import { approveCode } from "../../src/store/repositories/code-checks.js";
 import { admitSends, releaseSend, type SendAdmissionQuery, type SendWindow } from "../../src/store/repositories/send-admission.js";
@@ -164,6 +164,7 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     await inTransaction(db, async ({ trx }) => {
       for (let i = 0; i < 6; i++) await trx.insertInto("outbox").values(outboxRow({ msgId: `m${i}`, subject: "otp.test", payload: Buffer.from(`p${i}`) }, now)).execute();
     });
+    const justAfter = new Date(now.getTime() + 1);
     // Two transactions open at once. On Postgres the first holds its row locks
     // until the second has claimed: without SKIP LOCKED the second would block
     // on them forever. PGlite has one connection and runs them one after the other.
@@ -174,12 +175,12 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     const secondDone = new Promise<void>((r) => (release = r));
     const claimBatch = () =>
       inTransaction(db, async ({ trx }) => {
-        const rows = await claimUnpublished(trx, 3);
+        const rows = await claimUnpublished(trx, 3, justAfter);
         await markPublished(trx, rows.map((r) => r.id), now);
         return rows;
       });
     const first = inTransaction(db, async ({ trx }) => {
-      const rows = await claimUnpublished(trx, 3);
+      const rows = await claimUnpublished(trx, 3, justAfter);
       await markPublished(trx, rows.map((r) => r.id), now);
       claimed();
       if (holdLocks) await secondDone;
@@ -193,6 +194,26 @@ describe.each(BACKENDS)("store on $name", (backend) => {
     })();
     const [a, b] = await Promise.all([first, second]);
     expect([...a, ...b].sort()).toEqual(["m0", "m1", "m2", "m3", "m4", "m5"]);
-    expect(await inTransaction(db, ({ trx }) => claimUnpublished(trx, 10))).toEqual([]);
+    expect(await inTransaction(db, ({ trx }) => claimUnpublished(trx, 10, justAfter))).toEqual([]);
+  });
+
+  it("leaves the relay only rows written before its cutoff, and marks rows published by msg id once", async () => {
+    const later = new Date(now.getTime() + 5_000);
+    await inTransaction(db, async ({ trx }) => {
+      await trx.insertInto("outbox").values(outboxRow({ msgId: "old", subject: "otp.test", payload: Buffer.from("o") }, now)).execute();
+      await trx.insertInto("outbox").values(outboxRow({ msgId: "fresh", subject: "otp.test", payload: Buffer.from("f") }, later)).execute();
+    });
+    const claimed = await inTransaction(db, ({ trx }) => claimUnpublished(trx, 10, new Date(later.getTime() - 1)));
+    expect(claimed.map((r) => r.msg_id)).toEqual(["old"]);
+
+    const first = new Date(later.getTime() + 1);
+    await markPublishedByMsgId(db, ["fresh", "old"], first);
+    await markPublishedByMsgId(db, ["fresh"], new Date(first.getTime() + 1));
+    const rows = await db.selectFrom("outbox").select(["msg_id", "published_at"]).where("msg_id", "in", ["fresh", "old"]).orderBy("msg_id").execute();
+    expect(rows).toEqual([
+      { msg_id: "fresh", published_at: first },
+      { msg_id: "old", published_at: first },
+    ]);
+    expect(await inTransaction(db, ({ trx }) => claimUnpublished(trx, 10, new Date(first.getTime() + 10_000)))).toEqual([]);
   });
 });

@@ -21,19 +21,20 @@ export function outboxRow(message: OutboxMessage, now: Date): NewOutboxRow {
 }
 
 /**
- * The oldest unpublished rows, locked for this relay. Other relays skip locked
- * rows, so replicas share the backlog without publishing a row twice at once.
+ * The oldest unpublished rows written before `writtenBefore`, locked for this
+ * relay. Other relays skip locked rows, so replicas share the backlog without
+ * publishing a row twice at once.
  *
  * The relay's two statements are fixed texts, so they are prepared once per
  * connection (prepared-statements.ts) and nothing is compiled per batch: built
  * with the query builder (and `in (…)` a parameter per row, a new text for each
  * batch size) they were 4 % of `serve`'s CPU under SendOtp load (BENCHMARKS.md).
  */
-export async function claimUnpublished(trx: Trx, limit: number): Promise<OutboxRow[]> {
-  return (await trx.executeQuery<OutboxRow>(CompiledQuery.raw(CLAIM_UNPUBLISHED, [limit]))).rows;
+export async function claimUnpublished(trx: Trx, limit: number, writtenBefore: Date): Promise<OutboxRow[]> {
+  return (await trx.executeQuery<OutboxRow>(CompiledQuery.raw(CLAIM_UNPUBLISHED, [limit, writtenBefore]))).rows;
 }
 
-const CLAIM_UNPUBLISHED = `select * from "outbox" where "published_at" is null order by "id" limit $1 for update skip locked`;
+const CLAIM_UNPUBLISHED = `select * from "outbox" where "published_at" is null and "created_at" < $2 order by "id" limit $1 for update skip locked`;
 
 /** Rows not yet published (the partial index `outbox_unpublished` keeps this cheap). */
 export async function countUnpublished(db: Executor): Promise<number> {
@@ -47,6 +48,14 @@ export async function markPublished(trx: Trx, ids: readonly number[], now: Date)
 }
 
 const MARK_PUBLISHED = `update "outbox" set "published_at" = $1 where "id" = any($2::bigint[])`;
+
+/** Marks the rows of messages published right after their commit (outbox-publisher.ts); rows the relay took first keep its mark. */
+export async function markPublishedByMsgId(db: Executor, msgIds: readonly string[], now: Date): Promise<void> {
+  if (msgIds.length === 0) return;
+  await db.executeQuery(CompiledQuery.raw(MARK_PUBLISHED_BY_MSG_ID, [now, msgIds]));
+}
+
+const MARK_PUBLISHED_BY_MSG_ID = `update "outbox" set "published_at" = $1 where "msg_id" = any($2::text[]) and "published_at" is null`;
 
 export function decodeOutboxRow(row: OutboxRow): OutboxMessage {
   return {
