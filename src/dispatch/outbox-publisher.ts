@@ -3,22 +3,27 @@ import type { Clock } from "../domain/ports.js";
 import type { Db } from "../store/database.js";
 import { markPublishedByMsgId, type OutboxMessage } from "../store/repositories/outbox.js";
 import { contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";
-import { GroupRunner } from "../util/group-runner.js";
 
-/** Publishes (and marks) in flight at once; beyond it, messages wait for the relay (a bus that stopped answering). */
+/** Publishes in flight at once; beyond it, messages wait for the relay (a bus that stopped answering). */
 const MAX_IN_FLIGHT = 4_096;
+/**
+ * How long acknowledged messages wait to be marked published together. A mark
+ * only has to come before the relay's grace (5 s): gathered for 100 ms, a
+ * process's marks are a few statements a second at any rate, not one per
+ * commit. A mark lost with its process means one more publish, dropped by the bus.
+ */
+const MARK_DELAY_MS = 100;
 /** Messages marked published by one statement. */
 const MAX_MARK_GROUP = 1_024;
-const MARKS_IN_FLIGHT = 2;
 
 /**
  * Publishes outbox messages as soon as the transaction that wrote them has
- * committed, from memory, and marks their rows published (one statement for
- * the messages acknowledged together). The relay (outbox-relay.ts) publishes
- * only rows this missed: a process that died after its commit, a bus away, a
- * mark that failed. So a commit's messages cost one grouped statement instead
- * of the relay's four (claim, mark and their transaction), and reach the bus
- * without waiting for a relay's round trips.
+ * committed, from memory, and marks their rows published a little later, many
+ * in one statement. The relay (outbox-relay.ts) publishes only rows this
+ * missed: a process that died after its commit, a bus away, a mark that
+ * failed. So messages reach the bus without waiting for a relay's round trips,
+ * and cost no statements of their own: the relay's claim, mark and their
+ * transaction were four statements for every few messages.
  *
  * A message published here and again by the relay (its mark lost) carries
  * the same msg id both times: the bus drops the second.
@@ -26,15 +31,15 @@ const MARKS_IN_FLIGHT = 2;
 export class OutboxPublisher {
   private inFlight = 0;
   private whenIdle: Array<() => void> = [];
-  private readonly marks: GroupRunner<string, void>;
+  private acknowledged: string[] = [];
+  private markTimer: NodeJS.Timeout | undefined;
+  private marking: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
     private readonly bus: Bus,
     private readonly clock: Clock,
-  ) {
-    this.marks = new GroupRunner((msgIds) => this.mark(msgIds), { maxGroup: MAX_MARK_GROUP, maxInFlight: MARKS_IN_FLIGHT });
-  }
+  ) {}
 
   /** Call after the commit that wrote `messages`' rows; never throws, never waits. */
   publishCommitted(messages: readonly OutboxMessage[]): void {
@@ -44,16 +49,18 @@ export class OutboxPublisher {
       // A failed publish is not logged here: with the bus away every commit would log. The row stays
       // unpublished, the relay retries it (and logs its failures once per try).
       void publishOutboxMessage(this.bus, message)
-        .then(() => this.marks.submit(message.msgId))
+        .then(() => this.toMark(message.msgId))
         .catch(() => undefined)
         .finally(() => this.settle());
     }
   }
 
-  /** Resolves once every publish and mark started so far has ended (before the bus and database close). */
-  settled(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.whenIdle.push(resolve));
+  /** Resolves once every publish started so far has ended and its mark is written (before the bus and database close). */
+  async settled(): Promise<void> {
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+    clearTimeout(this.markTimer);
+    this.markAcknowledged();
+    await this.marking;
   }
 
   private settle(): void {
@@ -64,10 +71,24 @@ export class OutboxPublisher {
     for (const resolve of waiting) resolve();
   }
 
+  private toMark(msgId: string): void {
+    this.acknowledged.push(msgId);
+    this.markTimer ??= setTimeout(() => this.markAcknowledged(), MARK_DELAY_MS).unref();
+  }
+
   /** Never fails: a row whose mark is lost is published again by the relay, and dropped by the bus as a duplicate. */
-  private async mark(msgIds: readonly string[]): Promise<void[]> {
-    await markPublishedByMsgId(this.db, msgIds, this.clock.now()).catch(() => undefined);
-    return msgIds.map(() => undefined);
+  private markAcknowledged(): void {
+    this.markTimer = undefined;
+    const msgIds = this.acknowledged;
+    if (msgIds.length === 0) return;
+    this.acknowledged = [];
+    const now = this.clock.now();
+    // One mark after the other: they touch disjoint rows, but need not compete for connections.
+    this.marking = this.marking.then(async () => {
+      for (let i = 0; i < msgIds.length; i += MAX_MARK_GROUP) {
+        await markPublishedByMsgId(this.db, msgIds.slice(i, i + MAX_MARK_GROUP), now).catch(() => undefined);
+      }
+    });
   }
 }
 
