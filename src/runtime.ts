@@ -15,7 +15,7 @@ import type { DeliveryReceipt } from "./domain/receipt.js";
 import { applyReceipt } from "./service/attempt-lifecycle.js";
 import { databaseProbe, waitForDatabase, type DatabaseProbe } from "./store/availability.js";
 import { migrateToLatest, openDatabase, type Db } from "./store/database.js";
-import { republishQueuedDispatches, type OutboxMessage } from "./store/repositories/outbox.js";
+import { republishQueuedDispatches, type OnOutboxWritten } from "./store/repositories/outbox.js";
 import { AnotherInstanceError, holdSingleInstanceLock } from "./store/single-instance-lock.js";
 import { jsonLogger, type Logger } from "./telemetry/logger.js";
 import { enableMetrics } from "./telemetry/sdk.js";
@@ -105,7 +105,8 @@ export async function openRuntime(config: Config, options: AppOptions = {}): Pro
  * sends in flight finish, and closes provider connections.
  */
 export async function startWorkers(runtime: Runtime, config: Config, inbox: DevInbox): Promise<() => Promise<void>> {
-  const outcomes = { db: runtime.db, clock: runtime.clock, onOutboxWritten: (messages: readonly OutboxMessage[]) => runtime.publisher.publishCommitted(messages) };
+  const onOutboxWritten: OnOutboxWritten = (messages) => runtime.publisher.publishCommitted(messages);
+  const outcomes = { db: runtime.db, clock: runtime.clock, onOutboxWritten };
   // Receipts that arrive on a provider's own connection (SMPP's deliver_sm) are stored here, like a webhook's.
   const receipts = async (receipt: DeliveryReceipt) => void (await applyReceipt(outcomes, receipt));
   const { providers, close } = createProviders(config.routing.providers, { inbox, receipts, log: runtime.log });
@@ -119,7 +120,7 @@ export async function startWorkers(runtime: Runtime, config: Config, inbox: DevI
       routes: new Map(config.routing.routes.map((r) => [r.id, r])),
       messages: config.messages,
       log: runtime.log,
-      onOutboxWritten: outcomes.onOutboxWritten,
+      onOutboxWritten,
       maxDeliver: WORKER_MAX_DELIVER,
     },
     { channels: config.workerChannels, concurrency: config.workerConcurrency, maxDeliver: WORKER_MAX_DELIVER },

@@ -42,7 +42,7 @@ import type { Db } from "../store/database.js";
 import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted } from "../store/repositories/attempts.js";
 import { refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
-import type { OutboxMessage } from "../store/repositories/outbox.js";
+import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
@@ -56,7 +56,7 @@ import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 export interface OutcomeDeps {
   readonly db: Db;
   readonly clock: Clock;
-  readonly onOutboxWritten: (messages: readonly OutboxMessage[]) => void;
+  readonly onOutboxWritten: OnOutboxWritten;
 }
 
 export type FailureStatus = "UNDELIVERED" | "FAILED" | "EXPIRED" | "REJECTED";

@@ -8,7 +8,7 @@ import type { Route, RouteHealth } from "../domain/route.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import type { Db } from "../store/database.js";
 import type { NewVerificationWrite } from "../store/repositories/new-verification.js";
-import type { OutboxMessage } from "../store/repositories/outbox.js";
+import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import type { SendAdmission, SendAdmissionQuery } from "../store/repositories/send-admission.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import type { GroupRunner } from "../util/group-runner.js";
@@ -41,7 +41,7 @@ export interface ServiceDeps {
   /** Message texts with the operator's replacements; the shipped ones when unset. */
   readonly messages?: MessageCatalogue;
   /** Called after a commit that wrote outbox rows, with their messages: they are published right away. */
-  readonly onOutboxWritten: (messages: readonly OutboxMessage[]) => void;
+  readonly onOutboxWritten: OnOutboxWritten;
 }
 
 /** The authenticated service on whose behalf a call runs. */

@@ -2,7 +2,7 @@ import { eventsSubject } from "../bus/subjects.js";
 import { encodeDeliveryEvent } from "../contract/delivery-event.js";
 import type { Channel } from "../domain/channel.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
-import { outboxRow, type OutboxMessage } from "../store/repositories/outbox.js";
+import { outboxRow, type OnOutboxWritten, type OutboxMessage } from "../store/repositories/outbox.js";
 import { appendDeliveryEvent } from "../store/repositories/delivery-events.js";
 import { lastEventSequence } from "../store/repositories/verifications.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../store/tables/delivery-events.js";
@@ -20,7 +20,7 @@ export type NewDeliveryEvent = Omit<DeliveryEvent, "sequence">;
 export async function recordEvent(
   uow: UnitOfWork,
   event: NewDeliveryEvent,
-  onOutboxWritten: (messages: readonly OutboxMessage[]) => void,
+  onOutboxWritten: OnOutboxWritten,
 ): Promise<DeliveryEvent> {
   const last = uow.eventSequences.get(event.verificationId) ?? (await lastEventSequence(uow.trx, event.verificationId));
   const full: DeliveryEvent = { ...event, sequence: last + 1 };

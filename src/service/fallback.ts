@@ -13,7 +13,6 @@ import { lockSpend } from "../store/repositories/spend-counters.js";
 import { claimDuePlan, claimDuePlans, postponePlan } from "../store/repositories/verifications.js";
 import type { AttemptRow, NewAttemptRow } from "../store/tables/attempts.js";
 import type { NewDeliveryEventRow } from "../store/tables/delivery-events.js";
-import type { NewOutboxRow } from "../store/tables/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import { errorFields, silentLogger, type Logger } from "../telemetry/logger.js";
@@ -267,8 +266,7 @@ class PlanMoves {
   private readonly canceled: string[] = [];
   private readonly attempts: NewAttemptRow[] = [];
   private readonly events: NewDeliveryEventRow[] = [];
-  private readonly outbox: NewOutboxRow[] = [];
-  /** The outbox rows' messages, published once the batch has committed. */
+  /** The batch's outbox messages: written with it, published once it has committed. */
   readonly messages: OutboxMessage[] = [];
   private readonly lastEvent = new Map<string, number>();
   private readonly escalations: Array<{ cause: EscalationCause; next: PlannedStep | undefined; lateSeconds: number }> = [];
@@ -280,14 +278,12 @@ class PlanMoves {
     const full: DeliveryEvent = { ...event, sequence };
     const rows = eventRows(full);
     this.events.push(rows.event);
-    this.outbox.push(outboxRow(rows.outbox, this.now));
     this.messages.push(rows.outbox);
     this.lastEvent.set(row.id, sequence);
   }
 
   attempt(row: NewAttemptRow, dispatch: OutboxMessage): void {
     this.attempts.push(row);
-    this.outbox.push(outboxRow(dispatch, this.now));
     this.messages.push(dispatch);
   }
 
@@ -315,7 +311,7 @@ class PlanMoves {
   }
 
   write() {
-    return { now: this.now, positions: this.positions, canceledAttemptIds: this.canceled, attempts: this.attempts, events: this.events, outbox: this.outbox };
+    return { now: this.now, positions: this.positions, canceledAttemptIds: this.canceled, attempts: this.attempts, events: this.events, outbox: this.messages.map((m) => outboxRow(m, this.now)) };
   }
 }
 

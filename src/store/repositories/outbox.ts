@@ -9,6 +9,9 @@ export interface OutboxMessage {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** Told, after a commit that wrote outbox rows, their messages (so they are published at once). */
+export type OnOutboxWritten = (messages: readonly OutboxMessage[]) => void;
+
 /** A message as the outbox stores it. */
 export function outboxRow(message: OutboxMessage, now: Date): NewOutboxRow {
   return {
