@@ -69,11 +69,11 @@ export function toSendCommand(request: SendOtpRequest): SendOtpCommand {
   if (request.estimateId !== "" && (!PRINTABLE.test(request.estimateId) || request.estimateId.length > 64)) v.add("estimate_id", "is not an estimate id");
   v.check();
   return {
-    ...plan,
     idempotencyKey: request.idempotencyKey,
     ttlMs: ttlMs(request.ttl),
     clientReference: request.clientReference,
     metadata: { ...request.metadata },
+    ...plan,
     // One spelling per address (IPv6 compressed, IPv4-mapped as IPv4): the per-IP window counts addresses.
     ...(request.clientIp ? { clientIp: normalizeClientIp(request.clientIp)! } : {}),
     ...(request.deviceId ? { deviceId: request.deviceId } : {}),

@@ -25,19 +25,19 @@ export function renderOutbound(
   const minutes = Math.max(1, Math.ceil((Date.parse(dispatch.expiresAt) - now.getTime()) / 60_000));
   switch (dispatch.channel) {
     case "sms":
-      return { ...base, text: renderSms(code, dispatch.render, localized, minutes).text };
+      return { text: renderSms(code, dispatch.render, localized, minutes).text, ...base };
     case "email": {
       const email = renderEmail(code, dispatch.render, localized, minutes);
-      return { ...base, subject: email.subject, text: email.text, html: email.html };
+      return { subject: email.subject, text: email.text, html: email.html, ...base };
     }
     case "voice":
-      return { ...base, text: renderVoice(code, dispatch.render, localized, minutes), voiceLanguage: localized.voiceLanguage };
+      return { text: renderVoice(code, dispatch.render, localized, minutes), voiceLanguage: localized.voiceLanguage, ...base };
     case "push": {
       const push = renderPush(code, dispatch.render, localized, minutes);
-      return { ...base, subject: push.title, text: push.body };
+      return { subject: push.title, text: push.body, ...base };
     }
     case "whatsapp":
       // The words are the approved template's (WhatsApp fixes an authentication template's text): only the code travels.
-      return { ...base, text: code };
+      return { text: code, ...base };
   }
 }

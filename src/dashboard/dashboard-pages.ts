@@ -46,7 +46,7 @@ export function dashboardPages(options: { readonly signIn: boolean }): PageHandl
       response.end("method not allowed\n");
       return true;
     }
-    response.writeHead(200, { ...SECURITY_HEADERS, "content-type": asset.type, "content-length": asset.body.length, "cache-control": "no-cache" });
+    response.writeHead(200, { "content-type": asset.type, "content-length": asset.body.length, "cache-control": "no-cache", ...SECURITY_HEADERS });
     if (request.method === "HEAD") response.end();
     else response.end(asset.body);
     return true;

@@ -137,8 +137,6 @@ export function planVerification(request: PlanRequest): Plan {
       warnings.push(...sample.warnings);
     }
     steps.push({
-      ...(phoneCountryCode ? { country: phoneCountryCode } : {}),
-      ...(request.destination.phone ? { numberPrefix: numberPrefix(request.destination.phone, request.numberPrefixDigits) } : {}),
       index: steps.length,
       channel: policyStep.channel,
       routeId: route.id,
@@ -149,11 +147,13 @@ export function planVerification(request: PlanRequest): Plan {
       deadlineMs: stepDeadline(policyStep, request.health?.(route.id), country),
       escalateWhen: policyStep.escalateWhen,
       cooldownMs: policyStep.cooldownMs ?? DEFAULT_COOLDOWN_MS,
-      ...(encoding ? { encoding } : {}),
       segments,
       currency: route.currency,
       unitPriceMicros: unit,
       totalPriceMicros: unit * segments,
+      ...(encoding ? { encoding } : {}),
+      ...(phoneCountryCode ? { country: phoneCountryCode } : {}),
+      ...(request.destination.phone ? { numberPrefix: numberPrefix(request.destination.phone, request.numberPrefixDigits) } : {}),
     });
   }
   return { steps, warnings };

@@ -241,9 +241,9 @@ async function applyFinalReceipt(
   uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs, late));
   const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
   if (receipt.status === "DELIVERED") {
-    await record(deps, uow, ended, { ...common, kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs });
+    await record(deps, uow, ended, { kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs, ...common });
   } else {
-    await record(deps, uow, ended, { ...common, kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason });
+    await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason, ...common });
     await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
   }
   return true;

@@ -58,6 +58,6 @@ export class BalanceBook {
     const balance = this.balances.get(callerId)!;
     this.balances.set(callerId, { currency: balance.currency, micros: balance.micros + micros });
     this.movedBy.set(callerId, (this.movedBy.get(callerId) ?? 0) + micros);
-    this.newEntries.push({ ...entry, caller_id: callerId, amount_micros: micros, created_at: this.now });
+    this.newEntries.push({ caller_id: callerId, amount_micros: micros, created_at: this.now, ...entry });
   }
 }

@@ -51,12 +51,6 @@ export interface DeliveryStatsView {
 export async function getDeliveryStats(deps: ServiceDeps, caller: Caller, query: StatsQuery): Promise<DeliveryStatsView[]> {
   const rows = await deliveryStats(deps.db, caller.id, query, query.groupBy);
   return rows.map((r) => ({
-    ...(r.bucket !== null && query.intervalMs !== undefined ? { bucketStart: new Date(query.from.getTime() + r.bucket * query.intervalMs) } : {}),
-    ...(r.channel !== null ? { channel: r.channel as Channel } : {}),
-    ...(r.route_id !== null ? { routeId: r.route_id } : {}),
-    ...(r.country !== null ? { country: r.country } : {}),
-    ...(r.step_index !== null ? { stepIndex: r.step_index } : {}),
-    ...(r.prefix !== null ? { numberPrefix: r.prefix } : {}),
     attempts: r.attempts,
     submitted: r.submitted,
     delivered: r.delivered,
@@ -68,6 +62,12 @@ export async function getDeliveryStats(deps: ServiceDeps, caller: Caller, query:
     escalated: r.escalated,
     fallbackRate: ratio(r.escalated, r.attempts),
     cost: { currency: r.currency, micros: Number(r.cost_micros) },
+    ...(r.bucket !== null && query.intervalMs !== undefined ? { bucketStart: new Date(query.from.getTime() + r.bucket * query.intervalMs) } : {}),
+    ...(r.channel !== null ? { channel: r.channel as Channel } : {}),
+    ...(r.route_id !== null ? { routeId: r.route_id } : {}),
+    ...(r.country !== null ? { country: r.country } : {}),
+    ...(r.step_index !== null ? { stepIndex: r.step_index } : {}),
+    ...(r.prefix !== null ? { numberPrefix: r.prefix } : {}),
     ...(r.approved > 0 ? { costPerApproval: { currency: r.currency, micros: Math.round(Number(r.cost_micros) / r.approved) } } : {}),
   }));
 }

@@ -23,7 +23,7 @@ export async function recordEvent(
   onOutboxWritten: OnOutboxWritten,
 ): Promise<DeliveryEvent> {
   const last = uow.eventSequences.get(event.verificationId) ?? (await lastEventSequence(uow.trx, event.verificationId));
-  const full: DeliveryEvent = { ...event, sequence: last + 1 };
+  const full: DeliveryEvent = { sequence: last + 1, ...event };
   const rows = eventRows(full);
   await appendDeliveryEvent(uow.trx, rows.event, outboxRow(rows.outbox, full.occurredAt));
   uow.eventSequences.set(event.verificationId, full.sequence);

@@ -137,7 +137,7 @@ async function advancePlans(deps: ServiceDeps, uow: UnitOfWork, rows: readonly V
   const moves = new PlanMoves(now);
   const byCaller = [...looks].sort((a, b) => (a.row.caller_id < b.row.caller_id ? -1 : a.row.caller_id > b.row.caller_id ? 1 : 0));
   for (const look of byCaller) movePlan(deps, look, { now, lockedKeys, book, spend, moves });
-  await writePlanMoves(uow.trx, { ...moves.write(), ledger: book.entries(), balanceDeltas: book.deltas(), spend: spend.increments() });
+  await writePlanMoves(uow.trx, { ledger: book.entries(), balanceDeltas: book.deltas(), spend: spend.increments(), ...moves.write() });
   uow.afterCommit(() => deps.onOutboxWritten(moves.messages));
   uow.afterCommit(() => moves.report());
 }
@@ -275,7 +275,7 @@ class PlanMoves {
 
   event(row: VerificationRow, event: NewDeliveryEvent): void {
     const sequence = (this.lastEvent.get(row.id) ?? row.event_seq) + 1;
-    const full: DeliveryEvent = { ...event, sequence };
+    const full: DeliveryEvent = { sequence, ...event };
     const rows = eventRows(full);
     this.events.push(rows.event);
     this.messages.push(rows.outbox);

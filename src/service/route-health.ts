@@ -37,7 +37,7 @@ export class RouteHealthTracker {
     excludedPrefixes: () => readonly string[] = () => [],
     private readonly log: Logger = silentLogger,
   ) {
-    this.conversion = new RouteConversionTracker(db, clock, { ...settings.conversion, minSamples: settings.minSamples }, excludedPrefixes, log);
+    this.conversion = new RouteConversionTracker(db, clock, { minSamples: settings.minSamples, ...settings.conversion }, excludedPrefixes, log);
   }
 
   readonly get = (routeId: string): (RouteHealth) | undefined => this.current.get(routeId);

@@ -146,7 +146,7 @@ function firstRows(
   const events = [
     // The plan's notes (a route passed over and why, a step left out) travel with the event that starts it.
     eventRows({ verificationId, kind: "VERIFICATION_CREATED", traceId: trace.traceId, occurredAt: now, sequence: 1, ...(plan.warnings.length > 0 ? { reason: plan.warnings.join("; ") } : {}) }),
-    eventRows({ ...queued.event, sequence: 2 }),
+    eventRows({ sequence: 2, ...queued.event }),
   ];
   const verification: NewVerificationRow = {
     id: verificationId,
@@ -185,7 +185,7 @@ function firstRows(
       outbox: messages.map((message) => outboxRow(message, now)),
       price: { currency: first.currency, micros: first.totalPriceMicros },
     },
-    attempt: { ...queued.row, submit_started_at: null, submit_tries: 0, next_poll_at: null },
+    attempt: { submit_started_at: null, submit_tries: 0, next_poll_at: null, ...queued.row },
   };
 }
 

@@ -15,11 +15,8 @@ export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService
         const rows = await getDeliveryStats(deps.service, caller, toStatsQuery(request, deps.service.clock.now()));
         return {
           rows: rows.map((r) => ({
-            ...(r.bucketStart ? { bucketStart: timestampFromDate(r.bucketStart) } : {}),
-            ...(r.channel ? { channel: channelToProto(r.channel) } : {}),
             routeId: r.routeId ?? "",
             country: r.country ?? "",
-            ...(r.stepIndex !== undefined ? { stepIndex: r.stepIndex } : {}),
             numberPrefix: r.numberPrefix ?? "",
             attempts: BigInt(r.attempts),
             submitted: BigInt(r.submitted),
@@ -32,6 +29,9 @@ export function statsHandlers(deps: ApiDeps): Pick<ServiceImpl<typeof OtpService
             escalated: BigInt(r.escalated),
             fallbackRate: r.fallbackRate,
             cost: money(r.cost.currency, r.cost.micros),
+            ...(r.bucketStart ? { bucketStart: timestampFromDate(r.bucketStart) } : {}),
+            ...(r.channel ? { channel: channelToProto(r.channel) } : {}),
+            ...(r.stepIndex !== undefined ? { stepIndex: r.stepIndex } : {}),
             ...(r.costPerApproval ? { costPerApproval: money(r.costPerApproval.currency, r.costPerApproval.micros) } : {}),
           })),
         };

@@ -34,8 +34,8 @@ export function rollupSlot(attemptId: string, at: Date): { minute: Date; shard: 
 /** The rollup row an attempt that finished at `at` is counted in: its minute, its bucket, its shard. */
 export function routeOutcomeKey(attemptId: string, at: Date, latencyMs: number | undefined): { minute: Date; latency_le_ms: number; shard: number } {
   return {
-    ...rollupSlot(attemptId, at),
     latency_le_ms: latencyMs === undefined ? UNDELIVERED : LATENCY_BOUNDS_MS.find((bound) => latencyMs < bound) ?? LATENCY_BOUNDS_MS.at(-1)!,
+    ...rollupSlot(attemptId, at),
   };
 }
 

@@ -70,14 +70,14 @@ export class SmppProvider implements Provider {
       registered_delivery: 1,
       data_coding: DATA_CODING[encoding],
     };
-    if (parts.length === 1) return { providerMessageId: await bind.submit({ ...common, short_message: { message: message.text } }, signal), delivered: false };
+    if (parts.length === 1) return { providerMessageId: await bind.submit({ short_message: { message: message.text }, ...common }, signal), delivered: false };
     // Concatenated: every part on the same bind, the first part's id names the message (its receipt decides).
     this.reference = (this.reference + 1) % 256;
     let first: string | undefined;
     for (const [i, part] of parts.entries()) {
       const udh = Buffer.from([0x05, 0x00, 0x03, this.reference, parts.length, i + 1]);
       try {
-        const id = await bind.submit({ ...common, short_message: { udh, message: part } }, signal);
+        const id = await bind.submit({ short_message: { udh, message: part }, ...common }, signal);
         first ??= id;
       } catch (error) {
         // A later part failing after the first went out: the person may hold part of the code's message.
