@@ -1,9 +1,10 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { toConnectError } from "../api/error-mapping.js";
+import { CallContext } from "./grpc-call-context.js";
 
 /**
  * Serves a Connect-style service implementation (`ServiceImpl`) on a
@@ -62,7 +63,6 @@ function requestOf(call: { request: unknown }): unknown {
 }
 
 const CLIENT_CANCELLED = new ConnectError("client cancelled", Code.Canceled);
-
 type AnyCall =
   | grpc.ServerUnaryCall<any, any>
   | grpc.ServerReadableStream<any, any>
@@ -77,24 +77,13 @@ function handlerFor(
   shutdownSignal: AbortSignal,
 ): grpc.UntypedHandleCall {
   const context = (call: AnyCall): HandlerContext => {
-    const requestSignal = new AbortController();
-    // grpc-js says "cancelled" when a call's stream closes, after a normal answer too; the abort also unlinks the
-    // context from the shutdown signal. One shared reason: an error per call (its stack captured) cost 1 % of serve's CPU.
-    (call as NodeJS.EventEmitter).once("cancelled", () => requestSignal.abort(CLIENT_CANCELLED));
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const timeoutMs = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : undefined;
-    return createHandlerContext({
-      service,
-      method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: path,
-      requestHeader: metadataToHeaders(call.metadata),
-      requestSignal: requestSignal.signal,
-      shutdownSignal,
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    });
+    const context = new CallContext(service, method, path, metadataToHeaders(call.metadata), Number.isFinite(deadlineMs) ? deadlineMs : undefined, shutdownSignal);
+    // grpc-js says "cancelled" when a call's stream closes, after a normal answer too. One shared reason: an error
+    // per call (its stack captured) cost 1 % of serve's CPU.
+    (call as NodeJS.EventEmitter).once("cancelled", () => context.end(CLIENT_CANCELLED));
+    return context;
   };
 
   switch (method.methodKind) {

@@ -1,0 +1,73 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+
+const TIMED_OUT = new ConnectError("the operation timed out", Code.DeadlineExceeded);
+
+/**
+ * A call's HandlerContext (what connect's `createHandlerContext` makes, for
+ * the gRPC port). Its signal, and the response headers nothing here sends, are
+ * made only when a handler asks for them: a unary handler never reads its
+ * signal. In Node 20 each AbortSignal gets a hidden class of its own (it is
+ * built with Object.setPrototypeOf), so every signal costs a new map in the
+ * old generation and is promoted with it; `createHandlerContext` made three
+ * per call, linked by listeners (BENCHMARKS.md, 2026-12-06 (4)).
+ */
+export class CallContext implements HandlerContext {
+  readonly protocolName = "grpc";
+  readonly requestMethod = "POST";
+  private controller: AbortController | undefined;
+  private ended: { readonly reason: unknown } | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private lazyValues: ContextValues | undefined;
+  private lazyResponseHeader: Headers | undefined;
+  private lazyResponseTrailer: Headers | undefined;
+  private readonly onShutdown = () => this.end(this.shutdownSignal.reason);
+
+  constructor(
+    readonly service: DescService,
+    readonly method: DescMethod,
+    readonly url: string,
+    readonly requestHeader: Headers,
+    /** When the caller stops waiting (epoch ms), if it said. */
+    private readonly deadline: number | undefined,
+    private readonly shutdownSignal: AbortSignal,
+  ) {}
+
+  /** Aborted when the call ends (its stream closed), its deadline passes or the server shuts down. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      const endedBy = this.ended ?? (this.shutdownSignal.aborted ? { reason: this.shutdownSignal.reason } : undefined);
+      if (endedBy !== undefined) this.controller.abort(endedBy.reason);
+      else {
+        this.shutdownSignal.addEventListener("abort", this.onShutdown);
+        if (this.deadline !== undefined) this.deadlineTimer = setTimeout(() => this.end(TIMED_OUT), Math.max(0, this.deadline - Date.now()));
+      }
+    }
+    return this.controller.signal;
+  }
+
+  readonly timeoutMs = (): number | undefined => (this.deadline === undefined ? undefined : this.deadline - Date.now());
+
+  get values(): ContextValues {
+    return (this.lazyValues ??= createContextValues());
+  }
+
+  get responseHeader(): Headers {
+    return (this.lazyResponseHeader ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.lazyResponseTrailer ??= new Headers());
+  }
+
+  /** The first reason given is the signal's. */
+  end(reason: unknown): void {
+    if (this.ended !== undefined) return;
+    this.ended = { reason };
+    if (this.controller === undefined) return;
+    clearTimeout(this.deadlineTimer);
+    this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+    this.controller.abort(reason);
+  }
+}
