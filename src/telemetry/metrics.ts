@@ -65,7 +65,7 @@ export const otpMetrics = {
     use().sends.add(1, { channel: step.channel, route: step.routeId, country: step.country ?? "" });
   },
   submitted(labels: { channel: string; route: string }, result: "accepted" | "rejected" | "failed"): void {
-    use().submits.add(1, { result, ...labels });
+    use().submits.add(1, { channel: labels.channel, route: labels.route, result });
   },
   providerError(provider: string, code: string): void {
     use().providerErrors.add(1, { provider, code });
@@ -75,7 +75,7 @@ export const otpMetrics = {
   },
   /** `late`: a delivery for a step the plan had already left (counted in otp_late_receipts_total too). */
   receipt(labels: { channel: string; route: string }, status: string, latencyMs: number | undefined, late = false): void {
-    use().receipts.add(1, { status, ...labels });
+    use().receipts.add(1, { channel: labels.channel, route: labels.route, status });
     if (latencyMs !== undefined && status === "DELIVERED") use().receiptLatency.record(latencyMs / 1000, labels);
     if (late && status === "DELIVERED") use().lateReceipts.add(1, labels);
   },
