@@ -63,6 +63,7 @@ function requestOf(call: { request: unknown }): unknown {
 }
 
 const CLIENT_CANCELLED = new ConnectError("client cancelled", Code.Canceled);
+
 type AnyCall =
   | grpc.ServerUnaryCall<any, any>
   | grpc.ServerReadableStream<any, any>
