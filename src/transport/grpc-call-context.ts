@@ -16,12 +16,14 @@ export class CallContext implements HandlerContext {
   readonly protocolName = "grpc";
   readonly requestMethod = "POST";
   private controller: AbortController | undefined;
-  private ended: { readonly reason: unknown } | undefined;
+  private ended = false;
+  private endReason: unknown;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private lazyValues: ContextValues | undefined;
   private lazyResponseHeader: Headers | undefined;
   private lazyResponseTrailer: Headers | undefined;
-  private readonly onShutdown = () => this.end(this.shutdownSignal.reason);
+  /** Made with the signal: a call whose handler never asks for one costs no closure. */
+  private onShutdown: (() => void) | undefined;
 
   constructor(
     readonly service: DescService,
@@ -37,9 +39,10 @@ export class CallContext implements HandlerContext {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      const endedBy = this.ended ?? (this.shutdownSignal.aborted ? { reason: this.shutdownSignal.reason } : undefined);
-      if (endedBy !== undefined) this.controller.abort(endedBy.reason);
+      if (this.ended) this.controller.abort(this.endReason);
+      else if (this.shutdownSignal.aborted) this.controller.abort(this.shutdownSignal.reason);
       else {
+        this.onShutdown = () => this.end(this.shutdownSignal.reason);
         this.shutdownSignal.addEventListener("abort", this.onShutdown);
         if (this.deadline !== undefined) this.deadlineTimer = setTimeout(() => this.end(TIMED_OUT), Math.max(0, this.deadline - Date.now()));
       }
@@ -63,11 +66,12 @@ export class CallContext implements HandlerContext {
 
   /** The first reason given is the signal's. */
   end(reason: unknown): void {
-    if (this.ended !== undefined) return;
-    this.ended = { reason };
+    if (this.ended) return;
+    this.ended = true;
+    this.endReason = reason;
     if (this.controller === undefined) return;
     clearTimeout(this.deadlineTimer);
-    this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+    if (this.onShutdown !== undefined) this.shutdownSignal.removeEventListener("abort", this.onShutdown);
     this.controller.abort(reason);
   }
 }
