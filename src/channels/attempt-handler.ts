@@ -16,6 +16,7 @@ import { otpMetrics } from "../telemetry/metrics.js";
 import { annotate, ATTR, contextOf, inSpan, ownTraceparent, SpanKind } from "../telemetry/spans.js";
 import { ProviderError, type Provider, type SubmitResult } from "./provider.js";
 import { renderOutbound } from "./render.js";
+import { withTimeLimit } from "../util/time-limit.js";
 
 export interface AttemptHandlerDeps extends OutcomeDeps {
   readonly protector: CodeProtector;
@@ -110,7 +111,7 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
         const traceparent = ownTraceparent(span, parent) ?? message.headers.traceparent ?? attempt.traceparent;
         const texts = (deps.messages ?? SHIPPED_CATALOGUE).texts(dispatch.render.locale, dispatch.callerId);
         const outbound = renderOutbound(dispatch, code, { providerRoute: route.providerRoute, traceparent }, texts, deps.clock.now());
-        const submitted = await provider.submit(outbound, AbortSignal.timeout(provider.timeoutMs));
+        const submitted = await withTimeLimit(provider.timeoutMs, (signal) => provider.submit(outbound, signal));
         span.setAttribute(ATTR.providerMessageId, submitted.providerMessageId);
         return submitted;
       });

@@ -2,6 +2,7 @@ import { applyReceipt, type OutcomeDeps } from "../service/attempt-lifecycle.js"
 import { claimDuePolls } from "../store/repositories/attempts.js";
 import { errorFields, type Logger } from "../telemetry/logger.js";
 import type { ReceiptPoller } from "./receipt-source.js";
+import { withTimeLimit } from "../util/time-limit.js";
 
 /** Submitted attempts older than this are no longer polled: their receipt will not come. */
 const POLL_HORIZON_MS = 24 * 3_600_000;
@@ -27,7 +28,7 @@ export async function pollDueReceipts(
     await Promise.all(
       due.map(async (attempt) => {
         try {
-          const receipt = await poller.poll(attempt.provider_message_id!, AbortSignal.timeout(POLL_TIMEOUT_MS));
+          const receipt = await withTimeLimit(POLL_TIMEOUT_MS, (signal) => poller.poll(attempt.provider_message_id!, signal));
           if (receipt !== undefined) await applyReceipt(deps, receipt);
         } catch (error) {
           log.warn("receipt poll failed", { provider: poller.provider, attemptId: attempt.id, ...errorFields(error) });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { errorFields, type Logger } from "../telemetry/logger.js";
+import { withTimeLimit } from "../util/time-limit.js";
 import { openPool, type Db, type DatabaseOptions } from "./database.js";
 
 /** Answers whether the database serves queries now. */
@@ -30,11 +31,12 @@ export function databaseProbe(options: DatabaseOptions, db: Db, log: Logger): Da
   const target = own ?? db;
   return {
     check: async () => {
-      const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
-      await Promise.race([
-        sql`select 1`.execute(target),
-        new Promise((_, reject) => timeout.addEventListener("abort", () => reject(new Error(`database did not answer within ${PROBE_TIMEOUT_MS} ms`)))),
-      ]);
+      await withTimeLimit(PROBE_TIMEOUT_MS, (timeout) =>
+        Promise.race([
+          sql`select 1`.execute(target),
+          new Promise((_, reject) => timeout.addEventListener("abort", () => reject(new Error(`database did not answer within ${PROBE_TIMEOUT_MS} ms`)))),
+        ]),
+      );
     },
     close: async () => {
       await own?.destroy();

@@ -17,8 +17,10 @@ export interface JsonRequest {
  * One call to a provider's HTTP API answering JSON, failures classified: no connection
  * → retryable (not sent); timeout or a dropped connection → retryable and
  * ambiguous (it may have been sent); 429 and 5xx → retryable; 401/403 →
- * permanent "auth"; other 4xx → permanent. The error message carries the
- * provider's own error text, never our request (which holds the code).
+ * permanent "auth"; other 4xx → permanent; a redirect → permanent "redirect"
+ * (never followed: following it would post the message, code and all, to
+ * wherever the redirect points). The error message carries the provider's own
+ * error text, never our request (which holds the code).
  */
 export async function callJson(request: JsonRequest): Promise<unknown> {
   let response: Response;
@@ -30,6 +32,10 @@ export async function callJson(request: JsonRequest): Promise<unknown> {
       headers: { accept: "application/json", ...(body !== undefined ? { "content-type": contentType } : {}), ...request.headers },
       ...(body !== undefined ? { body } : {}),
       signal: request.signal,
+      // Redirects fail the call instead of being followed. With no window and this mode undici also
+      // skips cloning the request (a tee of its body stream) that following a redirect would need.
+      redirect: "error",
+      window: null,
     });
   } catch (error) {
     throw classifyNetworkError(error, request.signal);
@@ -53,7 +59,10 @@ export async function callJson(request: JsonRequest): Promise<unknown> {
 
 function classifyNetworkError(error: unknown, signal: AbortSignal): ProviderError {
   if (signal.aborted) return new ProviderError("provider did not answer in time", true, "timeout", true);
-  const cause = (error as { cause?: { code?: string } }).cause;
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  // The provider answered 3xx (undici's network error for `redirect: "error"`): it did not take the message,
+  // and asking again gets the same answer. A wrong base URL (http for https, a moved API) is a configuration error.
+  if (cause?.message === "unexpected redirect") return new ProviderError("provider answered with a redirect (check its URL)", false, "redirect");
   const code = cause?.code ?? "network";
   // Refused or unresolvable: the request never left; anything else may have been received.
   const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN";

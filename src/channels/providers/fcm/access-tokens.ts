@@ -2,6 +2,7 @@ import { createSign } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { FcmAuth } from "../../../config/config-file.js";
 import { ProviderError } from "../../provider.js";
+import { withTimeLimit } from "../../../util/time-limit.js";
 import { callJson } from "../http-json.js";
 
 /** Where the FCM provider gets the OAuth 2 access token for a send. */
@@ -98,13 +99,15 @@ export class ServiceAccountTokens implements AccessTokenSource {
     );
     let answer: { access_token?: unknown; expires_in?: unknown };
     try {
-      answer = (await callJson({
-        method: "POST",
-        url: this.account.tokenUri,
-        headers: {},
-        form: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      })) as typeof answer;
+      answer = (await withTimeLimit(this.timeoutMs, (signal) =>
+        callJson({
+          method: "POST",
+          url: this.account.tokenUri,
+          headers: {},
+          form: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }),
+          signal,
+        }),
+      )) as typeof answer;
     } catch (error) {
       const cause = error instanceof ProviderError ? error.message : String(error);
       // The send did not reach FCM: retryable, never ambiguous. A refused assertion is a configuration error.
