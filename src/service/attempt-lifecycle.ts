@@ -18,7 +18,8 @@
  *
  *   1. the provider message id (advisory lock; receipts and submissions only)
  *   2. the verification row (`lockVerification`, or the UPDATE / SKIP LOCKED
- *      claim that is the transaction's first write to it)
+ *      claim that is the transaction's first write to it; the worker's
+ *      one-statement claim locks it before it touches the attempt)
  *   3. its attempts, and the caller's balance row (debits, refunds) — in either
  *      order: only the holder of a verification's lock writes its attempts, so
  *      no one holding them can be waiting for the balance
@@ -39,14 +40,14 @@ import type { Clock } from "../domain/ports.js";
 import { scrubProviderCode, scrubProviderText } from "../domain/provider-text.js";
 import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
-import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted } from "../store/repositories/attempts.js";
+import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
 import { refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
 import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
-import { inTransaction, type UnitOfWork } from "../store/transaction.js";
+import { inTransaction, retryConflicts, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
 import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
 import { otpMetrics } from "../telemetry/metrics.js";
@@ -93,6 +94,9 @@ export interface ProviderCallTerms {
  * already made.
  */
 export async function claimSend(deps: OutcomeDeps, verificationId: string, attemptId: string, terms: ProviderCallTerms): Promise<SendClaim> {
+  // The usual case (a first delivery of a wanted attempt) in one statement instead of a transaction of five;
+  // everything else (a call already started, a verification ended or moved on) is decided below.
+  if (await retryConflicts(() => startFirstSubmit(deps.db, verificationId, attemptId, deps.clock.now()))) return { kind: "send", repeat: false };
   return inTransaction(deps.db, async (uow) => {
     const verification = await lockVerification(uow.trx, verificationId);
     const attempt = await lockQueuedAttempt(uow.trx, attemptId);

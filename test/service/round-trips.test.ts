@@ -92,15 +92,15 @@ describe("round trips to PostgreSQL per call", () => {
     expect(moved).toHaveLength(40);
   });
 
-  it("a complete flow: the worker's send at most 13, its receipt at most 7 (where the flows' time goes, see BENCHMARKS.md)", async () => {
+  it("a complete flow: the worker's send at most 9, its receipt at most 7 (where the flows' time goes, see BENCHMARKS.md)", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const sent = await sendOtp(deps, { id: "trips-flow" }, sendCommand(), newTrace());
     const provider = new CountingProvider();
     const message = await dispatchMessage(db, sent.firstAttempt.id);
 
-    // The attempt read; the claim (verification and attempt locked, intent recorded: 5 with BEGIN and COMMIT);
+    // The attempt read; the claim (verification and attempt locked, intent recorded: one statement);
     // the provider call; the submission (message id lock, verification, attempt, event, parked receipts: 7).
-    expect(await statementsOf(() => attemptHandler(deps, provider)(message))).toBeLessThanOrEqual(13);
+    expect(await statementsOf(() => attemptHandler(deps, provider)(message))).toBeLessThanOrEqual(9);
     expect(provider.calls.get(sent.firstAttempt.id)).toBe(1);
     const receipt = { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "DELIVERED" as const, occurredAt: deps.clock.now() };
     expect(await statementsOf(() => applyReceipt(deps, receipt))).toBeLessThanOrEqual(7);

@@ -22,6 +22,31 @@ export async function lockQueuedAttempt(trx: Trx, id: string): Promise<AttemptRo
   return trx.selectFrom("attempts").selectAll().where("id", "=", id).where("status", "=", "QUEUED").forUpdate().executeTakeFirst();
 }
 
+/**
+ * The usual claim of a send, as one autocommitted statement: records that the
+ * provider call is starting if the attempt is QUEUED, no call of it has
+ * started, and its verification is PENDING at the attempt's step. It locks the
+ * verification's row before the attempt's (the lock order of
+ * attempt-lifecycle.ts): the uncorrelated EXISTS runs first, as a one-time
+ * filter, and a verification changed meanwhile is re-read under its lock.
+ * False when any of that does not hold; the caller then decides under both
+ * locks what to do.
+ */
+export async function startFirstSubmit(db: Executor, verificationId: string, attemptId: string, now: Date): Promise<boolean> {
+  const { rows } = await sql<{ id: string }>`
+    with wanting as (
+      select v.id from verifications v
+      where v.id = ${verificationId} and v.status = 'PENDING'
+        and v.current_step = (select a.step_index from attempts a where a.id = ${attemptId})
+      for no key update of v
+    )
+    update attempts set submit_started_at = ${now}, submit_tries = submit_tries + 1
+    where id = ${attemptId} and status = 'QUEUED' and submit_started_at is null and exists (select 1 from wanting)
+    returning id
+  `.execute(db);
+  return rows.length === 1;
+}
+
 /** Records, before a provider call starts, that it is starting. */
 export async function markSubmitStarted(trx: Trx, id: string, now: Date): Promise<void> {
   await trx
