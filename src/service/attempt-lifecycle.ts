@@ -25,9 +25,9 @@
  *      no one holding them can be waiting for the balance
  *   4. the destination guard (wrong-code counting)
  *
- * The fallback scheduler holds several verifications at once, but claims
- * them with SKIP LOCKED (it never waits for one) and then takes their callers'
- * balance rows in caller order, as every scheduler transaction does.
+ * The fallback scheduler and the expiry sweep hold several verifications at
+ * once, but claim them with SKIP LOCKED (they never wait for one) and then
+ * take their callers' balance rows in caller order.
  *
  * Rate-limit windows are counted by SendOtp in a statement of their own,
  * before its transaction; its idempotency key is taken before it inserts the
@@ -41,7 +41,7 @@ import { scrubProviderCode, scrubProviderText } from "../domain/provider-text.js
 import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
 import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
-import { refundAttempt } from "../store/repositories/ledger.js";
+import { debitsOf, refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
 import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
@@ -125,7 +125,24 @@ export async function claimSend(deps: OutcomeDeps, verificationId: string, attem
  * `onlyAttemptId`), and gives back what they were charged. The caller holds the verification's lock.
  */
 export async function cancelUnsentAttempts(uow: UnitOfWork, verificationId: string, now: Date, onlyAttemptId?: string): Promise<void> {
+  // One verification's attempts: one caller, one balance row, no order to keep.
   for (const attempt of await cancelUnstarted(uow.trx, verificationId, now, onlyAttemptId)) await refundAttempt(uow.trx, attempt.id, now);
+}
+
+/**
+ * Gives back what attempts canceled before any provider call were charged. Their
+ * callers' balance rows are taken in caller order (bytewise), as every writer of
+ * several balances takes them: a batch of several callers' verifications cannot
+ * wait on another batch in a cycle.
+ */
+export async function refundCanceled(uow: UnitOfWork, attemptIds: readonly string[], now: Date): Promise<void> {
+  if (attemptIds.length <= 1) {
+    for (const id of attemptIds) await refundAttempt(uow.trx, id, now);
+    return;
+  }
+  const debits = await debitsOf(uow.trx, attemptIds);
+  const byCaller = [...debits].sort(([, a], [, b]) => (a.callerId < b.callerId ? -1 : a.callerId > b.callerId ? 1 : 0));
+  for (const [attemptId] of byCaller) await refundAttempt(uow.trx, attemptId, now);
 }
 
 /**

@@ -1,14 +1,15 @@
 import { NotFoundError } from "../domain/errors.js";
 import { listAttempts } from "../store/repositories/attempts.js";
 import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
-import { claimExpired, endIfPending, findVerification, verificationTraceparent } from "../store/repositories/verifications.js";
+import { outboxRow } from "../store/repositories/outbox.js";
+import { claimExpired, endVerifications, findVerification, lockForEnding, type EndingVerification } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
-import { eventFromRow, holdsVerification, recordEvent } from "./events.js";
-import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
+import { eventFromRow, eventRows } from "./events.js";
+import { refundCanceled } from "./attempt-lifecycle.js";
 import { attemptView, verificationView, type AttemptView, type VerificationView } from "./views.js";
-import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
+import { ATTR, contextOf, inSpan, markSpan } from "../telemetry/spans.js";
 
 export interface VerificationDetails {
   readonly verification: VerificationView;
@@ -34,41 +35,46 @@ export async function getVerification(deps: ServiceDeps, caller: Caller, verific
  */
 export async function cancelOtp(deps: ServiceDeps, caller: Caller, verificationId: string): Promise<VerificationDetails> {
   await inTransaction(deps.db, async (uow) => {
-    const row = await findVerification(uow.trx, verificationId, caller.id);
+    const row = await lockForEnding(uow.trx, verificationId, caller.id);
     if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
-    await end(deps, uow, { id: row.id, trace_id: row.trace_id, traceparent: (await verificationTraceparent(uow.trx, row.id)) ?? null }, "CANCELED");
+    if (row.status !== "PENDING") return;
+    // A step of the verification's trace, linked to the request that ended it.
+    const span = { parent: contextOf(row.traceparent), linkActive: true, attributes: { [ATTR.verificationId]: row.id, [ATTR.status]: "CANCELED" } };
+    await inSpan("otp.cancel", span, () => endHeld(deps, uow, [row], "CANCELED"));
   });
   return getVerification(deps, caller, verificationId);
 }
 
 /**
- * Ends pending verifications whose code has expired, a batch at a time.
+ * Ends pending verifications whose code has expired, a batch at a time, in
+ * three statements whatever the batch's size (claim, write, commit).
  * Replicas may run it together: claimed rows are skipped by the others.
  */
 export async function expireDue(deps: ServiceDeps, batchSize = 100): Promise<number> {
   return inTransaction(deps.db, async (uow) => {
     const due = await claimExpired(uow.trx, deps.clock.now(), batchSize);
-    for (const verification of due) await end(deps, uow, verification, "EXPIRED");
+    await endHeld(deps, uow, due, "EXPIRED");
+    // Each verification's trace shows its expiry (`otp.expire`, under its send), once it happened.
+    uow.afterCommit(() => {
+      for (const v of due) markSpan("otp.expire", v.traceparent, { [ATTR.verificationId]: v.id, [ATTR.status]: "EXPIRED" }, deps.random);
+    });
     return due.length;
   });
 }
 
-/** Ends a pending verification; a step of its trace (`otp.cancel`, `otp.expire`), linked to the request or sweep that ended it. */
-async function end(deps: ServiceDeps, uow: UnitOfWork, verification: EndingVerification, status: "CANCELED" | "EXPIRED"): Promise<void> {
-  const { id, trace_id: traceId } = verification;
-  const span = { parent: contextOf(verification.traceparent), linkActive: true, attributes: { [ATTR.verificationId]: id, [ATTR.status]: status } };
-  await inSpan(status === "CANCELED" ? "otp.cancel" : "otp.expire", span, async () => {
-    const now = deps.clock.now();
-    const ended = await endIfPending(uow.trx, id, status, now);
-    if (ended === undefined) return;
-    holdsVerification(uow, ended);
-    await cancelUnsentAttempts(uow, id, now);
-    await recordEvent(uow, { verificationId: id, kind: status, traceId, occurredAt: now }, deps.onOutboxWritten);
+/** Ends pending verifications this transaction has locked: one write, whatever their number; their unsent attempts are refunded. */
+async function endHeld(deps: ServiceDeps, uow: UnitOfWork, held: readonly EndingVerification[], status: "CANCELED" | "EXPIRED"): Promise<void> {
+  if (held.length === 0) return;
+  const now = deps.clock.now();
+  const rows = held.map((v) => eventRows({ sequence: v.event_seq + 1, verificationId: v.id, kind: status, traceId: v.trace_id, occurredAt: now }));
+  const canceled = await endVerifications(uow.trx, {
+    status,
+    now,
+    ended: held.map((v) => ({ id: v.id, heldEventSeq: v.event_seq })),
+    events: rows.map((r) => r.event),
+    outbox: rows.map((r) => outboxRow(r.outbox, now)),
   });
-}
-
-interface EndingVerification {
-  readonly id: string;
-  readonly trace_id: string;
-  readonly traceparent: string | null;
+  for (const v of held) uow.eventSequences.set(v.id, v.event_seq + 1);
+  await refundCanceled(uow, canceled, now);
+  uow.afterCommit(() => deps.onOutboxWritten(rows.map((r) => r.outbox)));
 }

@@ -12,25 +12,33 @@ export interface CountingDatabase {
   readonly db: Db;
   /** Statements sent (BEGIN and COMMIT included) since the last reset. */
   statements(): number;
+  /** The SQLSTATE of each statement the server refused since the last reset (a retried deadlock's 40P01 among them). */
+  refusals(): string[];
   reset(): void;
 }
 
 export async function countingDatabase(url: string): Promise<CountingDatabase> {
   let count = 0;
+  let refusals: string[] = [];
   const pool = openPool(url, DEFAULT_POOL, silentLogger);
   pool.on("connect", (client: pg.PoolClient) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
       count += 1;
       if (process.env.TRACE_SQL) process.stderr.write(`SQL ${String((args[0] as { text?: string }).text ?? args[0]).slice(0, 110).replace(/\s+/g, " ")}\n`);
-      return query(...args);
+      const result = query(...args);
+      // Seen, not handled: the caller still gets the rejection.
+      if (result instanceof Promise) result.catch((error: { code?: string }) => refusals.push(error.code ?? "unknown"));
+      return result;
     };
   });
   return {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     statements: () => count,
+    refusals: () => refusals,
     reset: () => {
       count = 0;
+      refusals = [];
     },
   };
 }

@@ -9,16 +9,11 @@ import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
-import { BACKENDS } from "../harness/databases.js";
+import { countingDatabase } from "../harness/counting-database.js";
+import { migratedPostgres } from "../harness/databases.js";
 import { FakeClock } from "../harness/fakes.js";
 import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
-
-/**
- * Races on real PostgreSQL only: PGlite runs one transaction at a time, so a
- * race there cannot happen and a test of it cannot fail.
- */
-const postgres = BACKENDS.find((b) => b.name === "postgres")!;
 
 const priced = (channel: Route["channel"], micros: number): Route => pricedRoute(channel, micros, "priced");
 const PRICED: Catalogue = { routes: [priced("sms", 72_000), priced("email", 1_000), priced("voice", 150_000), priced("push", 5)], policies: DEFAULT_POLICIES };
@@ -42,10 +37,15 @@ async function settle(operations: Array<Promise<unknown>>): Promise<unknown[]> {
   return results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason);
 }
 
+/**
+ * Races on real PostgreSQL only: PGlite runs one transaction at a time, so a
+ * race there cannot happen and a test of it cannot fail.
+ */
 describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
   let db: Db;
+  let url: string;
   beforeAll(async () => {
-    db = await postgres.open();
+    ({ db, url } = await migratedPostgres());
   });
   afterAll(async () => {
     await db?.destroy();
@@ -95,6 +95,36 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     const attempts = await expectEachSentOnceAndRecorded(provider, caller.id);
     // Both orders happened: some attempts went out before the approval, some were stopped by it.
     expect(attempts.some((a) => a.status === "SUBMITTED")).toBe(true);
+  });
+
+  it("four expiry sweeps at once over codes of two metered callers, each with its SMS unsent: no deadlock, each refunded once", async () => {
+    const counting = await countingDatabase(url);
+    try {
+      const deps = serviceDeps(counting.db, { limits: UNLIMITED, catalogue: PRICED });
+      const [a, b] = [{ id: "sweep-race-a" }, { id: "sweep-race-b" }];
+      for (const caller of [a, b]) await openBalance(db, caller.id, { currency: "EUR", micros: OPENING }, deps.clock.now());
+      // Expiring in the order a b b a a b b a …: with batches of two, sweeps side by side hold (a, b) and (b, a).
+      for (let i = 0; i < 120; i++) {
+        await sendOtp(deps, i % 4 === 0 || i % 4 === 3 ? a : b, sendCommand({ ttlMs: 60_000 }), newTrace());
+        deps.clock.advance(1);
+      }
+      const later = { ...deps, clock: new FakeClock(deps.clock.now().getTime() + 60_000) };
+      counting.reset();
+      const swept = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          let ended = 0;
+          for (let n; (n = await expireDue(later, 2)) > 0; ) ended += n;
+          return ended;
+        }),
+      );
+      expect(swept.reduce((x, y) => x + y, 0)).toBe(120);
+      expect(counting.refusals()).toEqual([]);
+      for (const caller of [a, b]) expect(await findBalance(db, caller.id)).toEqual({ currency: "EUR", micros: OPENING });
+      const refunds = await db.selectFrom("ledger_entries").select("attempt_id").where("caller_id", "in", [a.id, b.id]).where("kind", "=", "refund").execute();
+      expect(refunds).toHaveLength(120);
+    } finally {
+      await counting.db.destroy();
+    }
   });
 
   it("three schedulers draining 600 due plans of six metered callers at once: each plan escalated once, each charge exact", async () => {

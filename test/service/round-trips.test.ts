@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "../../src/bus/memory-bus.js";
 import { OutboxPublisher } from "../../src/dispatch/outbox-publisher.js";
 import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
+import { expireDue } from "../../src/service/end-verification.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
@@ -90,6 +91,20 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => advanceDuePlans(deps, 50))).toBeLessThanOrEqual(8);
     const moved = await db.selectFrom("attempts").select("verification_id").where("verification_id", "in", ids).where("channel", "=", "email").execute();
     expect(moved).toHaveLength(40);
+  });
+
+  it("the expiry sweep: a batch of 40 expired verifications ended in at most 4, whatever the batch's size", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const ids = [];
+    for (let i = 0; i < 40; i++) ids.push((await sendOtp(deps, { id: "trips-expiry" }, sendCommand({ ttlMs: 60_000 }), newTrace())).verification.id);
+    // Their codes went out (the usual expiry: nobody typed it), so there is nothing to cancel.
+    await db.updateTable("attempts").set({ status: "SUBMITTED", submit_started_at: deps.clock.now() }).where("verification_id", "in", ids).execute();
+    deps.clock.advance(60_000);
+
+    // BEGIN, the claim, the write (statuses, events, outbox, unsent attempts canceled), COMMIT.
+    expect(await statementsOf(() => expireDue(deps))).toBeLessThanOrEqual(4);
+    const expired = await db.selectFrom("verifications").select("id").where("id", "in", ids).where("status", "=", "EXPIRED").execute();
+    expect(expired).toHaveLength(40);
   });
 
   it("a complete flow: the worker's send at most 9, its receipt at most 7 (where the flows' time goes, see BENCHMARKS.md)", async () => {

@@ -4,8 +4,11 @@ import { cancelOtp, expireDue, getVerification } from "../../src/service/end-ver
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
+import { DEFAULT_POLICIES } from "../../src/config/sandbox-catalogue.js";
+import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
+import type { OutboxMessage } from "../../src/store/repositories/outbox.js";
 import { BACKENDS, dumpAllText } from "../harness/databases.js";
-import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 
 const caller = { id: "checkout" };
 
@@ -88,6 +91,41 @@ describe.each(BACKENDS)("verification flow on $name", (backend) => {
     expect(details.verification.status).toBe("EXPIRED");
     expect(details.attempts[0]?.status).toBe("CANCELED");
     expect(details.events.at(-1)?.kind).toBe("EXPIRED");
+  });
+
+  it("the sweep ends a batch together: each its EXPIRED event at its own next number, unsent attempts canceled and refunded, the rest untouched", async () => {
+    const routes = (["sms", "email", "voice", "push"] as const).map((channel) => pricedRoute(channel, channel === "sms" ? 72_000 : 0, "sweep"));
+    const published: string[] = [];
+    const deps = { ...serviceDeps(db, { catalogue: { routes, policies: DEFAULT_POLICIES } }), onOutboxWritten: (messages: readonly OutboxMessage[]) => void published.push(...messages.map((m) => m.msgId)) };
+    const [a, b, c] = ["a", "b", "c"].map((name) => ({ id: `sweep-${backend.name}-${name}` }));
+    for (const metered of [a!, b!]) await openBalance(db, metered.id, { currency: "EUR", micros: 1_000_000 }, deps.clock.now());
+    const send = async (who: { id: string }, ttlMs = 60_000) => (await sendOtp(deps, who, sendCommand({ ttlMs }), newTrace())).verification.id;
+    const unsentA = await send(a!);
+    const startedA = await send(a!);
+    const unsentB = await send(b!);
+    const approvedC = await send(c!);
+    const laterC = await send(c!, 120_000);
+    // A provider call for startedA's SMS is out: its message may arrive, so it stays charged.
+    await db.updateTable("attempts").set({ submit_started_at: deps.clock.now() }).where("verification_id", "=", startedA).execute();
+    expect((await verifyOtp(deps, c!, approvedC, await codeOf(deps, approvedC))).outcome).toBe("APPROVED");
+    published.length = 0;
+
+    deps.clock.advance(60_000);
+    expect(await expireDue(deps)).toBeGreaterThanOrEqual(3);
+    const ended = [unsentA, startedA, unsentB];
+    for (const id of ended) {
+      const details = await getVerification(deps, id === unsentB ? b! : a!, id);
+      expect(details.verification.status).toBe("EXPIRED");
+      expect(details.events.map((e) => [e.sequence, e.kind])).toEqual([[1, "VERIFICATION_CREATED"], [2, "ATTEMPT_QUEUED"], [3, "EXPIRED"]]);
+      expect(details.attempts.map((t) => t.status)).toEqual([id === startedA ? "QUEUED" : "CANCELED"]);
+    }
+    expect(published.filter((m) => ended.some((id) => m === `${id}.3`))).toHaveLength(3);
+    expect(await findBalance(db, a!.id)).toEqual({ currency: "EUR", micros: 1_000_000 - 72_000 });
+    expect(await findBalance(db, b!.id)).toEqual({ currency: "EUR", micros: 1_000_000 });
+    expect((await getVerification(deps, c!, approvedC)).verification.status).toBe("APPROVED");
+    expect((await getVerification(deps, c!, laterC)).verification.status).toBe("PENDING");
+    // Nothing left for the next sweep of these.
+    expect(await db.selectFrom("verifications").select("id").where("id", "in", ended).where("status", "=", "PENDING").execute()).toEqual([]);
   });
 
   it("hides another caller's verification behind NOT_FOUND", async () => {

@@ -1,5 +1,8 @@
 import { sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
+import { insertValues } from "../sql-rows.js";
+import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
+import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 
 export async function insertVerification(trx: Trx, row: NewVerificationRow): Promise<void> {
@@ -20,27 +23,32 @@ export async function lockVerification(trx: Trx, id: string): Promise<Verificati
   return trx.selectFrom("verifications").selectAll().where("id", "=", id).forNoKeyUpdate().executeTakeFirst();
 }
 
-/** Ends a pending verification with `status` (CANCELED or EXPIRED). */
-export async function endIfPending(
-  trx: Trx,
-  id: string,
-  status: "CANCELED" | "EXPIRED",
-  now: Date,
-): Promise<VerificationRow | undefined> {
+/** A verification locked to be ended: what its last event needs, read under the lock. */
+export interface EndingVerification {
+  readonly id: string;
+  readonly status: string;
+  readonly trace_id: string;
+  readonly event_seq: number;
+  /** The stored trace context of its first attempt, the parent of the step that ends it. */
+  readonly traceparent: string | null;
+}
+
+/** Locks the caller's verification to end it; undefined for an unknown id or another caller's. */
+export async function lockForEnding(trx: Trx, id: string, callerId: string): Promise<EndingVerification | undefined> {
   return trx
-    .updateTable("verifications")
-    .set({ status, ended_at: now })
+    .selectFrom("verifications")
+    .select(["id", "status", "trace_id", "event_seq", (eb) => firstTraceparent(eb.ref("verifications.id")).as("traceparent")])
     .where("id", "=", id)
-    .where("status", "=", "PENDING")
-    .returningAll()
+    .where("caller_id", "=", callerId)
+    .forNoKeyUpdate()
     .executeTakeFirst();
 }
 
 /** Pending verifications past their expiry, locked for this sweeper (other replicas skip them). */
-export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<Array<{ id: string; trace_id: string; traceparent: string | null }>> {
+export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<EndingVerification[]> {
   return trx
     .selectFrom("verifications")
-    .select(["id", "trace_id", (eb) => firstTraceparent(eb.ref("verifications.id")).as("traceparent")])
+    .select(["id", "status", "trace_id", "event_seq", (eb) => firstTraceparent(eb.ref("verifications.id")).as("traceparent")])
     .where("status", "=", "PENDING")
     .where("expires_at", "<=", now)
     .orderBy("expires_at")
@@ -48,6 +56,45 @@ export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<
     .forUpdate()
     .skipLocked()
     .execute();
+}
+
+/** Pending verifications ended together, each with the one event that says so. */
+export interface EndingsWrite {
+  readonly status: "CANCELED" | "EXPIRED";
+  readonly now: Date;
+  /** Each verification and its last event number as read under its lock: it must still be pending at that number. */
+  readonly ended: ReadonlyArray<{ readonly id: string; readonly heldEventSeq: number }>;
+  /** One event per verification, numbered `heldEventSeq + 1`. */
+  readonly events: readonly NewDeliveryEventRow[];
+  readonly outbox: readonly NewOutboxRow[];
+}
+
+/**
+ * Ends verifications the caller's transaction has locked, in one statement
+ * whatever their number: their status, their event and its outbox message,
+ * and their attempts no provider call has started, canceled. Throws if one
+ * was no longer pending at its held event number (the transaction must roll
+ * back). Returns the ids of the attempts it canceled, to be refunded.
+ */
+export async function endVerifications(trx: Trx, write: EndingsWrite): Promise<string[]> {
+  if (write.ended.length === 0) return [];
+  const held = sql.join(write.ended.map((e) => sql`(${e.id}, ${e.heldEventSeq})`));
+  const { rows } = await sql<{ kind: "ended" | "canceled"; id: string }>`
+    with ended as (
+      update verifications v set status = ${write.status}, ended_at = ${write.now}, event_seq = e.held_event_seq::int + 1
+      from (values ${held}) as e(id, held_event_seq)
+      where v.id = e.id and v.status = 'PENDING' and v.event_seq = e.held_event_seq::int
+      returning v.id),
+    canceled as (
+      update attempts set status = 'CANCELED', completed_at = ${write.now}
+      where verification_id in (${sql.join(write.ended.map((e) => e.id))}) and status = 'QUEUED' and submit_started_at is null
+      returning id),
+    new_events as (insert into delivery_events ${insertValues(write.events)} returning sequence),
+    new_messages as (insert into outbox ${insertValues(write.outbox)} returning id)
+    select 'ended' as kind, id from ended union all select 'canceled' as kind, id from canceled`.execute(trx);
+  const ended = rows.filter((r) => r.kind === "ended").length;
+  if (ended !== write.ended.length) throw new Error(`endings out of step with the database: ${ended} of ${write.ended.length} verifications ended`);
+  return rows.filter((r) => r.kind === "canceled").map((r) => r.id);
 }
 
 /** The last event number of a verification; read under its lock, it is the number the next event follows. */
@@ -102,12 +149,6 @@ export async function postponePlan(db: Executor, id: string, at: Date): Promise<
 /** The trace context stored with a verification's first attempt (the send's): the verification's trace. */
 export function firstTraceparent(verificationId: Expression<string>) {
   return sql<string | null>`(select a.traceparent from attempts a where a.verification_id = ${verificationId} order by a.step_index limit 1)`;
-}
-
-/** `firstTraceparent` of one verification. */
-export async function verificationTraceparent(db: Executor, id: string): Promise<string | undefined> {
-  const { rows } = await sql<{ traceparent: string | null }>`select ${firstTraceparent(sql.val(id))} as traceparent`.execute(db);
-  return rows[0]?.traceparent ?? undefined;
 }
 
 /** Sends of a route to a country, `[since, until)`, whose delivery receipts no longer show that a code arrived. */
