@@ -57,17 +57,22 @@ export class PlanCopies {
   /** Copies `first`..`last` of the template and its SMS attempt (submitted, no receipt), named `vrf_<kind>_<n>`, with `fields` (SQL) set. */
   private async copy(kind: string, first: number, last: number, fields: string): Promise<void> {
     await this.client.query("begin");
+    // The record is built in a lateral join: `select (f(…)).*` would call f once per column of the table.
     await this.client.query(
-      `insert into verifications select (jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
-         'id', 'vrf_${kind}_' || g, 'current_step', 0, 'created_at', now() - interval '1 minute', ${fields}))).*
-       from verifications v, generate_series($2::int, $3::int) g where v.id = $1`,
+      `insert into verifications select r.*
+       from verifications v, generate_series($2::int, $3::int) g,
+         jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
+           'id', 'vrf_${kind}_' || g, 'current_step', 0, 'created_at', now() - interval '1 minute', ${fields})) r
+       where v.id = $1`,
       [this.template, first, last],
     );
     await this.client.query(
-      `insert into attempts select (jsonb_populate_record(null::attempts, to_jsonb(a) || jsonb_build_object(
-         'id', 'att_${kind}_' || g, 'verification_id', 'vrf_${kind}_' || g, 'status', 'SUBMITTED', 'provider_message_id', '${kind}-' || g,
-         'created_at', now() - make_interval(secs => (v.plan->0->>'deadlineMs')::int / 1000.0), 'submitted_at', now() - interval '10 seconds'))).*
-       from attempts a join verifications v on v.id = a.verification_id, generate_series($2::int, $3::int) g where a.verification_id = $1 and a.step_index = 0`,
+      `insert into attempts select r.*
+       from attempts a join verifications v on v.id = a.verification_id, generate_series($2::int, $3::int) g,
+         jsonb_populate_record(null::attempts, to_jsonb(a) || jsonb_build_object(
+           'id', 'att_${kind}_' || g, 'verification_id', 'vrf_${kind}_' || g, 'status', 'SUBMITTED', 'provider_message_id', '${kind}-' || g,
+           'created_at', now() - make_interval(secs => (v.plan->0->>'deadlineMs')::int / 1000.0), 'submitted_at', now() - interval '10 seconds')) r
+       where a.verification_id = $1 and a.step_index = 0`,
       [this.template, first, last],
     );
     await this.client.query("commit");

@@ -221,15 +221,20 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
   try {
     // Copies with the template's first event and no attempts: a stream's first message (that event) says it is
     // open (response headers come with it), and the next one is its cancellation.
+    // Records built in a lateral join, as in PlanCopies (`(f(…)).*` would call f once per column).
     await client.query(
-      `insert into verifications select (jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
-         'id', 'vrf_watch_' || g, 'event_seq', 1, 'next_step_at', null, 'expires_at', now() + interval '10 minutes'))).*
-       from verifications v, generate_series(1, $2::int) g where v.id = $1`,
+      `insert into verifications select r.*
+       from verifications v, generate_series(1, $2::int) g,
+         jsonb_populate_record(null::verifications, to_jsonb(v) || jsonb_build_object(
+           'id', 'vrf_watch_' || g, 'event_seq', 1, 'next_step_at', null, 'expires_at', now() + interval '10 minutes')) r
+       where v.id = $1`,
       [template.verificationId, STREAMS],
     );
     await client.query(
-      `insert into delivery_events select (jsonb_populate_record(null::delivery_events, to_jsonb(e) || jsonb_build_object('verification_id', 'vrf_watch_' || g))).*
-       from delivery_events e, generate_series(1, $2::int) g where e.verification_id = $1 and e.sequence = 1`,
+      `insert into delivery_events select r.*
+       from delivery_events e, generate_series(1, $2::int) g,
+         jsonb_populate_record(null::delivery_events, to_jsonb(e) || jsonb_build_object('verification_id', 'vrf_watch_' || g)) r
+       where e.verification_id = $1 and e.sequence = 1`,
       [template.verificationId, STREAMS],
     );
   } finally {

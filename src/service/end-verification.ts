@@ -47,7 +47,8 @@ export async function cancelOtp(deps: ServiceDeps, caller: Caller, verificationI
 
 /**
  * Ends pending verifications whose code has expired, a batch at a time, in
- * three statements whatever the batch's size (claim, write, commit).
+ * four statements whatever the batch's size (BEGIN, the claim, one write,
+ * COMMIT; more only to refund attempts no provider call had started).
  * Replicas may run it together: claimed rows are skipped by the others.
  */
 export async function expireDue(deps: ServiceDeps, batchSize = 100): Promise<number> {
