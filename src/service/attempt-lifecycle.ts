@@ -42,14 +42,14 @@ import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
 import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
 import { debitsOf, refundAttempt } from "../store/repositories/ledger.js";
-import { lockProviderMessage, parkReceipt, takeParkedReceipts } from "../store/repositories/parked-receipts.js";
-import type { OnOutboxWritten } from "../store/repositories/outbox.js";
+import { lockProviderMessage, parkReceipt, receiptsFromParked } from "../store/repositories/parked-receipts.js";
+import { outboxRow, type OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, retryConflicts, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
-import { holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
+import { eventRows, holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
 import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
@@ -155,21 +155,33 @@ export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, su
     const now = deps.clock.now();
     await lockProviderMessage(uow.trx, attempt.provider, submission.providerMessageId);
     const verification = await holdVerification(uow, attempt.verification_id);
-    const submitted = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt);
-    if (submitted === undefined) return;
-    await record(deps, uow, submitted, {
+    // Gone only when retention pruned it, and its attempts with it: nothing left to record.
+    if (verification === undefined) return;
+    // The event is built before the write that appends it (one statement), from the attempt's fixed fields.
+    const event = eventRows({
+      sequence: verification.event_seq + 1,
+      ...attemptEventFields(attempt),
       kind: "ATTEMPT_SUBMITTED",
       status: "SUBMITTED",
       providerMessageId: submission.providerMessageId,
-      currency: submitted.currency,
-      priceMicros: submitted.price_micros,
+      currency: attempt.currency,
+      priceMicros: attempt.price_micros,
       occurredAt: now,
     });
+    const written = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt, {
+      provider: attempt.provider,
+      event: event.event,
+      message: outboxRow(event.outbox, now),
+    });
+    if (written === undefined) return;
+    uow.eventSequences.set(verification.id, verification.event_seq + 1);
+    uow.afterCommit(() => deps.onOutboxWritten([event.outbox]));
+    const submitted = written.attempt;
     const early: DeliveryReceipt[] = submission.delivered
       ? [{ provider: submitted.provider, providerMessageId: submission.providerMessageId, status: "DELIVERED", occurredAt: now }]
       : [];
-    early.push(...(await takeParkedReceipts(uow.trx, submitted.provider, submission.providerMessageId)));
-    for (const receipt of early) await applyToAttempt(deps, uow, submitted, receipt, now, verification?.current_step);
+    early.push(...receiptsFromParked(written.parked));
+    for (const receipt of early) await applyToAttempt(deps, uow, submitted, receipt, now, verification.current_step);
   });
 }
 
@@ -273,18 +285,12 @@ async function applyFinalReceipt(
 type AttemptEventFields = Omit<NewDeliveryEvent, "verificationId" | "attemptId" | "channel" | "routeId" | "traceId">;
 
 async function record(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, fields: AttemptEventFields): Promise<void> {
-  await recordEvent(
-    uow,
-    {
-      verificationId: attempt.verification_id,
-      attemptId: attempt.id,
-      channel: attempt.channel as Channel,
-      routeId: attempt.route_id,
-      traceId: attempt.trace_id,
-      ...fields,
-    },
-    deps.onOutboxWritten,
-  );
+  await recordEvent(uow, { ...attemptEventFields(attempt), ...fields }, deps.onOutboxWritten);
+}
+
+/** What every event of an attempt says of it. */
+function attemptEventFields(attempt: AttemptRow): Pick<NewDeliveryEvent, "verificationId" | "attemptId" | "channel" | "routeId" | "traceId"> {
+  return { verificationId: attempt.verification_id, attemptId: attempt.id, channel: attempt.channel as Channel, routeId: attempt.route_id, traceId: attempt.trace_id };
 }
 
 /** Locks a verification (the lock order's second lock) and notes its row, so its events are numbered without reading it again. */

@@ -18,6 +18,18 @@ export function insertValues(rows: readonly object[]): RawBuilder<unknown> {
 }
 
 /**
+ * `(columns) select …, … from <source>`: `row` inserted once for each row of
+ * `source` (a CTE of the same statement that returns at most one row: the row
+ * is written only if that CTE's write happened). Every value is a parameter;
+ * PostgreSQL takes its type from the column it is inserted into.
+ */
+export function insertValuesFrom(source: string, row: object): RawBuilder<unknown> {
+  const entries = Object.entries(row).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) throw new Error("insertValuesFrom needs a row with columns");
+  return sql`(${sql.join(entries.map(([column]) => sql.ref(column)))}) select ${sql.join(entries.map(([, v]) => sql`${v}`))} from ${sql.table(source)}`;
+}
+
+/**
  * A statement written as text with numbered parameters, for the hottest ones
  * (SendOtp's writes): Kysely's `sql` fragments build and compile a tree of
  * frozen nodes per call, the largest share of `serve`'s allocations per

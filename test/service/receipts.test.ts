@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeliveryReceipt } from "../../src/domain/receipt.js";
 import { dropUnmatchedReceipts } from "../../src/receipts/parked-sweep.js";
-import { applyReceipt, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
+import { applyReceipt, recordAttemptFailure, recordSubmitted } from "../../src/service/attempt-lifecycle.js";
 import { getVerification } from "../../src/service/end-verification.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import type { Db } from "../../src/store/database.js";
@@ -38,7 +38,7 @@ describe.each(BACKENDS)("delivery receipts on $name", (backend) => {
     const events = async () => (await getVerification(deps, caller, sent.verification.id)).events;
     const timeline = async () => (await events()).map((e) => [e.kind, e.status]);
     const status = async () => (await findAttempt(db, attempt.id))!.status;
-    return { deps, receipt, submit, events, timeline, status };
+    return { deps, attempt, receipt, submit, events, timeline, status };
   }
 
   it("moves an attempt forward only: DELIVERED once, a late SUBMITTED or a repeated or contrary receipt changes nothing", async () => {
@@ -84,6 +84,19 @@ describe.each(BACKENDS)("delivery receipts on $name", (backend) => {
       ["ATTEMPT_DELIVERED", "DELIVERED"],
     ]);
     expect(await db.selectFrom("parked_receipts").selectAll().where("provider_message_id", "=", receipt("SUBMITTED").providerMessageId).execute()).toEqual([]);
+  });
+
+  it("records nothing for a submission of an attempt that had already ended: no event, and its id's parked receipt stays parked", async () => {
+    const { deps, attempt, receipt, submit, events, timeline, status } = await queuedAttempt();
+    expect(await applyReceipt(deps, receipt("DELIVERED"))).toBe("parked");
+    await recordAttemptFailure(deps, attempt, "FAILED", { code: "gave_up", reason: "no provider answered" });
+    const before = await timeline();
+    await submit();
+    expect(await status()).toBe("FAILED");
+    expect(await timeline()).toEqual(before);
+    const verification = await db.selectFrom("verifications").select("event_seq").where("id", "=", (await events())[0]!.verificationId).executeTakeFirstOrThrow();
+    expect(Number(verification.event_seq)).toBe((await events()).at(-1)!.sequence);
+    expect(await db.selectFrom("parked_receipts").select("status").where("provider_message_id", "=", receipt("SUBMITTED").providerMessageId).execute()).toEqual([{ status: "DELIVERED" }]);
   });
 
   it("matches a receipt racing the worker's record of the provider id, whichever commits first", async () => {

@@ -1,7 +1,11 @@
 import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
+import { insertValuesFrom } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
+import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
+import type { NewOutboxRow } from "../tables/outbox.js";
+import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
   return db.selectFrom("attempts").selectAll().where("id", "=", id).executeTakeFirst();
@@ -61,48 +65,66 @@ export async function clearSubmitIntent(db: Executor, id: string): Promise<void>
   await db.updateTable("attempts").set({ submit_started_at: null }).where("id", "=", id).where("status", "=", "QUEUED").execute();
 }
 
-/** Moves a QUEUED attempt to SUBMITTED; undefined if it was not QUEUED (already handled or canceled). */
+/** What recording a submission writes besides the attempt: its event (numbered on from the verification's held number) and message. */
+export interface SubmissionRecord {
+  readonly provider: string;
+  readonly event: NewDeliveryEventRow;
+  readonly message: NewOutboxRow;
+}
+
+/**
+ * Moves a QUEUED attempt to SUBMITTED in one statement, and with it: counts it
+ * as sent (conversion, pumping: by its route, country and number prefix),
+ * appends the submission's event and outbox message, and takes the receipts
+ * parked for its provider message id (oldest first). Undefined, and nothing
+ * written, if the attempt was not QUEUED (already handled or canceled). The
+ * caller holds the verification's lock; throws if its last event number is
+ * not the one the event follows (the transaction must roll back).
+ */
 export async function markSubmitted(
   trx: Trx,
   id: string,
   providerMessageId: string,
   now: Date,
   nextPollAt: Date | null,
-): Promise<AttemptRow | undefined> {
+  record: SubmissionRecord,
+): Promise<{ attempt: AttemptRow; parked: ParkedReceiptRow[] } | undefined> {
   const slot = rollupSlot(id, now);
-  return trx
-    .with("sent", (db) =>
-      db
-        .updateTable("attempts")
-        .set({ status: "SUBMITTED", provider_message_id: providerMessageId, submitted_at: now, next_poll_at: nextPollAt })
-        .where("id", "=", id)
-        .where("status", "=", "QUEUED")
-        .returningAll(),
-    )
-    // Counted as sent (conversion, pumping) in the same statement: by its route, country and number prefix.
-    .with("counted", (db) =>
-      db
-        .insertInto("conversion_counts")
-        .columns(["minute", "route_id", "country", "prefix", "shard", "sent", "approved"])
-        .expression((eb) =>
-          eb
-            .selectFrom("sent")
-            .innerJoin("verifications as v", "v.id", "sent.verification_id")
-            .select([
-              eb.val(slot.minute).as("minute"),
-              "sent.route_id",
-              sql<string>`coalesce(v.plan->0->>'country', '')`.as("country"),
-              sql<string>`coalesce(v.plan->0->>'numberPrefix', '')`.as("prefix"),
-              eb.val(slot.shard).as("shard"),
-              eb.val(1).as("sent"),
-              eb.val(0).as("approved"),
-            ]),
-        )
-        .onConflict((oc) => oc.columns(["minute", "route_id", "country", "prefix", "shard"]).doUpdateSet({ sent: sql`conversion_counts.sent + 1` })),
-    )
-    .selectFrom("sent")
-    .selectAll()
-    .executeTakeFirst();
+  const sequence = record.event.sequence;
+  // Each insert selects its row from `sent`: written once if the attempt moved, not at all if it did not.
+  const { rows } = await sql<AttemptRow & { advanced: number | string; parked: Array<Omit<ParkedReceiptRow, "occurred_at" | "received_at"> & { occurred_at: string; received_at: string }> }>`
+    with sent as (
+      update attempts set status = 'SUBMITTED', provider_message_id = ${providerMessageId}, submitted_at = ${now}, next_poll_at = ${nextPollAt}
+      where id = ${id} and status = 'QUEUED'
+      returning *),
+    counted as (
+      insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)
+      select ${slot.minute}, sent.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ${slot.shard}, 1, 0
+      from sent join verifications v on v.id = sent.verification_id
+      on conflict (minute, route_id, country, prefix, shard) do update set sent = conversion_counts.sent + 1),
+    advanced as (
+      update verifications set event_seq = ${sequence}
+      where id = (select verification_id from sent) and event_seq = ${sequence - 1}
+      returning id),
+    event as (insert into delivery_events ${insertValuesFrom("sent", record.event)}),
+    message as (insert into outbox ${insertValuesFrom("sent", record.message)}),
+    parked as (
+      delete from parked_receipts
+      where provider = ${record.provider} and provider_message_id = ${providerMessageId} and exists (select 1 from sent)
+      returning *)
+    select sent.*,
+      (select count(*) from advanced) as advanced,
+      (select coalesce(jsonb_agg(to_jsonb(p) order by p.occurred_at), '[]'::jsonb) from parked p) as parked
+    from sent`.execute(trx);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { advanced, parked, ...attempt } = row;
+  if (Number(advanced) !== 1) throw new Error(`event ${sequence} of verification ${attempt.verification_id} is out of step with its last event number`);
+  return {
+    attempt,
+    // Read through JSON: its times are text.
+    parked: parked.map((p) => ({ ...p, occurred_at: new Date(p.occurred_at), received_at: new Date(p.received_at) })),
+  };
 }
 
 /**

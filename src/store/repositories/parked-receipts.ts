@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { DeliveryReceipt, ReceiptStatus } from "../../domain/receipt.js";
 import type { Executor, Trx } from "../database.js";
+import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 /**
  * Serializes everything that concerns one provider message id for the rest of
@@ -28,24 +29,16 @@ export async function parkReceipt(trx: Trx, receipt: DeliveryReceipt, now: Date)
     .execute();
 }
 
-/** Removes and returns the receipts parked for a provider message id, oldest first. */
-export async function takeParkedReceipts(trx: Trx, provider: string, providerMessageId: string): Promise<DeliveryReceipt[]> {
-  const rows = await trx
-    .deleteFrom("parked_receipts")
-    .where("provider", "=", provider)
-    .where("provider_message_id", "=", providerMessageId)
-    .returningAll()
-    .execute();
-  return rows
-    .sort((a, b) => a.occurred_at.getTime() - b.occurred_at.getTime())
-    .map((row) => ({
-      provider: row.provider,
-      providerMessageId: row.provider_message_id,
-      status: row.status as ReceiptStatus,
-      ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
-      ...(row.error_reason !== null ? { errorReason: row.error_reason } : {}),
-      occurredAt: row.occurred_at,
-    }));
+/** Parked receipts (as `markSubmitted` takes them for the attempt that now carries their id) as receipts, in their order. */
+export function receiptsFromParked(rows: readonly ParkedReceiptRow[]): DeliveryReceipt[] {
+  return rows.map((row) => ({
+    provider: row.provider,
+    providerMessageId: row.provider_message_id,
+    status: row.status as ReceiptStatus,
+    ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
+    ...(row.error_reason !== null ? { errorReason: row.error_reason } : {}),
+    occurredAt: row.occurred_at,
+  }));
 }
 
 /** Drops receipts parked before `before` (no attempt ever claimed them); returns them for counting. */
