@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
 import { insertValuesFrom } from "../sql-rows.js";
@@ -232,6 +232,17 @@ export async function claimDuePolls(
     )
     .returningAll()
     .execute();
+}
+
+/**
+ * `update attempts … returning id` for a set-based write's CTE: cancels those
+ * attempts `which` selects whose provider call has not started, by the same
+ * rule as `cancelUnstarted`.
+ */
+export function cancelUnstartedSql(which: RawBuilder<unknown>, now: Date): RawBuilder<unknown> {
+  return sql`update attempts set status = 'CANCELED', completed_at = ${now}
+    where ${which} and status = 'QUEUED' and submit_started_at is null
+    returning id`;
 }
 
 /**

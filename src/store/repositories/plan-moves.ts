@@ -5,6 +5,7 @@ import type { NewAttemptRow } from "../tables/attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { LedgerEntryRow } from "../tables/ledger.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
+import { cancelUnstartedSql } from "./attempts.js";
 import { spendIncrementsCte, type SpendIncrement } from "./spend-counters.js";
 
 /** Where one plan stands after the scheduler moved it, and the event number its new events ended on. */
@@ -51,10 +52,7 @@ export async function writePlanMoves(trx: Trx, write: PlanMovesWrite): Promise<v
       returning v.id)`,
   ];
   if (write.canceledAttemptIds.length > 0) {
-    parts.push(sql`canceled as (
-      update attempts set status = 'CANCELED', completed_at = ${write.now}
-      where id in (${sql.join(write.canceledAttemptIds)}) and status = 'QUEUED' and submit_started_at is null
-      returning id)`);
+    parts.push(sql`canceled as (${cancelUnstartedSql(sql`id in (${sql.join(write.canceledAttemptIds)})`, write.now)})`);
   }
   if (write.attempts.length > 0) parts.push(sql`new_attempts as (insert into attempts ${insertValues(write.attempts)} returning id)`);
   if (write.events.length > 0) parts.push(sql`new_events as (insert into delivery_events ${insertValues(write.events)} returning sequence)`);

@@ -1,6 +1,7 @@
 import { sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { insertValues } from "../sql-rows.js";
+import { cancelUnstartedSql } from "./attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
@@ -85,10 +86,7 @@ export async function endVerifications(trx: Trx, write: EndingsWrite): Promise<s
       from (values ${held}) as e(id, held_event_seq)
       where v.id = e.id and v.status = 'PENDING' and v.event_seq = e.held_event_seq::int
       returning v.id),
-    canceled as (
-      update attempts set status = 'CANCELED', completed_at = ${write.now}
-      where verification_id in (${sql.join(write.ended.map((e) => e.id))}) and status = 'QUEUED' and submit_started_at is null
-      returning id),
+    canceled as (${cancelUnstartedSql(sql`verification_id in (${sql.join(write.ended.map((e) => e.id))})`, write.now)}),
     new_events as (insert into delivery_events ${insertValues(write.events)} returning sequence),
     new_messages as (insert into outbox ${insertValues(write.outbox)} returning id)
     select 'ended' as kind, id from ended union all select 'canceled' as kind, id from canceled`.execute(trx);
