@@ -7,6 +7,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { RunningApp } from "../../src/app.js";
 import { auth, codeFromInbox, otpClient, TRANSPORTS, type OtpClient } from "../harness/app-fixture.js";
 import { startTestApp } from "../harness/app-fixture.js";
+import { waitFor } from "../harness/free-port.js";
 import { uniquePhone } from "../harness/service-fixture.js";
 
 /** The rejection of `call` as a ConnectError. */
@@ -174,6 +175,10 @@ describe.each(TRANSPORTS)("OtpService over $name", ({ make }) => {
   it("cancels a verification: its code is then refused with CANCELED", async () => {
     const sent = await client.sendOtp({ destination: { phone: uniquePhone() } }, auth("checkout"));
     const code = await codeFromInbox(app, sent.verificationId);
+    // The inbox has the code while the provider call is still out: its record (submitted, then the sandbox's receipt)
+    // may commit after the cancel, and legitimately after its event. Cancel once the SMS's outcome is recorded.
+    const delivered = async () => (await client.getVerification({ verificationId: sent.verificationId }, auth("checkout"))).events.some((e) => e.kind === DeliveryEventKind.ATTEMPT_DELIVERED);
+    await waitFor("the SMS's delivery recorded", delivered, 10_000);
     const canceled = await client.cancelOtp({ verificationId: sent.verificationId }, auth("checkout"));
     expect(canceled.verification?.status).toBe(VerificationStatus.CANCELED);
     expect((await client.verifyOtp({ verificationId: sent.verificationId, code }, auth("checkout"))).status).toBe(VerifyStatus.CANCELED);
