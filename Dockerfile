@@ -9,12 +9,12 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/build.mjs scripts/build.mjs
 COPY gen gen
 COPY src src
 RUN npm run build \
- && npm prune --omit=dev --ignore-scripts \
- && rm -rf dist/.tsbuildinfo
+ && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0
@@ -28,10 +28,9 @@ WORKDIR /app
 # Owned by root and read-only to the service: it can change none of its own code.
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
+# The bundles and, beside them, the dashboard's page and script (dist/assets).
 COPY --from=build /app/dist dist
 COPY bin bin
-# The dashboard's page and script, read by dist/src/dashboard/dashboard-pages.js.
-COPY src/dashboard/assets src/dashboard/assets
 USER 10001:10001
 # gRPC (mesh), HTTP (Connect, gRPC-Web, webhooks, /dashboard, /metrics), the worker's health port.
 EXPOSE 9090 8080 8081

@@ -87,11 +87,16 @@ async function main(): Promise<void> {
     processes.push(serve);
     peer.webhookUrl = `http://127.0.0.1:${serve.httpPort}/webhooks/dlr/bridgex`;
 
-    // A second serve on the migrated database: the compiled binary's start, from spawn to SERVING.
-    const startAt = performance.now();
-    const second = await startServeProcess({ ...options, env: { ...env, OTP_MIGRATE_ON_START: "false" } });
-    const startMs = Math.round(performance.now() - startAt);
-    await second.stop("SIGTERM");
+    // A second serve on the migrated database: the built binary's start, from spawn to SERVING. The median of three
+    // (one start is at the mercy of whatever else the box does in that second).
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const startAt = performance.now();
+      const second = await startServeProcess({ ...options, env: { ...env, OTP_MIGRATE_ON_START: "false" } });
+      starts.push(Math.round(performance.now() - startAt));
+      await second.stop("SIGTERM");
+    }
+    const startMs = starts.sort((a, b) => a - b)[1]!;
 
     process.stderr.write(`bench: servers up after ${Math.round((performance.now() - benchStarted) / 100) / 10} s\n`);
     const load = (loadProcess = await LoadGenerator.start(serve.grpcPort, CONNECTIONS));
@@ -407,7 +412,7 @@ function report(results: readonly LoadResult[], startMs: number): void {
     const all = Object.values(cpu).reduce((a, b) => a + b, 0);
     lines.push(`| ${r.name} | ${CPU_GROUPS.map((g) => cpu[g]).join(" | ")} | ${Math.round(all * 100) / 100} |`);
   }
-  lines.push("", `serve, compiled (dist/), no migrations: spawn to SERVING in ${startMs} ms`);
+  lines.push("", `serve, built (dist/), no migrations: spawn to SERVING in ${startMs} ms (median of three)`);
   process.stdout.write(`${lines.join("\n")}\n`);
   writeFileSync("bench-results.json", JSON.stringify({ at: new Date().toISOString(), quick, startMs, results }, null, 2));
   if (results.some((r) => r.errors > 0 || r.perSecond === 0)) process.exitCode = 1;

@@ -3,8 +3,8 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { PageHandler } from "../transport/http-server.js";
 
-/** The page's own files (beside this module's source: `npm run build` leaves them where they are) and the bundled uPlot. */
-const ASSETS = fileURLToPath(new URL(import.meta.url.includes("/dist/src/") ? "../../../src/dashboard/assets/" : "./assets/", import.meta.url));
+/** The page's own files (beside this module's source, and beside the bundle: `npm run build` copies them) and uPlot. */
+const ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
 const UPLOT = createRequire(import.meta.url).resolve("uplot/dist/uPlot.iife.min.js");
 
 interface Asset {

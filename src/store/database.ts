@@ -1,4 +1,3 @@
-import { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations/index.js";
@@ -45,6 +44,8 @@ const INT8_OID = 20;
  */
 export async function openDatabase(options: DatabaseOptions, log: Logger = silentLogger): Promise<Db> {
   if (options.kind === "postgres") return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPool(options.url, options.pool ?? DEFAULT_POOL, log) }) });
+  // Only the embedded database loads PGlite: a role on PostgreSQL starts without it.
+  const { PGlite } = await import("@electric-sql/pglite");
   const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir);
   return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
 }

@@ -1,9 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { register } from "node:module";
 import { metrics } from "@opentelemetry/api";
-import { OTLPMetricExporter as OtlpGrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
-import { OTLPMetricExporter as OtlpHttpMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
-import { OTLPMetricExporter as OtlpProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import type { NodeSDK } from "@opentelemetry/sdk-node";
@@ -47,14 +44,17 @@ let metersReady = false;
 export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
   if (sdk !== undefined || !telemetryRequested(env)) return;
   register("@opentelemetry/instrumentation/hook.mjs", import.meta.url);
-  const [{ NodeSDK }, { getNodeAutoInstrumentations }] = await Promise.all([
+  // Loaded only when asked for: the SDK, its instrumentations and the OTLP exporters are a few hundred modules, a
+  // good part of a start that has none of them to do.
+  const [{ NodeSDK }, { getNodeAutoInstrumentations }, otlpReaders] = await Promise.all([
     import("@opentelemetry/sdk-node"),
     import("@opentelemetry/auto-instrumentations-node"),
+    otlpMetricReaders(env),
   ]);
   metersReady = true;
   sdk = new NodeSDK({
     // Given readers replace the SDK's own reading of OTEL_METRICS_EXPORTER: /metrics, and OTLP as the variables say.
-    metricReaders: [prometheus, ...otlpMetricReaders(env)],
+    metricReaders: [prometheus, ...otlpReaders],
     instrumentations: [
       getNodeAutoInstrumentations({
         // A span per file read, DNS lookup or socket says nothing about a verification and costs on every call.
@@ -81,12 +81,16 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
  * read their endpoint, headers and interval variables themselves. Prometheus
  * needs no variable: `/metrics` is always served.
  */
-function otlpMetricReaders(env: NodeJS.ProcessEnv): IMetricReader[] {
+async function otlpMetricReaders(env: NodeJS.ProcessEnv): Promise<IMetricReader[]> {
   const exporters = (env.OTEL_METRICS_EXPORTER ?? "").split(",").map((e) => e.trim().toLowerCase()).filter(Boolean);
   if (exporters.includes("none") || (exporters.length > 0 && !exporters.includes("otlp"))) return [];
   const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim();
-  const exporter =
-    protocol === "grpc" ? new OtlpGrpcMetricExporter() : protocol === "http/json" ? new OtlpHttpMetricExporter() : new OtlpProtoMetricExporter();
+  const { OTLPMetricExporter } = await (protocol === "grpc"
+    ? import("@opentelemetry/exporter-metrics-otlp-grpc")
+    : protocol === "http/json"
+      ? import("@opentelemetry/exporter-metrics-otlp-http")
+      : import("@opentelemetry/exporter-metrics-otlp-proto"));
+  const exporter = new OTLPMetricExporter();
   const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
   return [new PeriodicExportingMetricReader({ exporter, ...(interval > 0 ? { exportIntervalMillis: interval } : {}) })];
 }

@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process";
-import { createRequire } from "node:module";
 import path from "node:path";
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
@@ -16,9 +15,8 @@ declare module "vitest" {
 }
 
 /**
- * Compiles the service to dist/ (incrementally: a second or two when nothing
- * changed), so the process tests run the binary as it ships, built from the
- * source under test. Then one PostgreSQL and one nats-server for the whole
+ * Builds the service's bundles in dist/ (a second or two), so the process
+ * tests run the binary as it ships, built from the source under test. Then one PostgreSQL and one nats-server for the whole
  * run; each test file makes its own database.
  */
 export default async function setup(project: TestProject) {
@@ -33,6 +31,5 @@ export default async function setup(project: TestProject) {
 
 function buildDist(): void {
   const root = path.resolve(import.meta.dirname, "../..");
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" });
 }

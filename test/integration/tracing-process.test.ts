@@ -115,6 +115,11 @@ describe("one trace per verification, across processes", () => {
     const smsRelay = parentOf(smsDispatch)!;
     expect(smsRelay).toMatchObject({ name: "otp.outbox.relay", kind: 4 });
     expect(parentOf(smsRelay)).toBe(send);
+    // pg's own spans (its instrumentation patches it as it loads: the build leaves it outside the bundle) are the
+    // statements of these steps.
+    const statementsUnder = (step: ReceivedSpan) => ours().filter((s) => s.attributes["db.system.name"] === "postgresql" && parentOf(s) === step);
+    expect(statementsUnder(send).length).toBeGreaterThan(0);
+    expect(statementsUnder(smsDispatch).length).toBeGreaterThan(0);
     const peerSend = sms.sendsTo(phone)[0]!;
     expect(smsSubmit!.attributes["otp.provider_message_id"]).toBe(peerSend.bxMessageId);
     expect(traceIdOf(peerSend.traceparent!)).toBe(traceId);
