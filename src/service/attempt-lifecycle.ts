@@ -43,13 +43,13 @@ import type { Db } from "../store/database.js";
 import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
 import { debitsOf, refundAttempt } from "../store/repositories/ledger.js";
 import { lockProviderMessage, parkReceipt, receiptsFromParked } from "../store/repositories/parked-receipts.js";
-import { outboxRow, type OnOutboxWritten } from "../store/repositories/outbox.js";
+import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
 import { inTransaction, retryConflicts, type UnitOfWork } from "../store/transaction.js";
 import { decideSend, type SendDecision } from "../domain/send-intent.js";
-import { eventRows, holdsVerification, recordEvent, type NewDeliveryEvent } from "./events.js";
+import { eventAppended, holdsVerification, prepareEvent, type NewDeliveryEvent } from "./events.js";
 import { otpMetrics } from "../telemetry/metrics.js";
 import { ATTR, contextOf, inSpan } from "../telemetry/spans.js";
 
@@ -158,24 +158,18 @@ export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, su
     // Gone only when retention pruned it, and its attempts with it: nothing left to record.
     if (verification === undefined) return;
     // The event is built before the write that appends it (one statement), from the attempt's fixed fields.
-    const event = eventRows({
-      sequence: verification.event_seq + 1,
-      ...attemptEventFields(attempt),
+    const event = await prepareEvent(uow, {
       kind: "ATTEMPT_SUBMITTED",
       status: "SUBMITTED",
       providerMessageId: submission.providerMessageId,
       currency: attempt.currency,
       priceMicros: attempt.price_micros,
       occurredAt: now,
+      ...attemptEventFields(attempt),
     });
-    const written = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt, {
-      provider: attempt.provider,
-      event: event.event,
-      message: outboxRow(event.outbox, now),
-    });
+    const written = await markSubmitted(uow.trx, attempt.id, submission.providerMessageId, now, submission.firstPollAt, { provider: attempt.provider, ...event.record });
     if (written === undefined) return;
-    uow.eventSequences.set(verification.id, verification.event_seq + 1);
-    uow.afterCommit(() => deps.onOutboxWritten([event.outbox]));
+    eventAppended(uow, event, deps.onOutboxWritten);
     const submitted = written.attempt;
     const early: DeliveryReceipt[] = submission.delivered
       ? [{ provider: submitted.provider, providerMessageId: submission.providerMessageId, status: "DELIVERED", occurredAt: now }]
@@ -194,10 +188,11 @@ export async function recordAttemptFailure(
 ): Promise<void> {
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
-    await holdVerification(uow, attempt.verification_id);
-    const ended = await markFinished(uow.trx, attempt.id, status, now, { error });
+    // Gone only when retention pruned it, and its attempts with it: nothing left to record.
+    if ((await holdVerification(uow, attempt.verification_id)) === undefined) return;
+    const fields: AttemptEventFields = { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now };
+    const ended = await finish(deps, uow, attempt, status, now, { error }, fields);
     if (ended === undefined) return;
-    await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status, providerErrorCode: error.code, providerErrorReason: error.reason, occurredAt: now });
     // Refunded only when no provider can have it: never accepted, and no call left that may have reached one
     // (a call that failed for certain clears its intent first; an outcome_unknown one keeps it).
     if (ended.submitted_at === null && ended.submit_started_at === null) await refundAttempt(uow.trx, ended.id, now);
@@ -222,7 +217,9 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
       return "parked";
     }
     const verification = await holdVerification(uow, attempt.verification_id);
-    return (await applyToAttempt(deps, uow, attempt, receipt, now, verification?.current_step)) ? "applied" : "unchanged";
+    // Pruned by retention (its attempts with it) since the attempt was found: nothing left to record.
+    if (verification === undefined) return "unchanged";
+    return (await applyToAttempt(deps, uow, attempt, receipt, now, verification.current_step)) ? "applied" : "unchanged";
   });
 }
 
@@ -268,24 +265,36 @@ async function applyFinalReceipt(
       : { code: scrubProviderCode(receipt.errorCode ?? receipt.status.toLowerCase()), reason: scrubProviderText(receipt.errorReason ?? "") };
   // From the receipt's own time: how long the provider took, whenever the receipt reached us.
   const latencyMs = Math.max(0, receipt.occurredAt.getTime() - (attempt.submitted_at ?? attempt.created_at).getTime());
-  const ended = await markFinished(uow.trx, attempt.id, receipt.status, now, error === undefined ? { latencyMs } : { error });
+  const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
+  const fields: AttemptEventFields =
+    error === undefined
+      ? { kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs, ...common }
+      : { kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error.code, providerErrorReason: error.reason, ...common };
+  const ended = await finish(deps, uow, attempt, receipt.status, now, error === undefined ? { latencyMs } : { error }, fields);
   if (ended === undefined) return false;
   const late = currentStep !== undefined && currentStep > ended.step_index;
   uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs, late));
-  const common = { providerMessageId: receipt.providerMessageId, occurredAt: now };
-  if (receipt.status === "DELIVERED") {
-    await record(deps, uow, ended, { kind: "ATTEMPT_DELIVERED", status: "DELIVERED", latencyMs, ...common });
-  } else {
-    await record(deps, uow, ended, { kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error!.code, providerErrorReason: error!.reason, ...common });
-    await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
-  }
+  if (error !== undefined) await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
   return true;
 }
 
 type AttemptEventFields = Omit<NewDeliveryEvent, "verificationId" | "attemptId" | "channel" | "routeId" | "traceId">;
 
-async function record(deps: OutcomeDeps, uow: UnitOfWork, attempt: AttemptRow, fields: AttemptEventFields): Promise<void> {
-  await recordEvent(uow, { ...attemptEventFields(attempt), ...fields }, deps.onOutboxWritten);
+/** Ends an attempt with its final status and appends that status's event, in one write; undefined if it had already ended. */
+async function finish(
+  deps: OutcomeDeps,
+  uow: UnitOfWork,
+  attempt: AttemptRow,
+  status: Parameters<typeof markFinished>[2],
+  now: Date,
+  outcome: Parameters<typeof markFinished>[4],
+  fields: AttemptEventFields,
+): Promise<AttemptRow | undefined> {
+  // Built from the attempt's fixed fields before the write, as a submission's event is.
+  const event = await prepareEvent(uow, { ...attemptEventFields(attempt), ...fields });
+  const ended = await markFinished(uow.trx, attempt.id, status, now, outcome, event.record);
+  if (ended !== undefined) eventAppended(uow, event, deps.onOutboxWritten);
+  return ended;
 }
 
 /** What every event of an attempt says of it. */

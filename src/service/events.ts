@@ -3,7 +3,7 @@ import { encodeDeliveryEvent } from "../contract/delivery-event.js";
 import type { Channel } from "../domain/channel.js";
 import type { AttemptStatus, DeliveryEvent } from "../domain/delivery-event.js";
 import { outboxRow, type OnOutboxWritten, type OutboxMessage } from "../store/repositories/outbox.js";
-import { appendDeliveryEvent } from "../store/repositories/delivery-events.js";
+import { appendDeliveryEvent, type EventRecord } from "../store/repositories/delivery-events.js";
 import { lastEventSequence } from "../store/repositories/verifications.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../store/tables/delivery-events.js";
 import type { UnitOfWork } from "../store/transaction.js";
@@ -22,13 +22,36 @@ export async function recordEvent(
   event: NewDeliveryEvent,
   onOutboxWritten: OnOutboxWritten,
 ): Promise<DeliveryEvent> {
+  const prepared = await prepareEvent(uow, event);
+  await appendDeliveryEvent(uow.trx, prepared.record.event, prepared.record.message);
+  eventAppended(uow, prepared, onOutboxWritten);
+  return { sequence: prepared.sequence, ...event };
+}
+
+/** An event numbered and built as rows, for a write that appends it in the statement making the change it describes. */
+export interface PreparedEvent {
+  readonly verificationId: string;
+  readonly sequence: number;
+  readonly record: EventRecord;
+  readonly outbox: OutboxMessage;
+}
+
+/**
+ * Numbers an event on from its verification's last number (as the
+ * transaction holds it, else read) and builds its rows; writes nothing. The
+ * write that appends them (`markSubmitted`, `markFinished`) checks the number
+ * under the verification's lock; once it has, `eventAppended`.
+ */
+export async function prepareEvent(uow: UnitOfWork, event: NewDeliveryEvent): Promise<PreparedEvent> {
   const last = uow.eventSequences.get(event.verificationId) ?? (await lastEventSequence(uow.trx, event.verificationId));
-  const full: DeliveryEvent = { sequence: last + 1, ...event };
-  const rows = eventRows(full);
-  await appendDeliveryEvent(uow.trx, rows.event, outboxRow(rows.outbox, full.occurredAt));
-  uow.eventSequences.set(event.verificationId, full.sequence);
-  uow.afterCommit(() => onOutboxWritten([rows.outbox]));
-  return full;
+  const rows = eventRows({ sequence: last + 1, ...event });
+  return { verificationId: event.verificationId, sequence: last + 1, record: { event: rows.event, message: outboxRow(rows.outbox, event.occurredAt) }, outbox: rows.outbox };
+}
+
+/** After the write that appended a prepared event: its number is the verification's last, and its message goes out after the commit. */
+export function eventAppended(uow: UnitOfWork, prepared: PreparedEvent, onOutboxWritten: OnOutboxWritten): void {
+  uow.eventSequences.set(prepared.verificationId, prepared.sequence);
+  uow.afterCommit(() => onOutboxWritten([prepared.outbox]));
 }
 
 /**

@@ -3,8 +3,7 @@ import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
 import { insertValuesFrom } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
-import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
-import type { NewOutboxRow } from "../tables/outbox.js";
+import type { EventRecord } from "./delivery-events.js";
 import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
@@ -65,11 +64,9 @@ export async function clearSubmitIntent(db: Executor, id: string): Promise<void>
   await db.updateTable("attempts").set({ submit_started_at: null }).where("id", "=", id).where("status", "=", "QUEUED").execute();
 }
 
-/** What recording a submission writes besides the attempt: its event (numbered on from the verification's held number) and message. */
-export interface SubmissionRecord {
+/** What recording a submission writes besides the attempt: its event and message, and whose receipts it takes. */
+export interface SubmissionRecord extends EventRecord {
   readonly provider: string;
-  readonly event: NewDeliveryEventRow;
-  readonly message: NewOutboxRow;
 }
 
 /**
@@ -128,63 +125,52 @@ export async function markSubmitted(
 }
 
 /**
- * Records a final delivery status on a QUEUED or SUBMITTED attempt. Statuses only
- * move forward: a late receipt for a finished attempt changes nothing. An
- * attempt a provider had accepted is counted, in the same statement, in its
+ * Records a final delivery status on a QUEUED or SUBMITTED attempt, and with it,
+ * in one statement, the status's event and outbox message. Statuses only move
+ * forward: a late receipt for a finished attempt changes nothing, and writes no
+ * event (undefined). An attempt a provider had accepted is counted in its
  * route's per-minute outcomes for its destination's country (route health,
- * adaptive deadlines): delivered with `latencyMs`, or not.
+ * adaptive deadlines): delivered with `latencyMs`, or not. The caller holds the
+ * verification's lock; throws if its last event number is not the one the
+ * event follows (the transaction must roll back).
  */
 export async function markFinished(
   trx: Trx,
   id: string,
   status: "DELIVERED" | "UNDELIVERED" | "FAILED" | "EXPIRED" | "REJECTED",
   now: Date,
-  outcome: { readonly error?: { code: string; reason: string }; readonly latencyMs?: number } = {},
+  outcome: { readonly error?: { code: string; reason: string }; readonly latencyMs?: number },
+  record: EventRecord,
 ): Promise<AttemptRow | undefined> {
   const key = routeOutcomeKey(id, now, status === "DELIVERED" ? (outcome.latencyMs ?? 0) : undefined);
-  return trx
-    .with("ended", (db) =>
-      db
-        .updateTable("attempts")
-        .set({
-          status,
-          completed_at: now,
-          provider_error_code: outcome.error?.code ?? null,
-          provider_error_reason: outcome.error?.reason ?? null,
-        })
-        .where("id", "=", id)
-        .where("status", "in", ["QUEUED", "SUBMITTED"])
-        .returningAll(),
-    )
-    .with("counted", (db) =>
-      db
-        .insertInto("route_outcomes")
-        .columns(["minute", "route_id", "country", "latency_le_ms", "shard", "attempts", "latency_ms_sum"])
-        .expression((eb) =>
-          eb
-            .selectFrom("ended")
-            .innerJoin("verifications as v", "v.id", "ended.verification_id")
-            .select([
-              eb.val(key.minute).as("minute"),
-              "ended.route_id",
-              sql<string>`coalesce(v.plan->0->>'country', '')`.as("country"),
-              eb.val(key.latency_le_ms).as("latency_le_ms"),
-              eb.val(key.shard).as("shard"),
-              eb.val(1).as("attempts"),
-              eb.val(outcome.latencyMs ?? 0).as("latency_ms_sum"),
-            ])
-            .where("ended.submitted_at", "is not", null),
-        )
-        .onConflict((oc) =>
-          oc.columns(["minute", "route_id", "country", "latency_le_ms", "shard"]).doUpdateSet({
-            attempts: sql`route_outcomes.attempts + 1`,
-            latency_ms_sum: sql`route_outcomes.latency_ms_sum + excluded.latency_ms_sum`,
-          }),
-        ),
-    )
-    .selectFrom("ended")
-    .selectAll()
-    .executeTakeFirst();
+  const sequence = record.event.sequence;
+  // As markSubmitted: each insert selects its row from `ended`, so nothing is written unless the attempt moved.
+  const { rows } = await sql<AttemptRow & { advanced: number | string }>`
+    with ended as (
+      update attempts set status = ${status}, completed_at = ${now},
+        provider_error_code = ${outcome.error?.code ?? null}, provider_error_reason = ${outcome.error?.reason ?? null}
+      where id = ${id} and status in ('QUEUED', 'SUBMITTED')
+      returning *),
+    counted as (
+      insert into route_outcomes (minute, route_id, country, latency_le_ms, shard, attempts, latency_ms_sum)
+      select ${key.minute}, ended.route_id, coalesce(v.plan->0->>'country', ''), ${key.latency_le_ms}, ${key.shard}, 1, ${outcome.latencyMs ?? 0}
+      from ended join verifications v on v.id = ended.verification_id
+      where ended.submitted_at is not null
+      on conflict (minute, route_id, country, latency_le_ms, shard)
+      do update set attempts = route_outcomes.attempts + 1, latency_ms_sum = route_outcomes.latency_ms_sum + excluded.latency_ms_sum),
+    advanced as (
+      update verifications set event_seq = ${sequence}
+      where id = (select verification_id from ended) and event_seq = ${sequence - 1}
+      returning id),
+    event as (insert into delivery_events ${insertValuesFrom("ended", record.event)}),
+    message as (insert into outbox ${insertValuesFrom("ended", record.message)})
+    select ended.*, (select count(*) from advanced) as advanced
+    from ended`.execute(trx);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { advanced, ...attempt } = row;
+  if (Number(advanced) !== 1) throw new Error(`event ${sequence} of verification ${attempt.verification_id} is out of step with its last event number`);
+  return attempt;
 }
 
 export async function findByProviderMessage(trx: Trx, provider: string, providerMessageId: string): Promise<AttemptRow | undefined> {

@@ -2,6 +2,12 @@ import type { Executor, Trx } from "../database.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 
+/** An event as a write appends it: its timeline row (numbered on from the verification's held number) and its message. */
+export interface EventRecord {
+  readonly event: NewDeliveryEventRow;
+  readonly message: NewOutboxRow;
+}
+
 /**
  * Appends an event and its outbox message in one statement, moving the
  * verification's last event number to the event's. The caller holds the
