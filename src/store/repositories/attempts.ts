@@ -3,7 +3,7 @@ import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
 import { insertValuesFrom } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
-import type { EventRecord } from "./delivery-events.js";
+import { appendEventFrom, checkAdvanced, type EventRecord } from "./delivery-events.js";
 import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
@@ -87,7 +87,6 @@ export async function markSubmitted(
   record: SubmissionRecord,
 ): Promise<{ attempt: AttemptRow; parked: ParkedReceiptRow[] } | undefined> {
   const slot = rollupSlot(id, now);
-  const sequence = record.event.sequence;
   // Each insert selects its row from `sent`: written once if the attempt moved, not at all if it did not.
   const { rows } = await sql<AttemptRow & { advanced: number | string; parked: Array<Omit<ParkedReceiptRow, "occurred_at" | "received_at"> & { occurred_at: string; received_at: string }> }>`
     with sent as (
@@ -99,12 +98,7 @@ export async function markSubmitted(
       select ${slot.minute}, sent.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ${slot.shard}, 1, 0
       from sent join verifications v on v.id = sent.verification_id
       on conflict (minute, route_id, country, prefix, shard) do update set sent = conversion_counts.sent + 1),
-    advanced as (
-      update verifications set event_seq = ${sequence}
-      where id = (select verification_id from sent) and event_seq = ${sequence - 1}
-      returning id),
-    event as (insert into delivery_events ${insertValuesFrom("sent", record.event)}),
-    message as (insert into outbox ${insertValuesFrom("sent", record.message)}),
+    ${appendEventFrom("sent", record)},
     parked as (
       delete from parked_receipts
       where provider = ${record.provider} and provider_message_id = ${providerMessageId} and exists (select 1 from sent)
@@ -116,7 +110,7 @@ export async function markSubmitted(
   const row = rows[0];
   if (row === undefined) return undefined;
   const { advanced, parked, ...attempt } = row;
-  if (Number(advanced) !== 1) throw new Error(`event ${sequence} of verification ${attempt.verification_id} is out of step with its last event number`);
+  checkAdvanced(advanced, record.event);
   return {
     attempt,
     // Read through JSON: its times are text.
@@ -143,7 +137,6 @@ export async function markFinished(
   record: EventRecord,
 ): Promise<AttemptRow | undefined> {
   const key = routeOutcomeKey(id, now, status === "DELIVERED" ? (outcome.latencyMs ?? 0) : undefined);
-  const sequence = record.event.sequence;
   // As markSubmitted: each insert selects its row from `ended`, so nothing is written unless the attempt moved.
   const { rows } = await sql<AttemptRow & { advanced: number | string }>`
     with ended as (
@@ -158,18 +151,13 @@ export async function markFinished(
       where ended.submitted_at is not null
       on conflict (minute, route_id, country, latency_le_ms, shard)
       do update set attempts = route_outcomes.attempts + 1, latency_ms_sum = route_outcomes.latency_ms_sum + excluded.latency_ms_sum),
-    advanced as (
-      update verifications set event_seq = ${sequence}
-      where id = (select verification_id from ended) and event_seq = ${sequence - 1}
-      returning id),
-    event as (insert into delivery_events ${insertValuesFrom("ended", record.event)}),
-    message as (insert into outbox ${insertValuesFrom("ended", record.message)})
+    ${appendEventFrom("ended", record)}
     select ended.*, (select count(*) from advanced) as advanced
     from ended`.execute(trx);
   const row = rows[0];
   if (row === undefined) return undefined;
   const { advanced, ...attempt } = row;
-  if (Number(advanced) !== 1) throw new Error(`event ${sequence} of verification ${attempt.verification_id} is out of step with its last event number`);
+  checkAdvanced(advanced, record.event);
   return attempt;
 }
 

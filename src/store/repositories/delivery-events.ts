@@ -1,4 +1,6 @@
+import { sql, type RawBuilder } from "kysely";
 import type { Executor, Trx } from "../database.js";
+import { insertValuesFrom } from "../sql-rows.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 
@@ -29,7 +31,29 @@ export async function appendDeliveryEvent(trx: Trx, row: NewDeliveryEventRow, me
     .selectFrom("advanced")
     .select("id")
     .execute();
-  if (advanced.length !== 1) throw new Error(`event ${row.sequence} of verification ${row.verification_id} is out of step with its last event number`);
+  checkAdvanced(advanced.length, row);
+}
+
+/**
+ * The CTEs of a write that appends `record` for the row `source` (a CTE of the
+ * same statement returning at most one row) returns, only if it returns one:
+ * `advanced` moves the verification's last event number on to the event's,
+ * then the event and its message are inserted. The statement selects
+ * `(select count(*) from advanced)` for `checkAdvanced`.
+ */
+export function appendEventFrom(source: string, record: EventRecord): RawBuilder<unknown> {
+  const sequence = record.event.sequence;
+  return sql`advanced as (
+      update verifications set event_seq = ${sequence}
+      where id = (select verification_id from ${sql.table(source)}) and event_seq = ${sequence - 1}
+      returning id),
+    event as (insert into delivery_events ${insertValuesFrom(source, record.event)}),
+    message as (insert into outbox ${insertValuesFrom(source, record.message)})`;
+}
+
+/** Throws unless the write moved the verification's last event number by one: a writer did not hold its lock, and the transaction must roll back. */
+export function checkAdvanced(advanced: number | string, event: NewDeliveryEventRow): void {
+  if (Number(advanced) !== 1) throw new Error(`event ${event.sequence} of verification ${event.verification_id} is out of step with its last event number`);
 }
 
 /** A verification's events after `afterSequence`, in order. */
