@@ -26,6 +26,8 @@ export interface ServiceDeps {
   readonly sendAdmissions: GroupRunner<SendAdmissionQuery, SendAdmission>;
   /** Writes unmetered callers' new verifications, many per statement (`unmeteredWrites(db)`). */
   readonly unmeteredWrites: GroupRunner<NewVerificationWrite, VerificationRow>;
+  /** Reads verifications' last event numbers for watchers' keep-alives, many per statement (`eventSeqReads(db)`). */
+  readonly eventSeqReads: GroupRunner<string, number | undefined>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly random: RandomSource;

@@ -5,6 +5,9 @@
  * instead of queueing on each other's row locks, and a lone request waits
  * only for the end of the current event-loop turn.
  *
+ * With `gatherMs`, a group waits that long after its first request for more
+ * (for requests that are not in a hurry but arrive a few milliseconds apart).
+ *
  * `run` answers a group in order, one result per request, and must do all of
  * a group or none of it (one statement): a group that fails is run again one
  * request at a time, so a request fails only for its own error.
@@ -16,7 +19,7 @@ export class GroupRunner<Request, Result> {
 
   constructor(
     private readonly run: (requests: readonly Request[]) => Promise<readonly Result[]>,
-    private readonly limits: { readonly maxGroup: number; readonly maxInFlight: number },
+    private readonly limits: { readonly maxGroup: number; readonly maxInFlight: number; readonly gatherMs?: number },
     /** Told each group's size as it starts (a metric). */
     private readonly onGroup: (size: number) => void = () => {},
   ) {}
@@ -26,11 +29,13 @@ export class GroupRunner<Request, Result> {
       this.waiting.push({ request, resolve, reject });
       if (!this.scheduled && this.inFlight < this.limits.maxInFlight) {
         this.scheduled = true;
-        // Requests that arrive in the same turn (one read of a connection carries many calls) join the same group.
-        setImmediate(() => {
+        const start = () => {
           this.scheduled = false;
           this.startGroups();
-        });
+        };
+        // Requests that arrive in the same turn (one read of a connection carries many calls) join the same group.
+        if (this.limits.gatherMs === undefined) setImmediate(start);
+        else setTimeout(start, this.limits.gatherMs);
       }
     });
   }

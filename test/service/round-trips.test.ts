@@ -6,6 +6,7 @@ import { expireDue } from "../../src/service/end-verification.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
+import { watchDelivery, type EventFeed } from "../../src/service/watch-delivery.js";
 import type { Db } from "../../src/store/database.js";
 import { openBalance } from "../../src/store/repositories/ledger.js";
 import type { OutboxMessage } from "../../src/store/repositories/outbox.js";
@@ -127,6 +128,30 @@ describe("round trips to PostgreSQL per call", () => {
     await attemptHandler(deps, provider)(await dispatchMessage(db, failing.firstAttempt.id));
     const failure = { provider: "sandbox", providerMessageId: `p-${failing.firstAttempt.id}`, status: "UNDELIVERED" as const, occurredAt: deps.clock.now() };
     expect(await statementsOf(() => applyReceipt(deps, failure))).toBeLessThanOrEqual(7);
+  });
+
+  it("WatchDelivery: the keep-alives of idle streams share their store checks", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-watch" };
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id);
+    const silent: EventFeed = { subscribe: () => () => {} };
+    let caughtUp = 0;
+    let allCaughtUp!: () => void;
+    const watching = new Promise<void>((resolve) => (allCaughtUp = resolve));
+    const watchers = ids.map(async (id) => {
+      let keepAlives = 0;
+      for await (const item of watchDelivery(deps, silent, caller, id, 0, AbortSignal.timeout(10_000), 400)) {
+        // Its two stored events read: from here on the stream is idle.
+        if (item.kind === "event" && item.event.sequence === 2 && ++caughtUp === ids.length) allCaughtUp();
+        if (item.kind === "keep-alive" && ++keepAlives === 2) return;
+      }
+    });
+    await watching;
+    counting.reset();
+    await Promise.all(watchers);
+    // 100 keep-alives, each checking the store: one statement each would be 100.
+    expect(counting.statements()).toBeLessThanOrEqual(20);
   });
 
   it("publishing: the messages of sends committed together are marked published by one statement (after the calls)", async () => {

@@ -1,11 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { GroupRunner } from "../../src/util/group-runner.js";
 
 /**
  * A runner whose groups finish only when the test says so, recording each group it was given. A group
  * holding a request listed in `failing` fails as a whole, as one statement would.
  */
-function heldRunner(limits: { maxGroup: number; maxInFlight: number }, failing: readonly number[] = []) {
+function heldRunner(limits: { maxGroup: number; maxInFlight: number; gatherMs?: number }, failing: readonly number[] = []) {
   const groups: number[][] = [];
   const sizes: number[] = [];
   const finishers: Array<() => void> = [];
@@ -43,6 +43,25 @@ describe("GroupRunner", () => {
     expect(groups[1]).toEqual([4, 5]);
     finish(1);
     expect(await Promise.all(second)).toEqual(["answer 4", "answer 5"]);
+  });
+
+  it("with gatherMs, gathers the requests that arrive within that time of the first into its group", async () => {
+    vi.useFakeTimers();
+    try {
+      const { runner, groups, finish } = heldRunner({ maxGroup: 100, maxInFlight: 1, gatherMs: 10 });
+      const answers = [runner.submit(1)];
+      await vi.advanceTimersByTimeAsync(6);
+      answers.push(runner.submit(2));
+      await vi.advanceTimersByTimeAsync(3);
+      expect(groups).toEqual([]); // still gathering
+      answers.push(runner.submit(3));
+      await vi.advanceTimersByTimeAsync(1);
+      expect(groups).toEqual([[1, 2, 3]]);
+      finish(0);
+      expect(await Promise.all(answers)).toEqual(["answer 1", "answer 2", "answer 3"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("runs up to maxInFlight groups at once", async () => {

@@ -1,4 +1,4 @@
-import { sql, type Expression } from "kysely";
+import { CompiledQuery, sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { insertValues } from "../sql-rows.js";
 import { cancelUnstartedSql } from "./attempts.js";
@@ -14,6 +14,18 @@ export async function insertVerification(trx: Trx, row: NewVerificationRow): Pro
 export async function findVerification(db: Executor, id: string, callerId: string): Promise<VerificationRow | undefined> {
   return db.selectFrom("verifications").selectAll().where("id", "=", id).where("caller_id", "=", callerId).executeTakeFirst();
 }
+
+/**
+ * The last event number of each verification in `ids`, in their order
+ * (undefined for one that does not exist): one statement for many watchers.
+ */
+export async function lastEventSeqs(db: Executor, ids: readonly string[]): Promise<Array<number | undefined>> {
+  const { rows } = await db.executeQuery<{ id: string; event_seq: number }>(CompiledQuery.raw(LAST_EVENT_SEQS, [ids]));
+  const seqs = new Map(rows.map((r) => [r.id, r.event_seq]));
+  return ids.map((id) => seqs.get(id));
+}
+
+const LAST_EVENT_SEQS = `select "id", "event_seq" from "verifications" where "id" = any($1::text[])`;
 
 /**
  * Locks a verification for the rest of the transaction: the first lock every
