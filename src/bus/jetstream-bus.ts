@@ -11,6 +11,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { AckedPublisher } from "./acked-publisher.js";
 import { redeliveryDelayMs, type Bus, type BusMessage, type ConsumeOptions, type Consumer, type MessageHandler, type PublishOptions } from "./bus.js";
 import { DISPATCH_SUBJECTS, EVENTS_SUBJECTS } from "./subjects.js";
 
@@ -42,13 +43,16 @@ export interface JetStreamBusOptions {
  */
 export class JetStreamBus implements Bus {
   private readonly consumers = new Set<Consumer>();
+  private readonly publisher: AckedPublisher;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly options: Required<JetStreamBusOptions>,
-  ) {}
+  ) {
+    this.publisher = new AckedPublisher(nc);
+  }
 
   static async connect(options: JetStreamBusOptions): Promise<JetStreamBus> {
     const resolved: Required<JetStreamBusOptions> = {
@@ -91,7 +95,8 @@ export class JetStreamBus implements Bus {
   async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<void> {
     const h = natsHeaders();
     for (const [key, value] of Object.entries(options.headers ?? {})) h.set(key, value);
-    await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
+    h.set("Nats-Msg-Id", options.msgId);
+    await this.publisher.publish(subject, data, h);
   }
 
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<Consumer> {
@@ -182,6 +187,7 @@ export class JetStreamBus implements Bus {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
     await this.nc.drain();
+    this.publisher.closed();
   }
 }
 
