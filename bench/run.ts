@@ -273,17 +273,18 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
   const rssWith = rssMb(serve.pid);
   // Well under CancelOtp's saturation on this box, so the figure is the event's way to the client, not a queue.
   const rate = CANCELS_PER_SECOND;
-  const cancels = await atRate(`CancelOtp at ${rate}/s to ${STREAMS} streams`, rate, STREAMS / rate, (i) => {
+  const cancels = await withCpu(() => atRate(`CancelOtp at ${rate}/s to ${STREAMS} streams`, rate, STREAMS / rate, (i) => {
     const verificationId = `vrf_watch_${i + 1}`;
     canceledAt.set(verificationId, performance.now());
     return otp[i % CONNECTIONS]!.cancelOtp({ verificationId }, { headers: headersOf(0) });
-  });
+  }));
   await Promise.all(streams);
   results.push({
     name: `${STREAMS} WatchDelivery streams on one serve: CancelOtp call → CANCELED on the stream; serve RSS ${rssBefore} MB → ${rssWith} MB with the streams open`,
     perSecond: cancels.perSecond,
     ...percentiles(latencies),
     errors: errors + cancels.errors,
+    cpuMsPerCall: cancels.cpuMsPerCall,
   });
 }
 
