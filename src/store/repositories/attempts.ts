@@ -1,7 +1,7 @@
-import { sql, type RawBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
-import { insertValuesFrom } from "../sql-rows.js";
+import { insertValuesFrom, type SqlText } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
 import { appendEventFrom, checkAdvanced, type EventRecord } from "./delivery-events.js";
 import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
@@ -209,14 +209,14 @@ export async function claimDuePolls(
 }
 
 /**
- * `update attempts … returning id` for a set-based write's CTE: cancels those
- * attempts `which` selects whose provider call has not started, by the same
- * rule as `cancelUnstarted`.
+ * Appends `update attempts … returning id` for a set-based write's CTE: cancels
+ * the attempts whose `column` is one of `ids` and whose provider call has not
+ * started, by the same rule as `cancelUnstarted`.
  */
-export function cancelUnstartedSql(which: RawBuilder<unknown>, now: Date): RawBuilder<unknown> {
-  return sql`update attempts set status = 'CANCELED', completed_at = ${now}
-    where ${which} and status = 'QUEUED' and submit_started_at is null
-    returning id`;
+export function cancelUnstartedInto(statement: SqlText, column: "id" | "verification_id", ids: readonly string[], now: Date): SqlText {
+  statement.add("update attempts set status = 'CANCELED', completed_at = ").value(now);
+  statement.add(` where "${column}" = any(`).value(ids).add("::text[]) and status = 'QUEUED' and submit_started_at is null returning id");
+  return statement;
 }
 
 /**

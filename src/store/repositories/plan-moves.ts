@@ -1,12 +1,11 @@
-import { sql, type RawBuilder } from "kysely";
 import type { Trx } from "../database.js";
-import { insertValues } from "../sql-rows.js";
+import { SqlText } from "../sql-rows.js";
 import type { NewAttemptRow } from "../tables/attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { LedgerEntryRow } from "../tables/ledger.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
-import { cancelUnstartedSql } from "./attempts.js";
-import { spendIncrementsCte, type SpendIncrement } from "./spend-counters.js";
+import { cancelUnstartedInto } from "./attempts.js";
+import { spendIncrementsInto, type SpendIncrement } from "./spend-counters.js";
 
 /** Where one plan stands after the scheduler moved it, and the event number its new events ended on. */
 export interface PlanPosition {
@@ -43,36 +42,31 @@ export interface PlanMovesWrite {
  */
 export async function writePlanMoves(trx: Trx, write: PlanMovesWrite): Promise<void> {
   if (write.positions.length === 0) return;
-  const parts: RawBuilder<unknown>[] = [
-    sql`positions as (
-      update verifications v set current_step = p.current_step::int, next_step_at = p.next_step_at::timestamptz, event_seq = p.event_seq::int
-      from (values ${sql.join(write.positions.map((p) => sql`(${p.id}, ${p.currentStep}, ${p.nextStepAt?.toISOString() ?? null}, ${p.eventSeq}, ${p.heldEventSeq})`))})
-        as p(id, current_step, next_step_at, event_seq, held_event_seq)
-      where v.id = p.id and v.event_seq = p.held_event_seq::int
-      returning v.id)`,
-  ];
-  if (write.canceledAttemptIds.length > 0) {
-    parts.push(sql`canceled as (${cancelUnstartedSql(sql`id in (${sql.join(write.canceledAttemptIds)})`, write.now)})`);
-  }
-  if (write.attempts.length > 0) parts.push(sql`new_attempts as (insert into attempts ${insertValues(write.attempts)} returning id)`);
-  if (write.events.length > 0) parts.push(sql`new_events as (insert into delivery_events ${insertValues(write.events)} returning sequence)`);
-  if (write.outbox.length > 0) parts.push(sql`new_messages as (insert into outbox ${insertValues(write.outbox)} returning id)`);
-  if (write.ledger.length > 0) parts.push(sql`new_entries as (insert into ledger_entries ${insertValues(write.ledger)} on conflict do nothing returning entry_key)`);
+  // Written as text (SqlText): a batch is thousands of values, and Kysely's `sql` fragments built and compiled a
+  // frozen node for each: 15 % of `serve`'s CPU during a backlog's drain (BENCHMARKS.md, 2026-12-06 (13)).
+  const statement = new SqlText().add("with positions as (\n  update verifications v set current_step = p.current_step::int, ");
+  statement.add("next_step_at = p.next_step_at::timestamptz, event_seq = p.event_seq::int\n  from (values ");
+  write.positions.forEach((p, i) => {
+    statement.add(i > 0 ? ", (" : "(").value(p.id).add(", ").value(p.currentStep).add(", ").value(p.nextStepAt?.toISOString() ?? null);
+    statement.add(", ").value(p.eventSeq).add(", ").value(p.heldEventSeq).add(")");
+  });
+  statement.add(") as p(id, current_step, next_step_at, event_seq, held_event_seq)\n  where v.id = p.id and v.event_seq = p.held_event_seq::int\n  returning v.id)");
+  const canceled = write.canceledAttemptIds.length > 0;
+  if (canceled) cancelUnstartedInto(statement.add(",\ncanceled as ("), "id", write.canceledAttemptIds, write.now).add(")");
+  if (write.attempts.length > 0) statement.add(",\nnew_attempts as (").insertRows("attempts", write.attempts).add(" returning id)");
+  if (write.events.length > 0) statement.add(",\nnew_events as (").insertRows("delivery_events", write.events).add(" returning sequence)");
+  if (write.outbox.length > 0) statement.add(",\nnew_messages as (").insertRows("outbox", write.outbox).add(" returning id)");
+  const entries = write.ledger.length > 0;
+  if (entries) statement.add(",\nnew_entries as (").insertRows("ledger_entries", write.ledger).add(" on conflict do nothing returning entry_key)");
   if (write.balanceDeltas.size > 0) {
-    const deltas = [...write.balanceDeltas].map(([callerId, delta]) => sql`(${callerId}, ${delta})`);
-    parts.push(sql`balances as (
-      update caller_balances b set balance_micros = b.balance_micros + d.delta::bigint
-      from (values ${sql.join(deltas)}) as d(caller_id, delta)
-      where b.caller_id = d.caller_id
-      returning b.caller_id)`);
+    statement.add(",\nbalances as (\n  update caller_balances b set balance_micros = b.balance_micros + d.delta::bigint\n  from (values ");
+    [...write.balanceDeltas].forEach(([callerId, delta], i) => statement.add(i > 0 ? ", (" : "(").value(callerId).add(", ").value(delta).add(")"));
+    statement.add(") as d(caller_id, delta)\n  where b.caller_id = d.caller_id\n  returning b.caller_id)");
   }
-  if (write.spend.length > 0) parts.push(spendIncrementsCte(write.spend));
-  const count = (cte: string, present: boolean) => (present ? sql`(select count(*) from ${sql.raw(cte)})` : sql`0`);
-  const result = await sql<{ positions: number; canceled: number; entries: number }>`
-    with ${sql.join(parts)}
-    select ${count("positions", true)} as positions,
-           ${count("canceled", write.canceledAttemptIds.length > 0)} as canceled,
-           ${count("new_entries", write.ledger.length > 0)} as entries`.execute(trx);
+  if (write.spend.length > 0) spendIncrementsInto(statement.add(",\n"), write.spend);
+  const count = (cte: string, present: boolean) => (present ? `(select count(*) from ${cte})` : "0");
+  statement.add(`\nselect ${count("positions", true)} as positions, ${count("canceled", canceled)} as canceled, ${count("new_entries", entries)} as entries`);
+  const result = await trx.executeQuery<{ positions: number; canceled: number; entries: number }>(statement.compile());
   const counted = result.rows[0]!;
   const expected = { positions: write.positions.length, canceled: write.canceledAttemptIds.length, entries: write.ledger.length };
   for (const key of ["positions", "canceled", "entries"] as const) {

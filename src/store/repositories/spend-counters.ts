@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Trx } from "../database.js";
+import type { SqlText } from "../sql-rows.js";
 
 /** A spend added to a day's counter. */
 export interface SpendIncrement {
@@ -27,12 +28,12 @@ export async function lockSpend(trx: Trx, keys: readonly string[], day: Date): P
   return new Map(rows.map((r) => [r.key, r.count]));
 }
 
-/** The statement part adding increments to their counters, for a writer that batches its writes (see plan-moves.ts). */
-export function spendIncrementsCte(increments: readonly SpendIncrement[]) {
-  const values = increments.map((i) => sql`(${i.key}, ${i.day.toISOString()}::timestamptz, ${i.micros}::bigint)`);
-  return sql`spend as (
-      insert into rate_limit_counters as c (key, window_start, count)
-      select key, window_start, amount from (values ${sql.join(values)}) as i(key, window_start, amount) order by key collate "C"
-      on conflict (key, window_start) do update set count = c.count + excluded.count
-      returning key)`;
+/** Appends the CTE `spend` adding increments to their counters, for a writer that batches its writes (see plan-moves.ts). */
+export function spendIncrementsInto(statement: SqlText, increments: readonly SpendIncrement[]): SqlText {
+  statement.add("spend as (\n  insert into rate_limit_counters as c (key, window_start, count)\n  select key, window_start, amount from (values ");
+  increments.forEach((i, n) => {
+    statement.add(n > 0 ? ", (" : "(").value(i.key).add(", ").value(i.day.toISOString()).add("::timestamptz, ").value(i.micros).add("::bigint)");
+  });
+  statement.add(') as i(key, window_start, amount) order by key collate "C"\n');
+  return statement.add("  on conflict (key, window_start) do update set count = c.count + excluded.count\n  returning key)");
 }

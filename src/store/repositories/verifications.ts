@@ -1,7 +1,7 @@
 import { CompiledQuery, sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
-import { insertValues } from "../sql-rows.js";
-import { cancelUnstartedSql } from "./attempts.js";
+import { SqlText } from "../sql-rows.js";
+import { cancelUnstartedInto } from "./attempts.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
@@ -91,17 +91,16 @@ export interface EndingsWrite {
  */
 export async function endVerifications(trx: Trx, write: EndingsWrite): Promise<string[]> {
   if (write.ended.length === 0) return [];
-  const held = sql.join(write.ended.map((e) => sql`(${e.id}, ${e.heldEventSeq})`));
-  const { rows } = await sql<{ kind: "ended" | "canceled"; id: string }>`
-    with ended as (
-      update verifications v set status = ${write.status}, ended_at = ${write.now}, event_seq = e.held_event_seq::int + 1
-      from (values ${held}) as e(id, held_event_seq)
-      where v.id = e.id and v.status = 'PENDING' and v.event_seq = e.held_event_seq::int
-      returning v.id),
-    canceled as (${cancelUnstartedSql(sql`verification_id in (${sql.join(write.ended.map((e) => e.id))})`, write.now)}),
-    new_events as (insert into delivery_events ${insertValues(write.events)} returning sequence),
-    new_messages as (insert into outbox ${insertValues(write.outbox)} returning id)
-    select 'ended' as kind, id from ended union all select 'canceled' as kind, id from canceled`.execute(trx);
+  // Written as text (SqlText), as the scheduler's moves are: an expiry batch is hundreds of values.
+  const statement = new SqlText().add("with ended as (\n  update verifications v set status = ").value(write.status).add(", ended_at = ").value(write.now);
+  statement.add(", event_seq = e.held_event_seq::int + 1\n  from (values ");
+  write.ended.forEach((e, i) => statement.add(i > 0 ? ", (" : "(").value(e.id).add(", ").value(e.heldEventSeq).add(")"));
+  statement.add(") as e(id, held_event_seq)\n  where v.id = e.id and v.status = 'PENDING' and v.event_seq = e.held_event_seq::int\n  returning v.id),\n");
+  cancelUnstartedInto(statement.add("canceled as ("), "verification_id", write.ended.map((e) => e.id), write.now).add("),\n");
+  statement.add("new_events as (").insertRows("delivery_events", write.events).add(" returning sequence),\n");
+  statement.add("new_messages as (").insertRows("outbox", write.outbox).add(" returning id)\n");
+  statement.add("select 'ended' as kind, id from ended union all select 'canceled' as kind, id from canceled");
+  const { rows } = await trx.executeQuery<{ kind: "ended" | "canceled"; id: string }>(statement.compile());
   const ended = rows.filter((r) => r.kind === "ended").length;
   if (ended !== write.ended.length) throw new Error(`endings out of step with the database: ${ended} of ${write.ended.length} verifications ended`);
   return rows.filter((r) => r.kind === "canceled").map((r) => r.id);
