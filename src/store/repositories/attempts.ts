@@ -1,9 +1,9 @@
 import { sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
-import { insertValuesFrom, type SqlText } from "../sql-rows.js";
+import { SqlText } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
-import { appendEventFrom, checkAdvanced, type EventRecord } from "./delivery-events.js";
+import { appendEventInto, checkAdvanced, type EventRecord } from "./delivery-events.js";
 import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
@@ -88,25 +88,20 @@ export async function markSubmitted(
 ): Promise<{ attempt: AttemptRow; parked: ParkedReceiptRow[] } | undefined> {
   const slot = rollupSlot(id, now);
   // Each insert selects its row from `sent`: written once if the attempt moved, not at all if it did not.
-  const { rows } = await sql<AttemptRow & { advanced: number | string; parked: Array<Omit<ParkedReceiptRow, "occurred_at" | "received_at"> & { occurred_at: string; received_at: string }> }>`
-    with sent as (
-      update attempts set status = 'SUBMITTED', provider_message_id = ${providerMessageId}, submitted_at = ${now}, next_poll_at = ${nextPollAt}
-      where id = ${id} and status = 'QUEUED'
-      returning *),
-    counted as (
-      insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)
-      select ${slot.minute}, sent.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ${slot.shard}, 1, 0
-      from sent join verifications v on v.id = sent.verification_id
-      on conflict (minute, route_id, country, prefix, shard) do update set sent = conversion_counts.sent + 1),
-    ${appendEventFrom("sent", record)},
-    parked as (
-      delete from parked_receipts
-      where provider = ${record.provider} and provider_message_id = ${providerMessageId} and exists (select 1 from sent)
-      returning *)
-    select sent.*,
-      (select count(*) from advanced) as advanced,
-      (select coalesce(jsonb_agg(to_jsonb(p) order by p.occurred_at), '[]'::jsonb) from parked p) as parked
-    from sent`.execute(trx);
+  const statement = new SqlText().add("with sent as (\n  update attempts set status = 'SUBMITTED', provider_message_id = ").value(providerMessageId);
+  statement.add(", submitted_at = ").value(now).add(", next_poll_at = ").value(nextPollAt);
+  statement.add(" where id = ").value(id).add(" and status = 'QUEUED' returning *),\n");
+  statement.add("counted as (\n  insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)\n  select ").value(slot.minute);
+  statement.add(", sent.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ").value(slot.shard).add(", 1, 0");
+  statement.add(" from sent join verifications v on v.id = sent.verification_id");
+  statement.add(" on conflict (minute, route_id, country, prefix, shard) do update set sent = conversion_counts.sent + 1),\n");
+  appendEventInto(statement, "sent", record).add(",\n");
+  statement.add("parked as (\n  delete from parked_receipts where provider = ").value(record.provider).add(" and provider_message_id = ").value(providerMessageId);
+  statement.add(" and exists (select 1 from sent) returning *)\n");
+  statement.add("select sent.*, (select count(*) from advanced) as advanced,");
+  statement.add(" (select coalesce(jsonb_agg(to_jsonb(p) order by p.occurred_at), '[]'::jsonb) from parked p) as parked from sent");
+  type Parked = Omit<ParkedReceiptRow, "occurred_at" | "received_at"> & { occurred_at: string; received_at: string };
+  const { rows } = await trx.executeQuery<AttemptRow & { advanced: number | string; parked: Parked[] }>(statement.compile());
   const row = rows[0];
   if (row === undefined) return undefined;
   const { advanced, parked, ...attempt } = row;
@@ -138,22 +133,16 @@ export async function markFinished(
 ): Promise<AttemptRow | undefined> {
   const key = routeOutcomeKey(id, now, status === "DELIVERED" ? (outcome.latencyMs ?? 0) : undefined);
   // As markSubmitted: each insert selects its row from `ended`, so nothing is written unless the attempt moved.
-  const { rows } = await sql<AttemptRow & { advanced: number | string }>`
-    with ended as (
-      update attempts set status = ${status}, completed_at = ${now},
-        provider_error_code = ${outcome.error?.code ?? null}, provider_error_reason = ${outcome.error?.reason ?? null}
-      where id = ${id} and status in ('QUEUED', 'SUBMITTED')
-      returning *),
-    counted as (
-      insert into route_outcomes (minute, route_id, country, latency_le_ms, shard, attempts, latency_ms_sum)
-      select ${key.minute}, ended.route_id, coalesce(v.plan->0->>'country', ''), ${key.latency_le_ms}, ${key.shard}, 1, ${outcome.latencyMs ?? 0}
-      from ended join verifications v on v.id = ended.verification_id
-      where ended.submitted_at is not null
-      on conflict (minute, route_id, country, latency_le_ms, shard)
-      do update set attempts = route_outcomes.attempts + 1, latency_ms_sum = route_outcomes.latency_ms_sum + excluded.latency_ms_sum),
-    ${appendEventFrom("ended", record)}
-    select ended.*, (select count(*) from advanced) as advanced
-    from ended`.execute(trx);
+  const statement = new SqlText().add("with ended as (\n  update attempts set status = ").value(status).add(", completed_at = ").value(now);
+  statement.add(", provider_error_code = ").value(outcome.error?.code ?? null).add(", provider_error_reason = ").value(outcome.error?.reason ?? null);
+  statement.add(" where id = ").value(id).add(" and status in ('QUEUED', 'SUBMITTED') returning *),\n");
+  statement.add("counted as (\n  insert into route_outcomes (minute, route_id, country, latency_le_ms, shard, attempts, latency_ms_sum)\n  select ").value(key.minute);
+  statement.add(", ended.route_id, coalesce(v.plan->0->>'country', ''), ").value(key.latency_le_ms).add(", ").value(key.shard).add(", 1, ").value(outcome.latencyMs ?? 0);
+  statement.add(" from ended join verifications v on v.id = ended.verification_id where ended.submitted_at is not null");
+  statement.add(" on conflict (minute, route_id, country, latency_le_ms, shard)");
+  statement.add(" do update set attempts = route_outcomes.attempts + 1, latency_ms_sum = route_outcomes.latency_ms_sum + excluded.latency_ms_sum),\n");
+  appendEventInto(statement, "ended", record).add("\nselect ended.*, (select count(*) from advanced) as advanced from ended");
+  const { rows } = await trx.executeQuery<AttemptRow & { advanced: number | string }>(statement.compile());
   const row = rows[0];
   if (row === undefined) return undefined;
   const { advanced, ...attempt } = row;

@@ -1,6 +1,6 @@
-import { sql, type RawBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Db, Trx } from "../database.js";
-import { insertValues } from "../sql-rows.js";
+import { SqlText } from "../sql-rows.js";
 import { rollupSlot } from "./route-stats.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
@@ -70,9 +70,9 @@ export async function readCodeCheck(db: Db, id: string, callerId: string, now: D
   };
 }
 
-/** A verification that can still take a code: pending, unexpired, under its wrong-code limit. */
-function openForCode(now: Date): RawBuilder<boolean> {
-  return sql<boolean>`status = 'PENDING' and expires_at > ${now} and failed_attempts < max_attempts`;
+/** Appends the condition of a verification that can still take a code: pending, unexpired, under its wrong-code limit. */
+function openForCodeInto(statement: SqlText, now: Date): SqlText {
+  return statement.add("status = 'PENDING' and expires_at > ").value(now).add(" and failed_attempts < max_attempts");
 }
 
 export interface Approval {
@@ -97,31 +97,23 @@ export interface Approval {
 export async function approveCode(trx: Trx, approval: Approval): Promise<CheckedVerification | undefined> {
   const { id, now, seenSequence } = approval;
   const slot = rollupSlot(approval.attemptId ?? id, now);
-  const { rows } = await sql<CheckedVerification>`
-    with approved as (
-      update verifications set status = 'APPROVED', approved_at = ${now}, ended_at = ${now},
-        approved_attempt_id = ${approval.attemptId}, event_seq = ${seenSequence + 1}
-      where id = ${id} and ${openForCode(now)} and event_seq = ${seenSequence}
-      returning id, status, expires_at, failed_attempts, max_attempts, event_seq, trace_id, guard_keys, code_hash
-    ), cleared as (
-      update destination_guards set consecutive_failures = 0
-      where destination_key in (select jsonb_array_elements_text(${JSON.stringify(approval.guardKeys)}::jsonb))
-        and consecutive_failures <> 0 and exists (select 1 from approved)
-    ), event as (
-      -- A racing approval may hold this number already: then nothing is written here, and the caller rolls back.
-      insert into delivery_events ${insertValues([approval.event])} on conflict do nothing
-    ), message as (
-      insert into outbox ${insertValues([approval.message])} on conflict (msg_id) do nothing
-    ), converted as (
-      -- An approval for the route that delivered the code (conversion, pumping), by country and number prefix.
-      insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)
-      select ${slot.minute}::timestamptz, a.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ${slot.shard}, 0, 1
-      from verifications v join attempts a on a.id = ${approval.attemptId}
-      where v.id = ${id} and exists (select 1 from approved)
-      on conflict (minute, route_id, country, prefix, shard) do update set approved = conversion_counts.approved + 1
-    )
-    select * from approved
-  `.execute(trx);
+  const statement = new SqlText().add("with approved as (\n  update verifications set status = 'APPROVED', approved_at = ").value(now).add(", ended_at = ").value(now);
+  statement.add(", approved_attempt_id = ").value(approval.attemptId).add(", event_seq = ").value(seenSequence + 1);
+  openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now).add(" and event_seq = ").value(seenSequence);
+  statement.add(" returning id, status, expires_at, failed_attempts, max_attempts, event_seq, trace_id, guard_keys, code_hash),\n");
+  statement.add("cleared as (\n  update destination_guards set consecutive_failures = 0");
+  statement.add(" where destination_key in (select jsonb_array_elements_text(").value(JSON.stringify(approval.guardKeys)).add("::jsonb))");
+  statement.add(" and consecutive_failures <> 0 and exists (select 1 from approved)),\n");
+  // A racing approval may hold this number already: then nothing is written here, and the caller rolls back.
+  statement.add("event as (").insertRows("delivery_events", [approval.event]).add(" on conflict do nothing),\n");
+  statement.add("message as (").insertRows("outbox", [approval.message]).add(" on conflict (msg_id) do nothing),\n");
+  // An approval for the route that delivered the code (conversion, pumping), by country and number prefix.
+  statement.add("converted as (\n  insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)\n  select ").value(slot.minute);
+  statement.add("::timestamptz, a.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ").value(slot.shard).add(", 0, 1");
+  statement.add(" from verifications v join attempts a on a.id = ").value(approval.attemptId).add(" where v.id = ").value(id).add(" and exists (select 1 from approved)");
+  statement.add(" on conflict (minute, route_id, country, prefix, shard) do update set approved = conversion_counts.approved + 1)\n");
+  statement.add("select * from approved");
+  const { rows } = await trx.executeQuery<CheckedVerification>(statement.compile());
   return rows[0];
 }
 
@@ -146,31 +138,26 @@ export async function countWrongCode(trx: Trx, wrong: WrongCode): Promise<Verifi
   const { id, now, failureLock } = wrong;
   const durations = JSON.stringify(wrong.lockDurationsMs);
   const last = wrong.lockDurationsMs.length - 1;
-  const lockFor = (lockCount: unknown) => sql`${now}::timestamptz + ((${durations}::jsonb ->> least(${lockCount}, ${last}))::bigint * interval '1 millisecond')`;
-  const { rows } = await sql<VerificationRow>`
-    with counted as (
-      update verifications set
-        failed_attempts = failed_attempts + 1,
-        status = case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end,
-        ended_at = case when failed_attempts + 1 >= max_attempts then ${now}::timestamptz else ended_at end
-      where id = ${id} and ${openForCode(now)}
-      returning *
-    ), guarded as (
-      insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until)
-      select key,
-        case when 1 >= ${failureLock} then 0 else 1 end,
-        case when 1 >= ${failureLock} then 1 else 0 end,
-        case when 1 >= ${failureLock} then ${lockFor(0)} end
-      from jsonb_array_elements_text(${JSON.stringify(wrong.guardKeys)}::jsonb) as key
-      where exists (select 1 from counted)
-      order by key collate "C"
-      on conflict (destination_key) do update set
-        consecutive_failures = case when g.consecutive_failures + 1 >= ${failureLock} then 0 else g.consecutive_failures + 1 end,
-        locked_until = case when g.consecutive_failures + 1 >= ${failureLock} then ${lockFor(sql`g.lock_count`)} else g.locked_until end,
-        lock_count = case when g.consecutive_failures + 1 >= ${failureLock} then g.lock_count + 1 else g.lock_count end
-      returning 1
-    )
-    select * from counted
-  `.execute(trx);
+  const statement = new SqlText();
+  const lockFor = (lockCount: string) =>
+    statement.value(now).add("::timestamptz + ((").value(durations).add("::jsonb ->> least(").add(lockCount).add(", ").value(last).add("))::bigint * interval '1 millisecond')");
+  const reachesLock = (failures: string) => statement.add(`case when ${failures} >= `).value(failureLock);
+  statement.add("with counted as (\n  update verifications set failed_attempts = failed_attempts + 1,");
+  statement.add(" status = case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end,");
+  statement.add(" ended_at = case when failed_attempts + 1 >= max_attempts then ").value(now).add("::timestamptz else ended_at end");
+  openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now).add(" returning *),\n");
+  statement.add("guarded as (\n  insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until)\n  select key, ");
+  reachesLock("1").add(" then 0 else 1 end, ");
+  reachesLock("1").add(" then 1 else 0 end, ");
+  reachesLock("1").add(" then ");
+  lockFor("0").add(" end from jsonb_array_elements_text(").value(JSON.stringify(wrong.guardKeys)).add("::jsonb) as key");
+  statement.add(' where exists (select 1 from counted) order by key collate "C"');
+  statement.add("\n  on conflict (destination_key) do update set consecutive_failures = ");
+  reachesLock("g.consecutive_failures + 1").add(" then 0 else g.consecutive_failures + 1 end, locked_until = ");
+  reachesLock("g.consecutive_failures + 1").add(" then ");
+  lockFor("g.lock_count").add(" else g.locked_until end, lock_count = ");
+  reachesLock("g.consecutive_failures + 1").add(" then g.lock_count + 1 else g.lock_count end returning 1)\n");
+  statement.add("select * from counted");
+  const { rows } = await trx.executeQuery<VerificationRow>(statement.compile());
   return rows[0];
 }

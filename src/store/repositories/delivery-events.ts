@@ -1,6 +1,5 @@
-import { sql, type RawBuilder } from "kysely";
 import type { Executor, Trx } from "../database.js";
-import { insertValuesFrom } from "../sql-rows.js";
+import type { SqlText } from "../sql-rows.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 
@@ -35,20 +34,18 @@ export async function appendDeliveryEvent(trx: Trx, row: NewDeliveryEventRow, me
 }
 
 /**
- * The CTEs of a write that appends `record` for the row `source` (a CTE of the
- * same statement returning at most one row) returns, only if it returns one:
- * `advanced` moves the verification's last event number on to the event's,
- * then the event and its message are inserted. The statement selects
+ * Appends the CTEs of a write that appends `record` for the row `source` (a
+ * CTE of the same statement returning at most one row) returns, only if it
+ * returns one: `advanced` moves the verification's last event number on to the
+ * event's, then the event and its message are inserted. The statement selects
  * `(select count(*) from advanced)` for `checkAdvanced`.
  */
-export function appendEventFrom(source: string, record: EventRecord): RawBuilder<unknown> {
+export function appendEventInto(statement: SqlText, source: string, record: EventRecord): SqlText {
   const sequence = record.event.sequence;
-  return sql`advanced as (
-      update verifications set event_seq = ${sequence}
-      where id = (select verification_id from ${sql.table(source)}) and event_seq = ${sequence - 1}
-      returning id),
-    event as (insert into delivery_events ${insertValuesFrom(source, record.event)}),
-    message as (insert into outbox ${insertValuesFrom(source, record.message)})`;
+  statement.add("advanced as (\n  update verifications set event_seq = ").value(sequence);
+  statement.add(` where id = (select verification_id from "${source}") and event_seq = `).value(sequence - 1).add(" returning id),\n");
+  statement.add("event as (").insertRowIf("delivery_events", record.event, source).add("),\n");
+  return statement.add("message as (").insertRowIf("outbox", record.message, source).add(")");
 }
 
 /** Throws unless the write moved the verification's last event number by one: a writer did not hold its lock, and the transaction must roll back. */
