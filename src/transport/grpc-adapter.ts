@@ -4,7 +4,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import * as grpc from "@grpc/grpc-js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { toConnectError } from "../api/error-mapping.js";
-import { CallContext } from "./grpc-call-context.js";
+import { CallContext, OpenCalls } from "./grpc-call-context.js";
 
 /**
  * Serves a Connect-style service implementation (`ServiceImpl`) on a
@@ -22,6 +22,7 @@ export function addService<S extends DescService>(
 ): void {
   const definition: Record<string, grpc.MethodDefinition<any, any>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
+  const openCalls = new OpenCalls(shutdownSignal);
   for (const method of service.methods) {
     const path = `/${service.typeName}/${method.name}`;
     definition[method.localName] = {
@@ -34,7 +35,7 @@ export function addService<S extends DescService>(
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
     };
     const methodImpl = (impl as Record<string, (...args: any[]) => any>)[method.localName]!.bind(impl);
-    handlers[method.localName] = handlerFor(service, method, path, methodImpl, shutdownSignal);
+    handlers[method.localName] = handlerFor(service, method, path, methodImpl, openCalls);
   }
   server.addService(definition as grpc.ServiceDefinition, handlers);
 }
@@ -75,12 +76,12 @@ function handlerFor(
   method: DescMethod,
   path: string,
   impl: (...args: any[]) => any,
-  shutdownSignal: AbortSignal,
+  openCalls: OpenCalls,
 ): grpc.UntypedHandleCall {
   const context = (call: AnyCall): HandlerContext => {
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    const context = new CallContext(service, method, path, metadataToHeaders(call.metadata), Number.isFinite(deadlineMs) ? deadlineMs : undefined, shutdownSignal);
+    const context = new CallContext(service, method, path, metadataToHeaders(call.metadata), Number.isFinite(deadlineMs) ? deadlineMs : undefined, openCalls);
     // grpc-js says "cancelled" when a call's stream closes, after a normal answer too. One shared reason: an error
     // per call (its stack captured) cost 1 % of serve's CPU.
     (call as NodeJS.EventEmitter).once("cancelled", () => context.end(CLIENT_CANCELLED));

@@ -4,6 +4,35 @@ import { Code, ConnectError, createContextValues, type ContextValues, type Handl
 const TIMED_OUT = new ConnectError("the operation timed out", Code.DeadlineExceeded);
 
 /**
+ * The calls whose handlers hold a signal, all ended by one listener on the
+ * server's shutdown signal. A listener per call made each new stream cost
+ * time in proportion to the streams open: an AbortSignal's addEventListener
+ * and removeEventListener walk its listeners (thousands, with thousands of
+ * WatchDelivery streams open).
+ */
+export class OpenCalls {
+  private readonly calls = new Set<CallContext>();
+
+  constructor(readonly shutdownSignal: AbortSignal) {
+    shutdownSignal.addEventListener("abort", () => {
+      for (const call of this.calls) call.end(shutdownSignal.reason);
+    });
+  }
+
+  add(call: CallContext): void {
+    this.calls.add(call);
+  }
+
+  delete(call: CallContext): void {
+    this.calls.delete(call);
+  }
+
+  get size(): number {
+    return this.calls.size;
+  }
+}
+
+/**
  * A call's HandlerContext (what connect's `createHandlerContext` makes, for
  * the gRPC port). Its signal, and the response headers nothing here sends, are
  * made only when a handler asks for them: a unary handler never reads its
@@ -22,8 +51,6 @@ export class CallContext implements HandlerContext {
   private lazyValues: ContextValues | undefined;
   private lazyResponseHeader: Headers | undefined;
   private lazyResponseTrailer: Headers | undefined;
-  /** Made with the signal: a call whose handler never asks for one costs no closure. */
-  private onShutdown: (() => void) | undefined;
 
   constructor(
     readonly service: DescService,
@@ -32,18 +59,18 @@ export class CallContext implements HandlerContext {
     readonly requestHeader: Headers,
     /** When the caller stops waiting (epoch ms), if it said. */
     private readonly deadline: number | undefined,
-    private readonly shutdownSignal: AbortSignal,
+    private readonly openCalls: OpenCalls,
   ) {}
 
   /** Aborted when the call ends (its stream closed), its deadline passes or the server shuts down. */
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
+      const shutdown = this.openCalls.shutdownSignal;
       if (this.ended) this.controller.abort(this.endReason);
-      else if (this.shutdownSignal.aborted) this.controller.abort(this.shutdownSignal.reason);
+      else if (shutdown.aborted) this.controller.abort(shutdown.reason);
       else {
-        this.onShutdown = () => this.end(this.shutdownSignal.reason);
-        this.shutdownSignal.addEventListener("abort", this.onShutdown);
+        this.openCalls.add(this);
         if (this.deadline !== undefined) this.deadlineTimer = setTimeout(() => this.end(TIMED_OUT), Math.max(0, this.deadline - Date.now()));
       }
     }
@@ -71,7 +98,7 @@ export class CallContext implements HandlerContext {
     this.endReason = reason;
     if (this.controller === undefined) return;
     clearTimeout(this.deadlineTimer);
-    if (this.onShutdown !== undefined) this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+    this.openCalls.delete(this);
     this.controller.abort(reason);
   }
 }
