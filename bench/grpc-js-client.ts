@@ -25,7 +25,7 @@ export function grpcJsClient<S extends DescService>(service: S, port: number): C
         );
     } else if (method.methodKind === "server_streaming") {
       client[method.localName] = (request: unknown, options: CallOptions = {}) =>
-        channel.makeServerStreamRequest(path, serialize, deserialize, request, metadataOf(options), callOptionsOf(options)) as AsyncIterable<unknown>;
+        cancelledWhenLeft(channel.makeServerStreamRequest(path, serialize, deserialize, request, metadataOf(options), callOptionsOf(options)));
     } else {
       client[method.localName] = () => {
         throw new Error(`${path}: ${method.methodKind} calls are not needed by the load generator`);
@@ -33,6 +33,19 @@ export function grpcJsClient<S extends DescService>(service: S, port: number): C
     }
   }
   return client as Client<S>;
+}
+
+/**
+ * A server stream's messages. A loop that leaves early cancels the call, as
+ * connect's generated clients do: grpc-js's stream, only destroyed, leaves the
+ * call open on the server until its deadline.
+ */
+async function* cancelledWhenLeft(call: grpc.ClientReadableStream<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* call;
+  } finally {
+    call.cancel();
+  }
 }
 
 function metadataOf(options: CallOptions): grpc.Metadata {

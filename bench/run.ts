@@ -269,6 +269,8 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
   const latencies: number[] = [];
   let opened = 0;
   let errors = 0;
+  /** Why streams failed, by message: what the error below says if they did not all open. */
+  const failures = new Map<string, number>();
   const streams = Array.from({ length: STREAMS }, async (_, i) => {
     const verificationId = `vrf_watch_${i + 1}`;
     const stream = watchers[i % STREAM_CONNECTIONS]!.watchDelivery({ verificationId }, { headers: headersOf(0), timeoutMs: 120_000 });
@@ -281,13 +283,19 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
         }
       }
       errors += 1;
-    } catch {
+      failures.set("ended without CANCELED", (failures.get("ended without CANCELED") ?? 0) + 1);
+    } catch (error) {
       errors += 1;
+      const reason = error instanceof Error ? error.message : String(error);
+      failures.set(reason, (failures.get(reason) ?? 0) + 1);
     }
   });
   const deadline = Date.now() + 120_000;
   while (opened < STREAMS && Date.now() < deadline) await sleep(100);
-  if (opened < STREAMS) throw new Error(`only ${opened} of ${STREAMS} WatchDelivery streams opened in two minutes`);
+  if (opened < STREAMS) {
+    const why = [...failures].map(([reason, count]) => `${count}× ${reason}`).join("; ");
+    throw new Error(`only ${opened} of ${STREAMS} WatchDelivery streams opened in two minutes (failed: ${why || "none yet"})`);
+  }
   const rssWith = rssMb(serve.pid);
   // Well under CancelOtp's saturation on this box, so the figure is the event's way to the client, not a queue.
   const rate = CANCELS_PER_SECOND;
