@@ -2,7 +2,7 @@ import { FINAL_EVENT_KINDS, type DeliveryEvent } from "../domain/delivery-event.
 import { NotFoundError } from "../domain/errors.js";
 import type { RandomSource } from "../domain/ports.js";
 import type { Db } from "../store/database.js";
-import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
+import { listDeliveryEvents, readWatchStart } from "../store/repositories/delivery-events.js";
 import { findVerification, lastEventSeqs } from "../store/repositories/verifications.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { GroupRunner } from "../util/group-runner.js";
@@ -45,15 +45,16 @@ export async function* watchDelivery(
   signal: AbortSignal,
   keepAliveMs: number,
 ): AsyncGenerator<WatchItem> {
-  const row = await findVerification(deps.db, verificationId, caller.id);
-  if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
   const live = new AsyncQueue<DeliveryEvent>();
   const unsubscribe = feed.subscribe(verificationId, (event) => live.push(event));
   let last = afterSequence;
   const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
   const keepAlive = keepAlivePeriod(keepAliveMs, deps.random);
   try {
-    let batch = await stored();
+    const start = await readWatchStart(deps.db, verificationId, caller.id, afterSequence);
+    if (start === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
+    const expiresAt = start.expiresAt;
+    let batch = start.events.map(eventFromRow);
     for (;;) {
       signal.throwIfAborted();
       for (const event of batch) {
@@ -61,7 +62,7 @@ export async function* watchDelivery(
         yield { kind: "event", event };
         if (FINAL_EVENT_KINDS.has(event.kind)) return;
       }
-      const untilExpiry = row.expires_at.getTime() - deps.clock.now().getTime();
+      const untilExpiry = expiresAt.getTime() - deps.clock.now().getTime();
       const event = await live.next(Math.min(Math.max(untilExpiry, 1_000), keepAlive), signal);
       signal.throwIfAborted();
       if (event !== undefined) {
@@ -72,7 +73,7 @@ export async function* watchDelivery(
       const storedSeq = await deps.eventSeqReads.submit(verificationId);
       batch = storedSeq !== undefined && storedSeq > last ? await stored() : [];
       if (batch.length > 0) continue;
-      if (deps.clock.now() >= row.expires_at) {
+      if (deps.clock.now() >= expiresAt) {
         // Past expiry with no final event stored: the stream ends once the verification has.
         const current = await findVerification(deps.db, verificationId, caller.id);
         if (current?.status !== "PENDING") return;

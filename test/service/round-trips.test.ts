@@ -130,6 +130,22 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => applyReceipt(deps, failure))).toBeLessThanOrEqual(7);
   });
 
+  it("WatchDelivery: a stream opens with one statement, its verification and stored events together", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-watch-open" };
+    const id = (await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id;
+    const silent: EventFeed = { subscribe: () => () => {} };
+    const sequences: number[] = [];
+    const opened = await statementsOf(async () => {
+      for await (const item of watchDelivery(deps, silent, caller, id, 0, AbortSignal.timeout(10_000), 10_000)) {
+        if (item.kind === "event") sequences.push(item.event.sequence);
+        if (sequences.length === 2) return;
+      }
+    });
+    expect(sequences).toEqual([1, 2]);
+    expect(opened).toBe(1);
+  });
+
   it("WatchDelivery: the keep-alives of idle streams share their store checks", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-watch" };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeliveryEvent } from "../../src/domain/delivery-event.js";
-import { UnavailableError } from "../../src/domain/errors.js";
+import { NotFoundError, UnavailableError } from "../../src/domain/errors.js";
 import { cryptoRandom } from "../../src/domain/ports.js";
 import { eventFromRow } from "../../src/service/events.js";
 import { listDeliveryEvents } from "../../src/store/repositories/delivery-events.js";
@@ -18,6 +18,9 @@ class LossyFeed implements EventFeed {
   subscribe(_id: string, listener: (event: DeliveryEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+  get subscribers(): number {
+    return this.listeners.size;
   }
   private published = 0;
   /** Hands the verification's stored events not yet published to the listeners, as the outbox relay would. */
@@ -72,6 +75,15 @@ describe.each(BACKENDS)("WatchDelivery on $name with a feed that drops messages"
     const events = (await stream).filter((i) => i.kind === "event").map((i) => (i as { event: DeliveryEvent }).event);
     expect(events.map((e) => e.kind)).toEqual(["VERIFICATION_CREATED", "ATTEMPT_QUEUED", "VERIFIED"]);
     expect(events.map((e) => e.sequence)).toEqual([1, 2, 3]);
+  });
+
+  it("answers not found for another caller's verification, and leaves no subscription behind", async () => {
+    const deps = serviceDeps(db);
+    const feed = new LossyFeed(new Set());
+    const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+    const stranger = watchDelivery(deps, feed, { id: "stranger" }, sent.verification.id, 0, AbortSignal.timeout(10_000), KEEP_ALIVE_MS);
+    await expect(stranger.next()).rejects.toBeInstanceOf(NotFoundError);
+    expect(feed.subscribers).toBe(0);
   });
 
   it("ends with a MAX_ATTEMPTS event when the wrong-code limit is reached", async () => {

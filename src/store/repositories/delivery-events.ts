@@ -1,3 +1,4 @@
+import { CompiledQuery } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import type { SqlText } from "../sql-rows.js";
 import type { DeliveryEventRow, NewDeliveryEventRow } from "../tables/delivery-events.js";
@@ -67,3 +68,28 @@ export async function listDeliveryEvents(
     .orderBy("sequence")
     .execute();
 }
+
+/** What a watcher opens with: the verification's expiry and its events after the sequence it asked from. */
+export interface WatchStart {
+  readonly expiresAt: Date;
+  readonly events: DeliveryEventRow[];
+}
+
+/**
+ * A caller's verification's expiry and its events after `afterSequence`, in
+ * order, in one statement (a burst of streams opening is one round trip each);
+ * undefined if the caller has no such verification.
+ */
+export async function readWatchStart(db: Executor, verificationId: string, callerId: string, afterSequence: number): Promise<WatchStart | undefined> {
+  const { rows } = await db.executeQuery<DeliveryEventRow & { watched_expires_at: Date }>(CompiledQuery.raw(WATCH_START, [verificationId, callerId, afterSequence]));
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  // Without events the left join gives one row whose event columns are null.
+  const events = rows.filter((r) => r.verification_id !== null).map(({ watched_expires_at: _, ...event }) => event);
+  return { expiresAt: first.watched_expires_at, events };
+}
+
+const WATCH_START = `select v.expires_at as watched_expires_at, e.*
+  from verifications v left join delivery_events e on e.verification_id = v.id and e.sequence > $3
+  where v.id = $1 and v.caller_id = $2
+  order by e.sequence`;
