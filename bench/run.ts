@@ -110,12 +110,16 @@ async function main(): Promise<void> {
     results.push(await jetStreamPublish(nats.url));
 
     let worker: Promise<ServiceProcess> | undefined;
-    const startWorker = () =>
-      (worker ??= startWorkerProcess({ ...options, channels: "sms" }).then((started) => {
-        processes.push(started);
-        return started;
-      }));
-    const bench: Bench = { databaseUrl, options, load, otp, nextPhone, results, serve, startWorker, workerStarted: () => worker !== undefined };
+    const startWorker = async () => {
+      if (worker !== undefined) {
+        await worker;
+        return false;
+      }
+      worker = startWorkerProcess({ ...options, channels: "sms" });
+      processes.push(await worker);
+      return true;
+    };
+    const bench: Bench = { databaseUrl, options, load, otp, nextPhone, results, serve, startWorker };
     const timed = async (name: string, section: () => Promise<void>) => {
       const started = performance.now();
       await section();
@@ -155,9 +159,8 @@ interface Bench {
   readonly nextPhone: () => string;
   readonly results: LoadResult[];
   readonly serve: ServiceProcess;
-  /** Starts the one worker (SMS), or resolves with it if a section already did. */
-  readonly startWorker: () => Promise<ServiceProcess>;
-  readonly workerStarted: () => boolean;
+  /** Starts the one worker (SMS) unless a section already did: true if this call started it. */
+  readonly startWorker: () => Promise<boolean>;
 }
 
 /** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain. */
@@ -188,9 +191,8 @@ async function apiSection({ databaseUrl, load, results, startWorker }: Bench): P
 }
 
 /** Complete flows at saturation and at half that rate, with the worker running (started here unless the api section did). */
-async function flowsSection({ load, results, startWorker, workerStarted }: Bench): Promise<void> {
-  if (!workerStarted()) {
-    await startWorker();
+async function flowsSection({ load, results, startWorker }: Bench): Promise<void> {
+  if (await startWorker()) {
     // A worker just started costs twice its CPU per flow for its first few thousand (the api section's drain warms
     // it otherwise): flows unreported first, so that `--only=flows` measures what a whole run does.
     await load.run({ name: "complete flows to warm up", call: { kind: "flow", callers: CALLERS }, ...saturation });
