@@ -16,7 +16,8 @@
  * Lock order. Every transaction that writes a verification or its attempts
  * takes its locks in this order, so no two of them can wait on each other:
  *
- *   1. the provider message id (advisory lock; receipts and submissions only)
+ *   1. the provider message id (advisory lock; submissions, and receipts that
+ *      did not find their attempt without it)
  *   2. the verification row (`lockVerification`, or the UPDATE / SKIP LOCKED
  *      claim that is the transaction's first write to it; the worker's
  *      one-statement claim locks it before it touches the attempt)
@@ -40,9 +41,9 @@ import type { Clock } from "../domain/ports.js";
 import { scrubProviderCode, scrubProviderText } from "../domain/provider-text.js";
 import { isFinalReceipt, type DeliveryReceipt } from "../domain/receipt.js";
 import type { Db } from "../store/database.js";
-import { cancelUnstarted, clearSubmitIntent, findByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
+import { cancelUnstarted, clearSubmitIntent, lockByProviderMessage, lockQueuedAttempt, markFinished, markSubmitStarted, markSubmitted, startFirstSubmit } from "../store/repositories/attempts.js";
 import { debitsOf, refundAttempt } from "../store/repositories/ledger.js";
-import { lockProviderMessage, parkReceipt, receiptsFromParked } from "../store/repositories/parked-receipts.js";
+import { lockMessageAndVerification, lockProviderMessage, parkReceipt, receiptsFromParked } from "../store/repositories/parked-receipts.js";
 import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import { escalateNow, lockVerification } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
@@ -153,10 +154,10 @@ export async function refundCanceled(uow: UnitOfWork, attemptIds: readonly strin
 export async function recordSubmitted(deps: OutcomeDeps, attempt: AttemptRow, submission: Submission): Promise<void> {
   await inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
-    await lockProviderMessage(uow.trx, attempt.provider, submission.providerMessageId);
-    const verification = await holdVerification(uow, attempt.verification_id);
+    const verification = await lockMessageAndVerification(uow.trx, attempt.provider, submission.providerMessageId, attempt.verification_id);
     // Gone only when retention pruned it, and its attempts with it: nothing left to record.
     if (verification === undefined) return;
+    holdsVerification(uow, verification);
     // The event is built before the write that appends it (one statement), from the attempt's fixed fields.
     const event = await prepareEvent(uow, {
       kind: "ATTEMPT_SUBMITTED",
@@ -210,16 +211,20 @@ export type ReceiptOutcome = "applied" | "unchanged" | "parked";
 export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
   return inTransaction(deps.db, async (uow) => {
     const now = deps.clock.now();
-    await lockProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
-    const attempt = await findByProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
-    if (attempt === undefined) {
+    // Usually the worker recorded the id well before its receipt came: found at once, without the id's lock, which
+    // only orders a receipt against that record. Else the lock, then a fresh look: the record committed before it
+    // (found now), or it waits for this transaction and takes the receipt parked here.
+    let target = await lockByProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
+    if (target === undefined) {
+      await lockProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
+      target = await lockByProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
+    }
+    if (target === undefined) {
       await parkReceipt(uow.trx, receipt, now);
       return "parked";
     }
-    const verification = await holdVerification(uow, attempt.verification_id);
-    // Pruned by retention (its attempts with it) since the attempt was found: nothing left to record.
-    if (verification === undefined) return "unchanged";
-    return (await applyToAttempt(deps, uow, attempt, receipt, now, verification.current_step)) ? "applied" : "unchanged";
+    holdsVerification(uow, { id: target.attempt.verification_id, event_seq: target.eventSeq });
+    return (await applyToAttempt(deps, uow, target.attempt, receipt, now, target.currentStep)) ? "applied" : "unchanged";
   });
 }
 
@@ -234,7 +239,7 @@ function applyToAttempt(
   attempt: AttemptRow,
   receipt: DeliveryReceipt,
   now: Date,
-  currentStep: number | undefined,
+  currentStep: number,
 ): Promise<boolean> {
   const attributes = {
     [ATTR.verificationId]: attempt.verification_id,
@@ -255,7 +260,7 @@ async function applyFinalReceipt(
   attempt: AttemptRow,
   receipt: DeliveryReceipt,
   now: Date,
-  currentStep: number | undefined,
+  currentStep: number,
 ): Promise<boolean> {
   if (!isFinalReceipt(receipt.status)) return false;
   // A receipt's text comes from the provider: only its scrubbed form is kept.
@@ -272,7 +277,7 @@ async function applyFinalReceipt(
       : { kind: "ATTEMPT_FAILED", status: receipt.status, providerErrorCode: error.code, providerErrorReason: error.reason, ...common };
   const ended = await finish(deps, uow, attempt, receipt.status, now, error === undefined ? { latencyMs } : { error }, fields);
   if (ended === undefined) return false;
-  const late = currentStep !== undefined && currentStep > ended.step_index;
+  const late = currentStep > ended.step_index;
   uow.afterCommit(() => otpMetrics.receipt({ channel: ended.channel, route: ended.route_id }, receipt.status, latencyMs, late));
   if (error !== undefined) await escalateNow(uow.trx, ended.verification_id, ended.step_index, now);
   return true;

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICIES, SANDBOX_ROUTES } from "../../src/config/sandbox-catalogue.js";
 import type { Route } from "../../src/domain/route.js";
@@ -9,9 +10,12 @@ import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
 import type { Db } from "../../src/store/database.js";
 import { findBalance, openBalance } from "../../src/store/repositories/ledger.js";
+import { lockMessageAndVerification, lockProviderMessage } from "../../src/store/repositories/parked-receipts.js";
+import { inTransaction } from "../../src/store/transaction.js";
 import { countingDatabase } from "../harness/counting-database.js";
 import { migratedPostgres } from "../harness/databases.js";
 import { FakeClock } from "../harness/fakes.js";
+import { waitFor } from "../harness/free-port.js";
 import { newTrace, pricedRoute, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
 import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
 
@@ -57,8 +61,8 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
   }
 
   /** Every attempt of `callerId`: sent at most once, and a sent one keeps its provider id and is never canceled. */
-  async function expectEachSentOnceAndRecorded(provider: CountingProvider, callerId: string) {
-    const attempts = await db
+  async function expectEachSentOnceAndRecorded(provider: CountingProvider, callerId: string, store: Db = db) {
+    const attempts = await store
       .selectFrom("attempts")
       .innerJoin("verifications", "verifications.id", "attempts.verification_id")
       .select(["attempts.id", "attempts.status", "attempts.provider_message_id"])
@@ -95,6 +99,84 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     const attempts = await expectEachSentOnceAndRecorded(provider, caller.id);
     // Both orders happened: some attempts went out before the approval, some were stopped by it.
     expect(attempts.some((a) => a.status === "SUBMITTED")).toBe(true);
+  });
+
+  it("receipts racing the worker's record of their provider ids, each sent twice: every one applied once, none lost, no deadlock", async () => {
+    // A database of its own: its 400 delivered codes fall due for fallback later, and other tests drain every due plan.
+    const own = await migratedPostgres();
+    const counting = await countingDatabase(own.url);
+    const db = own.db;
+    try {
+      const deps = serviceDeps(counting.db, { limits: UNLIMITED });
+      const caller = { id: "race-receipts" };
+      const outcomes: Array<Promise<string>> = [];
+      const receiptOf = (providerMessageId: string) => () => applyReceipt(deps, { provider: "sandbox", providerMessageId, status: "DELIVERED", occurredAt: deps.clock.now() });
+      // Two receipts per message, from the moment the provider accepts it: one at once, one a few milliseconds later,
+      // so they land before, during and after the worker's record of the id, and side by side.
+      const provider = new CountingProvider((_message, providerMessageId) => {
+        const receipt = receiptOf(providerMessageId);
+        outcomes.push(receipt());
+        outcomes.push(new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4))).then(receipt));
+      });
+      const handle = attemptHandler(deps, provider);
+      const errors: unknown[] = [];
+      counting.reset();
+      await rounds(400, 8, async () => {
+        const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
+        errors.push(...(await settle([handle(await dispatchMessage(db, sent.firstAttempt.id))])));
+      });
+      const settled = await Promise.allSettled(outcomes);
+      errors.push(...settled.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason));
+
+      expect(errors).toEqual([]);
+      // Not even a deadlock that a retry hid: the locks are taken in one order.
+      expect(counting.refusals()).toEqual([]);
+      const attempts = await expectEachSentOnceAndRecorded(provider, caller.id, db);
+      expect(attempts).toHaveLength(400);
+      expect(attempts.filter((a) => a.status !== "DELIVERED")).toEqual([]);
+      const delivered = await db.selectFrom("delivery_events").select("attempt_id").where("kind", "=", "ATTEMPT_DELIVERED").where("attempt_id", "in", attempts.map((a) => a.id)).execute();
+      expect(delivered).toHaveLength(400);
+      expect(await db.selectFrom("parked_receipts").select("provider_message_id").where("provider_message_id", "in", attempts.map((a) => `p-${a.id}`)).execute()).toEqual([]);
+      // Both orders happened: receipts parked before the record, and receipts applied after it.
+      const seen = new Set(settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : [])));
+      expect([...seen].sort()).toEqual(["applied", "parked", "unchanged"]);
+    } finally {
+      await counting.db.destroy();
+      await db.destroy();
+    }
+  });
+
+  it("a submission waiting for its message id's lock holds no lock on the verification meanwhile (the lock order)", async () => {
+    // A database of its own, as above: its code falls due for fallback later.
+    const { db } = await migratedPostgres();
+    const deps = serviceDeps(db, { limits: UNLIMITED });
+    const id = (await sendOtp(deps, { id: "race-lock-order" }, sendCommand(), newTrace())).verification.id;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    // A receipt's transaction holding the message id's lock.
+    const receipt = inTransaction(db, async ({ trx }) => {
+      await lockProviderMessage(trx, "sandbox", "p-lock-order");
+      held();
+      await released;
+    });
+    await holding;
+    const submission = inTransaction(db, ({ trx }) => lockMessageAndVerification(trx, "sandbox", "p-lock-order", id));
+    try {
+      await waitFor("the submission waiting for the id's lock", async () => {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(db);
+        return rows[0]!.n === 1;
+      }, 10_000, 10);
+      // Meanwhile the verification is anyone's: NOWAIT would fail at once if the submission held it.
+      const other = await inTransaction(db, async ({ trx }) => sql<{ id: string }>`select id from verifications where id = ${id} for no key update nowait`.execute(trx));
+      expect(other.rows).toEqual([{ id }]);
+    } finally {
+      release();
+    }
+    await receipt;
+    expect((await submission)?.id).toBe(id);
+    await db.destroy();
   });
 
   it("four expiry sweeps at once over codes of two metered callers, each with its SMS unsent: no deadlock, each refunded once", async () => {

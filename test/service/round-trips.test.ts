@@ -108,26 +108,26 @@ describe("round trips to PostgreSQL per call", () => {
     expect(expired).toHaveLength(40);
   });
 
-  it("a complete flow: the worker's send at most 7, its receipt at most 6 (where the flows' time goes, see BENCHMARKS.md)", async () => {
+  it("a complete flow: the worker's send at most 6, its receipt at most 4 (where the flows' time goes, see BENCHMARKS.md)", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const sent = await sendOtp(deps, { id: "trips-flow" }, sendCommand(), newTrace());
     const provider = new CountingProvider();
     const message = await dispatchMessage(db, sent.firstAttempt.id);
 
     // The attempt read; the claim (verification and attempt locked, intent recorded: one statement);
-    // the provider call; the submission (BEGIN, message id lock, verification lock, one write: the attempt, its event,
-    // parked receipts taken; COMMIT).
-    expect(await statementsOf(() => attemptHandler(deps, provider)(message))).toBeLessThanOrEqual(7);
+    // the provider call; the submission (BEGIN, the message id's lock and then the verification's in one statement,
+    // one write: the attempt, its event, parked receipts taken; COMMIT).
+    expect(await statementsOf(() => attemptHandler(deps, provider)(message))).toBeLessThanOrEqual(6);
     expect(provider.calls.get(sent.firstAttempt.id)).toBe(1);
-    // The receipt: BEGIN, the message id's lock, the attempt found by it, the verification's lock, one write (the
-    // attempt's status, its route's outcome, its event and message), COMMIT.
+    // The receipt, after the submission: BEGIN, the attempt found by its id with its verification's lock, one write
+    // (the attempt's status, its route's outcome, its event and message), COMMIT.
     const receipt = { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "DELIVERED" as const, occurredAt: deps.clock.now() };
-    expect(await statementsOf(() => applyReceipt(deps, receipt))).toBeLessThanOrEqual(6);
+    expect(await statementsOf(() => applyReceipt(deps, receipt))).toBeLessThanOrEqual(4);
     // A failure also brings the plan's next step forward: one statement more.
     const failing = await sendOtp(deps, { id: "trips-flow" }, sendCommand(), newTrace());
     await attemptHandler(deps, provider)(await dispatchMessage(db, failing.firstAttempt.id));
     const failure = { provider: "sandbox", providerMessageId: `p-${failing.firstAttempt.id}`, status: "UNDELIVERED" as const, occurredAt: deps.clock.now() };
-    expect(await statementsOf(() => applyReceipt(deps, failure))).toBeLessThanOrEqual(7);
+    expect(await statementsOf(() => applyReceipt(deps, failure))).toBeLessThanOrEqual(5);
   });
 
   it("WatchDelivery: a stream opens with one statement, its verification and stored events together", async () => {

@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { CompiledQuery, sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
 import { SqlText } from "../sql-rows.js";
@@ -150,13 +150,32 @@ export async function markFinished(
   return attempt;
 }
 
-export async function findByProviderMessage(trx: Trx, provider: string, providerMessageId: string): Promise<AttemptRow | undefined> {
-  return trx
-    .selectFrom("attempts")
-    .selectAll()
-    .where("provider", "=", provider)
-    .where("provider_message_id", "=", providerMessageId)
-    .executeTakeFirst();
+/** An attempt found by its provider message id, with what a receipt needs of its verification, read under its lock. */
+export interface ReceiptTarget {
+  readonly attempt: AttemptRow;
+  readonly currentStep: number;
+  readonly eventSeq: number;
+}
+
+const LOCK_BY_PROVIDER_MESSAGE = `select a.*, v.current_step as verification_current_step, v.event_seq as verification_event_seq
+  from attempts a join verifications v on v.id = a.verification_id
+  where a.provider = $1 and a.provider_message_id = $2
+  for no key update of v`;
+
+/**
+ * The attempt carrying a provider message id, and its verification's lock (the
+ * lock order's second), in one statement. The verification's figures are its
+ * latest, read under the lock; the attempt's row is as of the statement's
+ * start, so only its fixed fields (ids, route, trace, submission time) are for
+ * use: its status is for the write that follows to check. Undefined when no
+ * attempt carried the id as the statement started.
+ */
+export async function lockByProviderMessage(trx: Trx, provider: string, providerMessageId: string): Promise<ReceiptTarget | undefined> {
+  type Row = AttemptRow & { verification_current_step: number; verification_event_seq: number };
+  const { rows } = await trx.executeQuery<Row>(CompiledQuery.raw(LOCK_BY_PROVIDER_MESSAGE, [provider, providerMessageId]));
+  if (rows[0] === undefined) return undefined;
+  const { verification_current_step: currentStep, verification_event_seq: eventSeq, ...attempt } = rows[0];
+  return { attempt, currentStep, eventSeq };
 }
 
 /**
