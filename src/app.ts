@@ -23,7 +23,7 @@ import { PumpingGuard } from "./service/pumping-guard.js";
 import { RouteHealthTracker } from "./service/route-health.js";
 import { sendAdmissions } from "./service/send-limits.js";
 import { unmeteredWrites } from "./service/send-otp.js";
-import { eventSeqReads } from "./service/watch-delivery.js";
+import { eventSeqReads, watchStarts } from "./service/watch-delivery.js";
 import { deleteExpiredEstimates } from "./store/repositories/estimates.js";
 import { openBalance } from "./store/repositories/ledger.js";
 import type { ServiceDeps } from "./service/deps.js";
@@ -95,6 +95,7 @@ export async function createCore(config: Config, options: AppOptions = {}, healt
     sendAdmissions: sendAdmissions(db),
     unmeteredWrites: unmeteredWrites(db),
     eventSeqReads: eventSeqReads(db),
+    watchStarts: watchStarts(db),
     clock,
     ids: runtime.ids,
     random: runtime.random,

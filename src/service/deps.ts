@@ -7,6 +7,7 @@ import type { Clock, IdGenerator, RandomSource } from "../domain/ports.js";
 import type { Route, RouteHealth } from "../domain/route.js";
 import type { DailySpendCap } from "../domain/spend-cap.js";
 import type { Db } from "../store/database.js";
+import type { WatchStart, WatchStartQuery } from "../store/repositories/delivery-events.js";
 import type { NewVerificationWrite } from "../store/repositories/new-verification.js";
 import type { OnOutboxWritten } from "../store/repositories/outbox.js";
 import type { SendAdmission, SendAdmissionQuery } from "../store/repositories/send-admission.js";
@@ -28,6 +29,8 @@ export interface ServiceDeps {
   readonly unmeteredWrites: GroupRunner<NewVerificationWrite, VerificationRow>;
   /** Reads verifications' last event numbers for watchers' keep-alives, many per statement (`eventSeqReads(db)`). */
   readonly eventSeqReads: GroupRunner<string, number | undefined>;
+  /** Reads WatchDelivery streams' openings, many per statement (`watchStarts(db)`). */
+  readonly watchStarts: GroupRunner<WatchStartQuery, WatchStart | undefined>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly random: RandomSource;

@@ -2,7 +2,7 @@ import { FINAL_EVENT_KINDS, type DeliveryEvent } from "../domain/delivery-event.
 import { NotFoundError } from "../domain/errors.js";
 import type { RandomSource } from "../domain/ports.js";
 import type { Db } from "../store/database.js";
-import { listDeliveryEvents, readWatchStart } from "../store/repositories/delivery-events.js";
+import { listDeliveryEvents, readWatchStarts, type WatchStart, type WatchStartQuery } from "../store/repositories/delivery-events.js";
 import { findVerification, lastEventSeqs } from "../store/repositories/verifications.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { GroupRunner } from "../util/group-runner.js";
@@ -22,6 +22,8 @@ export type WatchItem = { readonly kind: "event"; readonly event: DeliveryEvent 
  * The verification's events after `afterSequence`, then live ones, each once and
  * in sequence order, ending with the final one (verified, expired, canceled,
  * wrong-code limit). An idle stream gets a keep-alive at least every `keepAliveMs` (see `keepAlivePeriod`).
+ *
+ * Streams that open together read their start in one statement (`deps.watchStarts`).
  *
  * The live feed may drop messages (core NATS is at most once; another `serve`
  * replica's events never reach an in-process feed), so the store is the truth:
@@ -51,7 +53,7 @@ export async function* watchDelivery(
   const stored = async () => (await listDeliveryEvents(deps.db, verificationId, last)).map(eventFromRow);
   const keepAlive = keepAlivePeriod(keepAliveMs, deps.random);
   try {
-    const start = await readWatchStart(deps.db, verificationId, caller.id, afterSequence);
+    const start = await deps.watchStarts.submit({ verificationId, callerId: caller.id, afterSequence });
     if (start === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
     const expiresAt = start.expiresAt;
     let batch = start.events.map(eventFromRow);
@@ -94,6 +96,16 @@ export async function* watchDelivery(
  */
 export function eventSeqReads(db: Db): GroupRunner<string, number | undefined> {
   return new GroupRunner((ids) => lastEventSeqs(db, ids), { maxGroup: 1_000, maxInFlight: 1, gatherMs: 50 });
+}
+
+/**
+ * Streams' openings, read many per statement: a burst of streams opening
+ * (clients reconnecting after a restart) asks the pool for a few connections
+ * instead of one each. No gathering time: a lone opening waits only for the
+ * end of the event-loop turn.
+ */
+export function watchStarts(db: Db): GroupRunner<WatchStartQuery, WatchStart | undefined> {
+  return new GroupRunner((queries) => readWatchStarts(db, queries), { maxGroup: 200, maxInFlight: 2 });
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Catalogue, ServiceDeps } from "../../src/service/deps.js";
 import type { SendOtpCommand } from "../../src/service/send-otp.js";
 import { sendAdmissions } from "../../src/service/send-limits.js";
 import { unmeteredWrites } from "../../src/service/send-otp.js";
-import { eventSeqReads } from "../../src/service/watch-delivery.js";
+import { eventSeqReads, watchStarts } from "../../src/service/watch-delivery.js";
 import type { Db } from "../../src/store/database.js";
 import { continueOrStartTrace, type TraceContext } from "../../src/telemetry/trace-context.js";
 import { FakeClock } from "./fakes.js";
@@ -20,6 +20,7 @@ export function serviceDeps(db: Db, options: { clock?: FakeClock; limits?: Parti
     sendAdmissions: sendAdmissions(db),
     unmeteredWrites: unmeteredWrites(db),
     eventSeqReads: eventSeqReads(db),
+    watchStarts: watchStarts(db),
     clock: options.clock ?? new FakeClock(),
     ids: uuidIds,
     random: cryptoRandom,

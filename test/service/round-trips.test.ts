@@ -146,6 +146,25 @@ describe("round trips to PostgreSQL per call", () => {
     expect(opened).toBe(1);
   });
 
+  it("WatchDelivery: streams that open together share their opening statement", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-watch-burst" };
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id);
+    const silent: EventFeed = { subscribe: () => () => {} };
+    const opened = await statementsOf(() =>
+      Promise.all(
+        ids.map(async (id) => {
+          for await (const item of watchDelivery(deps, silent, caller, id, 0, AbortSignal.timeout(10_000), 10_000)) {
+            if (item.kind === "event" && item.event.sequence === 2) return;
+          }
+        }),
+      ),
+    );
+    // One statement each would be 50.
+    expect(opened).toBe(1);
+  });
+
   it("WatchDelivery: the keep-alives of idle streams share their store checks", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-watch" };

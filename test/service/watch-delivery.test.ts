@@ -86,6 +86,37 @@ describe.each(BACKENDS)("WatchDelivery on $name with a feed that drops messages"
     expect(feed.subscribers).toBe(0);
   });
 
+  it("streams opened together each start from their own verification and sequence; strangers and unknown ids among them get NOT_FOUND", async () => {
+    const deps = serviceDeps(db);
+    const feed = new LossyFeed(new Set());
+    const [a, b] = await Promise.all([sendOtp(deps, caller, sendCommand(), newTrace()), sendOtp(deps, caller, sendCommand(), newTrace())]);
+    /** The first `count` events of a stream, as (verification, sequence). */
+    const first = async (who: { id: string }, id: string, after: number, count: number) => {
+      const seen: string[] = [];
+      for await (const item of watchDelivery(deps, feed, who, id, after, AbortSignal.timeout(10_000), KEEP_ALIVE_MS)) {
+        if (item.kind === "event") seen.push(`${item.event.verificationId === a.verification.id ? "a" : "b"}${item.event.sequence}`);
+        if (seen.length === count) return seen;
+      }
+      return seen;
+    };
+    // All opened in the same turn: one group, read together.
+    const opened = await Promise.allSettled([
+      first(caller, a.verification.id, 0, 2),
+      first({ id: "stranger" }, a.verification.id, 0, 1),
+      first(caller, b.verification.id, 1, 1),
+      first(caller, "no-such-verification", 0, 1),
+      first(caller, a.verification.id, 1, 1),
+    ]);
+    expect(opened.map((r) => (r.status === "fulfilled" ? r.value : r.reason instanceof NotFoundError ? "not found" : r.reason))).toEqual([
+      ["a1", "a2"],
+      "not found",
+      ["b2"],
+      "not found",
+      ["a2"],
+    ]);
+    expect(feed.subscribers).toBe(0);
+  });
+
   it("ends with a MAX_ATTEMPTS event when the wrong-code limit is reached", async () => {
     const deps = serviceDeps(db, { limits: { maxWrongCodes: 2 } });
     const feed = new LossyFeed(new Set());

@@ -69,6 +69,13 @@ export async function listDeliveryEvents(
     .execute();
 }
 
+/** A stream's opening: the caller's verification, and the sequence its watcher asked to start after. */
+export interface WatchStartQuery {
+  readonly verificationId: string;
+  readonly callerId: string;
+  readonly afterSequence: number;
+}
+
 /** What a watcher opens with: the verification's expiry and its events after the sequence it asked from. */
 export interface WatchStart {
   readonly expiresAt: Date;
@@ -76,20 +83,24 @@ export interface WatchStart {
 }
 
 /**
- * A caller's verification's expiry and its events after `afterSequence`, in
- * order, in one statement (a burst of streams opening is one round trip each);
- * undefined if the caller has no such verification.
+ * Several streams' openings in one statement (a burst of streams opening is a
+ * few statements): for each, the caller's verification's expiry and its events
+ * after the sequence asked, in order; undefined if the caller has no such verification.
  */
-export async function readWatchStart(db: Executor, verificationId: string, callerId: string, afterSequence: number): Promise<WatchStart | undefined> {
-  const { rows } = await db.executeQuery<DeliveryEventRow & { watched_expires_at: Date }>(CompiledQuery.raw(WATCH_START, [verificationId, callerId, afterSequence]));
-  const first = rows[0];
-  if (first === undefined) return undefined;
-  // Without events the left join gives one row whose event columns are null.
-  const events = rows.filter((r) => r.verification_id !== null).map(({ watched_expires_at: _, ...event }) => event);
-  return { expiresAt: first.watched_expires_at, events };
+export async function readWatchStarts(db: Executor, queries: readonly WatchStartQuery[]): Promise<Array<WatchStart | undefined>> {
+  const parameters = [queries.map((q) => q.verificationId), queries.map((q) => q.callerId), queries.map((q) => q.afterSequence)];
+  const { rows } = await db.executeQuery<DeliveryEventRow & { watch: number; watched_expires_at: Date }>(CompiledQuery.raw(WATCH_STARTS, parameters));
+  const starts: Array<{ expiresAt: Date; events: DeliveryEventRow[] } | undefined> = queries.map(() => undefined);
+  for (const { watch, watched_expires_at: expiresAt, ...event } of rows) {
+    const start = (starts[watch - 1] ??= { expiresAt, events: [] });
+    // Without events the left join gives one row whose event columns are null.
+    if (event.verification_id !== null) start.events.push(event);
+  }
+  return starts;
 }
 
-const WATCH_START = `select v.expires_at as watched_expires_at, e.*
-  from verifications v left join delivery_events e on e.verification_id = v.id and e.sequence > $3
-  where v.id = $1 and v.caller_id = $2
-  order by e.sequence`;
+const WATCH_STARTS = `select w.watch, v.expires_at as watched_expires_at, e.*
+  from unnest($1::text[], $2::text[], $3::bigint[]) with ordinality as w(verification_id, caller_id, after_sequence, watch)
+  join verifications v on v.id = w.verification_id and v.caller_id = w.caller_id
+  left join delivery_events e on e.verification_id = v.id and e.sequence > w.after_sequence
+  order by w.watch, e.sequence`;
