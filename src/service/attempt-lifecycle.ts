@@ -219,6 +219,7 @@ export async function applyReceipt(deps: OutcomeDeps, receipt: DeliveryReceipt):
       await lockProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
       target = await lockByProviderMessage(uow.trx, receipt.provider, receipt.providerMessageId);
     }
+    // Not recorded yet; or pruned by retention with its verification, and the parked sweep drops the receipt later.
     if (target === undefined) {
       await parkReceipt(uow.trx, receipt, now);
       return "parked";
