@@ -1,8 +1,6 @@
 import { NotFoundError } from "../domain/errors.js";
-import { listAttempts } from "../store/repositories/attempts.js";
-import { listDeliveryEvents } from "../store/repositories/delivery-events.js";
 import { outboxRow } from "../store/repositories/outbox.js";
-import { claimExpired, endVerifications, findVerification, lockForEnding, type EndingVerification } from "../store/repositories/verifications.js";
+import { claimExpired, endVerifications, lockForEnding, readVerificationRecord, type EndingVerification } from "../store/repositories/verifications.js";
 import { inTransaction, type UnitOfWork } from "../store/transaction.js";
 import type { DeliveryEvent } from "../domain/delivery-event.js";
 import type { Caller, ServiceDeps } from "./deps.js";
@@ -19,13 +17,12 @@ export interface VerificationDetails {
 
 /** Current state and the full timeline of one of the caller's verifications. */
 export async function getVerification(deps: ServiceDeps, caller: Caller, verificationId: string): Promise<VerificationDetails> {
-  const row = await findVerification(deps.db, verificationId, caller.id);
-  if (row === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
-  const [attempts, events] = await Promise.all([listAttempts(deps.db, row.id), listDeliveryEvents(deps.db, row.id)]);
+  const record = await readVerificationRecord(deps.db, verificationId, caller.id);
+  if (record === undefined) throw new NotFoundError(`verification ${verificationId} not found`);
   return {
-    verification: verificationView(row, deps.clock.now()),
-    attempts: attempts.map(attemptView),
-    events: events.map(eventFromRow),
+    verification: verificationView(record.verification, deps.clock.now()),
+    attempts: record.attempts.map(attemptView),
+    events: record.events.map(eventFromRow),
   };
 }
 

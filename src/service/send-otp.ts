@@ -2,12 +2,11 @@ import { IdempotencyConflictError, PreconditionError } from "../domain/errors.js
 import type { Plan, PlannedStep } from "../domain/plan.js";
 import { otpMetrics } from "../telemetry/metrics.js";
 import type { TraceContext } from "../telemetry/trace-context.js";
-import { listAttempts } from "../store/repositories/attempts.js";
 import { findLiveEstimate } from "../store/repositories/estimates.js";
 import { claimIdempotencyKey, findIdempotencyKey } from "../store/repositories/idempotency-keys.js";
 import { writeNewVerification, writeUnmeteredVerifications, type NewVerificationWrite } from "../store/repositories/new-verification.js";
 import { outboxRow, type OutboxMessage } from "../store/repositories/outbox.js";
-import { findVerification } from "../store/repositories/verifications.js";
+import { readVerificationRecord } from "../store/repositories/verifications.js";
 import type { AttemptRow } from "../store/tables/attempts.js";
 import type { IdempotencyKeyRow } from "../store/tables/idempotency-keys.js";
 import type { NewVerificationRow, VerificationRow } from "../store/tables/verifications.js";
@@ -200,11 +199,11 @@ function heldKey(row: IdempotencyKeyRow): { verificationId: string; requestHash:
 }
 
 async function loadSendResult(deps: ServiceDeps, caller: Caller, verificationId: string, warnings: readonly string[]): Promise<SendOtpResult> {
-  const row = await findVerification(deps.db, verificationId, caller.id);
-  if (row === undefined) throw new Error(`verification ${verificationId} vanished after commit`);
-  const [attempt] = await listAttempts(deps.db, verificationId);
+  const record = await readVerificationRecord(deps.db, verificationId, caller.id);
+  if (record === undefined) throw new Error(`verification ${verificationId} vanished after commit`);
+  const [attempt] = record.attempts;
   if (attempt === undefined) throw new Error(`verification ${verificationId} has no attempt`);
-  return sendResult(deps, row, attempt, warnings);
+  return sendResult(deps, record.verification, attempt, warnings);
 }
 
 function sendResult(deps: ServiceDeps, row: VerificationRow, attempt: AttemptRow, warnings: readonly string[]): SendOtpResult {

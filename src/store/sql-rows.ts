@@ -63,3 +63,14 @@ export class SqlText {
     return CompiledQuery.raw(this.text, this.parameters);
   }
 }
+
+/**
+ * A row read through JSON (`to_jsonb`, to bring several tables' rows in one
+ * statement) as the driver would have read it: its time columns, ISO text in
+ * JSON, as Dates again (null stays null). Numbers and JSON columns need nothing.
+ */
+export function rowFromJson<Row>(json: Record<string, unknown>, timeColumns: readonly string[]): Row {
+  const row: Record<string, unknown> = { ...json };
+  for (const column of timeColumns) if (typeof row[column] === "string") row[column] = new Date(row[column] as string);
+  return row as Row;
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "../../src/bus/memory-bus.js";
 import { OutboxPublisher } from "../../src/dispatch/outbox-publisher.js";
 import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
-import { expireDue } from "../../src/service/end-verification.js";
+import { cancelOtp, expireDue, getVerification } from "../../src/service/end-verification.js";
 import { advanceDuePlans } from "../../src/service/fallback.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
@@ -106,6 +106,18 @@ describe("round trips to PostgreSQL per call", () => {
     expect(await statementsOf(() => expireDue(deps))).toBeLessThanOrEqual(4);
     const expired = await db.selectFrom("verifications").select("id").where("id", "in", ids).where("status", "=", "EXPIRED").execute();
     expect(expired).toHaveLength(40);
+  });
+
+  it("GetVerification: 1 (the verification, its attempts and events together); CancelOtp: 5 (4 to end it, 1 to answer)", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const caller = { id: "trips-cancel" };
+    const id = (await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id;
+    expect(await statementsOf(() => getVerification(deps, caller, id))).toBe(1);
+    // Its SMS on its way, as usual: nothing to cancel and refund (a refund is one statement more).
+    await db.updateTable("attempts").set({ submit_started_at: new Date() }).where("verification_id", "=", id).execute();
+    // BEGIN, the verification's lock, one write (its status, event and message), COMMIT, and the answer.
+    expect(await statementsOf(() => cancelOtp(deps, caller, id))).toBeLessThanOrEqual(5);
+    expect((await getVerification(deps, caller, id)).verification.status).toBe("CANCELED");
   });
 
   it("a complete flow: the worker's send at most 6, its receipt at most 4 (where the flows' time goes, see BENCHMARKS.md)", async () => {

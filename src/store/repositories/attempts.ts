@@ -1,17 +1,13 @@
 import { CompiledQuery, sql } from "kysely";
 import type { Executor, Trx } from "../database.js";
 import { rollupSlot, routeOutcomeKey } from "./route-stats.js";
-import { SqlText } from "../sql-rows.js";
+import { rowFromJson, SqlText } from "../sql-rows.js";
 import type { AttemptRow, NewAttemptRow } from "../tables/attempts.js";
 import { appendEventInto, checkAdvanced, type EventRecord } from "./delivery-events.js";
 import type { ParkedReceiptRow } from "../tables/parked-receipts.js";
 
 export async function findAttempt(db: Executor, id: string): Promise<AttemptRow | undefined> {
   return db.selectFrom("attempts").selectAll().where("id", "=", id).executeTakeFirst();
-}
-
-export async function listAttempts(db: Executor, verificationId: string): Promise<AttemptRow[]> {
-  return db.selectFrom("attempts").selectAll().where("verification_id", "=", verificationId).orderBy("step_index").execute();
 }
 
 /** The attempts of several verifications, each one's in step order. */
@@ -100,16 +96,14 @@ export async function markSubmitted(
   statement.add(" and exists (select 1 from sent) returning *)\n");
   statement.add("select sent.*, (select count(*) from advanced) as advanced,");
   statement.add(" (select coalesce(jsonb_agg(to_jsonb(p) order by p.occurred_at), '[]'::jsonb) from parked p) as parked from sent");
-  type Parked = Omit<ParkedReceiptRow, "occurred_at" | "received_at"> & { occurred_at: string; received_at: string };
-  const { rows } = await trx.executeQuery<AttemptRow & { advanced: number | string; parked: Parked[] }>(statement.compile());
+  const { rows } = await trx.executeQuery<AttemptRow & { advanced: number | string; parked: Array<Record<string, unknown>> }>(statement.compile());
   const row = rows[0];
   if (row === undefined) return undefined;
   const { advanced, parked, ...attempt } = row;
   checkAdvanced(advanced, record.event);
   return {
     attempt,
-    // Read through JSON: its times are text.
-    parked: parked.map((p) => ({ ...p, occurred_at: new Date(p.occurred_at), received_at: new Date(p.received_at) })),
+    parked: parked.map((p) => rowFromJson<ParkedReceiptRow>(p, ["occurred_at", "received_at"])),
   };
 }
 

@@ -1,8 +1,9 @@
 import { CompiledQuery, sql, type Expression } from "kysely";
 import type { Executor, Trx } from "../database.js";
-import { SqlText } from "../sql-rows.js";
+import { rowFromJson, SqlText } from "../sql-rows.js";
 import { cancelUnstartedInto } from "./attempts.js";
-import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
+import type { AttemptRow } from "../tables/attempts.js";
+import type { DeliveryEventRow, NewDeliveryEventRow } from "../tables/delivery-events.js";
 import type { NewOutboxRow } from "../tables/outbox.js";
 import type { NewVerificationRow, VerificationRow } from "../tables/verifications.js";
 
@@ -14,6 +15,37 @@ export async function insertVerification(trx: Trx, row: NewVerificationRow): Pro
 export async function findVerification(db: Executor, id: string, callerId: string): Promise<VerificationRow | undefined> {
   return db.selectFrom("verifications").selectAll().where("id", "=", id).where("caller_id", "=", callerId).executeTakeFirst();
 }
+
+/** A verification with its attempts (in step order) and its events (in order). */
+export interface VerificationRecord {
+  readonly verification: VerificationRow;
+  readonly attempts: AttemptRow[];
+  readonly events: DeliveryEventRow[];
+}
+
+/**
+ * The caller's verification with its attempts and events, in one statement
+ * (they come through JSON, and their times back to Dates); undefined for an
+ * unknown id or another caller's.
+ */
+export async function readVerificationRecord(db: Executor, id: string, callerId: string): Promise<VerificationRecord | undefined> {
+  type Row = VerificationRow & { record_attempts: Array<Record<string, unknown>>; record_events: Array<Record<string, unknown>> };
+  const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(VERIFICATION_RECORD, [id, callerId]));
+  if (rows[0] === undefined) return undefined;
+  const { record_attempts: attempts, record_events: events, ...verification } = rows[0];
+  return {
+    verification,
+    attempts: attempts.map((a) => rowFromJson<AttemptRow>(a, ATTEMPT_TIMES)),
+    events: events.map((e) => rowFromJson<DeliveryEventRow>(e, EVENT_TIMES)),
+  };
+}
+
+const VERIFICATION_RECORD = `select v.*,
+  (select coalesce(jsonb_agg(to_jsonb(a) order by a.step_index), '[]'::jsonb) from attempts a where a.verification_id = v.id) as record_attempts,
+  (select coalesce(jsonb_agg(to_jsonb(e) order by e.sequence), '[]'::jsonb) from delivery_events e where e.verification_id = v.id) as record_events
+  from verifications v where v.id = $1 and v.caller_id = $2`;
+const ATTEMPT_TIMES = ["created_at", "submitted_at", "completed_at", "submit_started_at", "next_poll_at"] as const;
+const EVENT_TIMES = ["occurred_at"] as const;
 
 /**
  * The last event number of each verification in `ids`, in their order
