@@ -165,7 +165,9 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     const submission = inTransaction(db, ({ trx }) => lockMessageAndVerification(trx, "sandbox", "p-lock-order", id));
     try {
       await waitFor("the submission waiting for the id's lock", async () => {
-        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(db);
+        // pg_locks is the whole server's: only this test's database counts.
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks
+          where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`.execute(db);
         return rows[0]!.n === 1;
       }, 10_000, 10);
       // Meanwhile the verification is anyone's: NOWAIT would fail at once if the submission held it.
