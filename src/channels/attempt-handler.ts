@@ -72,32 +72,39 @@ function sendAttempt(deps: AttemptHandlerDeps): (message: BusMessage) => Promise
       [ATTR.routeId]: dispatch.routeId,
       [ATTR.provider]: dispatch.provider,
     });
-    const attempt = await stored(deps, () => findAttempt(deps.db, dispatch.attemptId));
-    if (attempt === undefined || attempt.status !== "QUEUED") return { kind: "ack" };
-    if (deps.clock.now() >= new Date(dispatch.expiresAt)) {
-      await stored(deps, () => recordAttemptFailure(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" }));
-      return { kind: "ack" };
-    }
     const provider = deps.providers.get(dispatch.provider);
     const route = deps.routes.get(dispatch.routeId);
-    if (provider === undefined || route === undefined) {
+    const expired = deps.clock.now() >= new Date(dispatch.expiresAt);
+    if (expired || provider === undefined || route === undefined) {
+      // Off the usual way: the attempt as stored says whether anything is left to record.
+      const attempt = await stored(deps, () => findAttempt(deps.db, dispatch.attemptId));
+      if (attempt === undefined || attempt.status !== "QUEUED") return { kind: "ack" };
+      if (expired) {
+        await stored(deps, () => recordAttemptFailure(deps, attempt, "EXPIRED", { code: "code_expired", reason: "the code expired before it could be sent" }));
+        return { kind: "ack" };
+      }
       const missing = provider === undefined ? `provider ${dispatch.provider}` : `route ${dispatch.routeId}`;
       await stored(deps, () => recordAttemptFailure(deps, attempt, "FAILED", { code: "not_configured", reason: `${missing} is not configured on this worker` }));
       return { kind: "term" };
     }
 
-    const decision = await stored(deps, () => claimSend(deps, attempt.verification_id, attempt.id, provider));
+    // The claim reads the attempt as it records the call's start: on the usual way nothing is read before it.
+    const decision = await stored(deps, () => claimSend(deps, dispatch.verificationId, dispatch.attemptId, provider));
     if (decision.kind === "done" || decision.kind === "superseded") return { kind: "ack" };
     if (decision.kind === "wait") return { kind: "nak", delayMs: decision.delayMs };
     if (decision.kind === "give-up") {
-      await stored(deps, () =>
-        recordAttemptFailure(deps, attempt, "FAILED", {
-          code: "outcome_unknown",
-          reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
-        }),
-      );
+      const attempt = await stored(deps, () => findAttempt(deps.db, dispatch.attemptId));
+      if (attempt !== undefined) {
+        await stored(deps, () =>
+          recordAttemptFailure(deps, attempt, "FAILED", {
+            code: "outcome_unknown",
+            reason: `an earlier call to ${provider.name} may have sent it; not sending twice`,
+          }),
+        );
+      }
       return { kind: "ack" };
     }
+    const { attempt } = decision;
     if (decision.repeat) {
       deps.log.info("repeating a send that may have reached the provider; it de-duplicates by attempt id", { attemptId: attempt.id, provider: provider.name });
     }

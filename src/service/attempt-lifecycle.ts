@@ -74,7 +74,7 @@ export interface Submission {
 /** What a worker may do with a dispatched attempt. */
 export type SendClaim =
   /** Call the provider; `repeat`: an earlier call may have reached it, and it de-duplicates by attempt id. */
-  | { readonly kind: "send"; readonly repeat: boolean }
+  | { readonly kind: "send"; readonly repeat: boolean; readonly attempt: AttemptRow }
   | Exclude<SendDecision, { kind: "send" }>
   /** Not QUEUED any more (sent, ended, or canceled): nothing to do. */
   | { readonly kind: "done" }
@@ -92,16 +92,18 @@ export interface ProviderCallTerms {
  * provider for an attempt, and if so commits the intent before the call.
  * An attempt its verification no longer wants (ended, or a later step is
  * current) is never sent: canceled if no call started, else left to the call
- * already made.
+ * already made. A claim to send carries the attempt as stored (the worker
+ * need not read it first).
  */
 export async function claimSend(deps: OutcomeDeps, verificationId: string, attemptId: string, terms: ProviderCallTerms): Promise<SendClaim> {
   // The usual case (a first delivery of a wanted attempt) in one statement instead of a transaction of five;
   // everything else (a call already started, a verification ended or moved on) is decided below.
-  if (await retryConflicts(() => startFirstSubmit(deps.db, verificationId, attemptId, deps.clock.now()))) return { kind: "send", repeat: false };
+  const started = await retryConflicts(() => startFirstSubmit(deps.db, verificationId, attemptId, deps.clock.now()));
+  if (started !== undefined) return { kind: "send", repeat: false, attempt: started };
   return inTransaction(deps.db, async (uow) => {
     const verification = await lockVerification(uow.trx, verificationId);
     const attempt = await lockQueuedAttempt(uow.trx, attemptId);
-    if (verification === undefined || attempt === undefined) return { kind: "done" };
+    if (verification === undefined || attempt === undefined || attempt.verification_id !== verificationId) return { kind: "done" };
     const now = deps.clock.now();
     const wanted = verification.status === "PENDING" && verification.current_step === attempt.step_index;
     if (!wanted) {
@@ -117,7 +119,7 @@ export async function claimSend(deps: OutcomeDeps, verificationId: string, attem
     const decision = decideSend(attempt.submit_started_at, now, terms.timeoutMs, terms.idempotent);
     if (decision.kind !== "send") return decision;
     await markSubmitStarted(uow.trx, attemptId, now);
-    return { kind: "send", repeat: attempt.submit_started_at !== null };
+    return { kind: "send", repeat: attempt.submit_started_at !== null, attempt };
   });
 }
 

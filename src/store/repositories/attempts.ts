@@ -28,11 +28,11 @@ export async function lockQueuedAttempt(trx: Trx, id: string): Promise<AttemptRo
  * verification's row before the attempt's (the lock order of
  * attempt-lifecycle.ts): the uncorrelated EXISTS runs first, as a one-time
  * filter, and a verification changed meanwhile is re-read under its lock.
- * False when any of that does not hold; the caller then decides under both
- * locks what to do.
+ * Returns the attempt as it now is; undefined when any of that does not hold
+ * (the caller then decides under both locks what to do).
  */
-export async function startFirstSubmit(db: Executor, verificationId: string, attemptId: string, now: Date): Promise<boolean> {
-  const { rows } = await sql<{ id: string }>`
+export async function startFirstSubmit(db: Executor, verificationId: string, attemptId: string, now: Date): Promise<AttemptRow | undefined> {
+  const { rows } = await sql<AttemptRow>`
     with wanting as (
       select v.id from verifications v
       where v.id = ${verificationId} and v.status = 'PENDING'
@@ -40,10 +40,11 @@ export async function startFirstSubmit(db: Executor, verificationId: string, att
       for no key update of v
     )
     update attempts set submit_started_at = ${now}, submit_tries = submit_tries + 1
-    where id = ${attemptId} and status = 'QUEUED' and submit_started_at is null and exists (select 1 from wanting)
-    returning id
+    where id = ${attemptId} and verification_id = ${verificationId} and status = 'QUEUED' and submit_started_at is null
+      and exists (select 1 from wanting)
+    returning *
   `.execute(db);
-  return rows.length === 1;
+  return rows[0];
 }
 
 /** Records, before a provider call starts, that it is starting. */
