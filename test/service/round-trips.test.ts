@@ -41,6 +41,16 @@ describe("round trips to PostgreSQL per call", () => {
     return counting.statements();
   }
 
+  /** A live feed that never delivers: the WatchDelivery streams below see only what they read from the store. */
+  const silent: EventFeed = { subscribe: () => () => {} };
+
+  /** `n` verifications of `caller`, each with its two stored events (created, first attempt queued). */
+  async function verificationsOf(deps: ReturnType<typeof serviceDeps>, caller: { id: string }, n: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push((await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id);
+    return ids;
+  }
+
   it("SendOtp: 2 (its limits, its write), or 5 with an idempotency key by a metered caller", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     await openBalance(db, "trips-metered", { currency: "EUR", micros: 1_000_000_000 }, new Date());
@@ -146,7 +156,6 @@ describe("round trips to PostgreSQL per call", () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-watch-open" };
     const id = (await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id;
-    const silent: EventFeed = { subscribe: () => () => {} };
     const sequences: number[] = [];
     const opened = await statementsOf(async () => {
       for await (const item of watchDelivery(deps, silent, caller, id, 0, AbortSignal.timeout(10_000), 10_000)) {
@@ -161,9 +170,7 @@ describe("round trips to PostgreSQL per call", () => {
   it("WatchDelivery: streams that open together share their opening statement", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-watch-burst" };
-    const ids: string[] = [];
-    for (let i = 0; i < 50; i++) ids.push((await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id);
-    const silent: EventFeed = { subscribe: () => () => {} };
+    const ids = await verificationsOf(deps, caller, 50);
     const opened = await statementsOf(() =>
       Promise.all(
         ids.map(async (id) => {
@@ -180,9 +187,7 @@ describe("round trips to PostgreSQL per call", () => {
   it("WatchDelivery: the keep-alives of idle streams share their store checks", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-watch" };
-    const ids: string[] = [];
-    for (let i = 0; i < 50; i++) ids.push((await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id);
-    const silent: EventFeed = { subscribe: () => () => {} };
+    const ids = await verificationsOf(deps, caller, 50);
     let caughtUp = 0;
     let allCaughtUp!: () => void;
     const watching = new Promise<void>((resolve) => (allCaughtUp = resolve));
