@@ -46,6 +46,15 @@ function callOf(call: Call): (index: number) => Promise<unknown> {
         const [verificationId, caller] = sent[nextVerify++ % sent.length]!;
         return otp[i % connections]!.verifyOtp({ verificationId, code: "000000" }, { headers: headersOf(caller) });
       };
+    case "verify-right": {
+      const callerOf = new Map(sent);
+      let next = 0;
+      return (i) => {
+        const [verificationId, code] = call.codes[next++] ?? [];
+        if (verificationId === undefined) throw new Error("VerifyOtp: more calls than codes");
+        return otp[i % connections]!.verifyOtp({ verificationId, code }, { headers: headersOf(callerOf.get(verificationId)!) });
+      };
+    }
     case "flow":
       return async (i) => {
         const client = otp[i % connections]!;

@@ -6,6 +6,7 @@ export type Call =
   | { readonly kind: "check" } // grpc.health.v1 Check
   | { readonly kind: "send"; readonly callers: number } // SendOtp, each caller slot as one of `callers` callers (0: no credentials, the dev role)
   | { readonly kind: "verify-wrong" } // VerifyOtp with a wrong code, over the verifications sent so far
+  | { readonly kind: "verify-right"; readonly codes: ReadonlyArray<readonly [string, string]> } // VerifyOtp with the right code, each [verification, code] once
   | { readonly kind: "flow"; readonly callers: number }; // SendOtp, then WatchDelivery until ATTEMPT_DELIVERED
 
 /** `saturate` or `atRate` of bench/load.ts, run in the load generator's process. */

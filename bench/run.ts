@@ -8,8 +8,9 @@
  * on the same box: grpc.health.v1 Check on the same port, a raw PostgreSQL
  * transaction of ten single-row writes through a pool like the service's,
  * and JetStream publish. `--only` picks sections (the baselines always run):
- * api (SendOtp, fixed rates, VerifyOtp, the worker's drain), flows (complete flows),
- * scheduler (a backlog's drain, lateness at steady load, the expiry sweep), streams (many
+ * api (SendOtp, fixed rates, VerifyOtp with a wrong code, the worker's drain,
+ * VerifyOtp with the right code), flows (complete flows), scheduler (a
+ * backlog's drain, lateness at steady load, the expiry sweep), streams (many
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
  * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every trace
  * (or the given ratio) sampled and exported over OTLP/HTTP to a sink in this process.
@@ -24,8 +25,11 @@ import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { DeliveryEventKind } from "../gen/otp/v1/common_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
+import { CodeProtector } from "../src/domain/code-protector.js";
+import { cryptoRandom } from "../src/domain/ports.js";
 import { startNats } from "../test/harness/nats.js";
 import { createTestDatabase, startPostgres } from "../test/harness/postgres.js";
+import { TEST_KEYS } from "../test/harness/service-fixture.js";
 import { startServeProcess, startServiceProcess, startWorkerProcess, type ServiceProcess } from "../test/harness/service-process.js";
 import { HttpRoutePeer } from "../test/peers/http-route-peer.js";
 import { BOX_FIGURES, CPU_GROUPS } from "./cpu.js";
@@ -163,7 +167,7 @@ interface Bench {
   readonly startWorker: () => Promise<boolean>;
 }
 
-/** SendOtp at saturation and at fixed rates, VerifyOtp, then the worker's drain. */
+/** SendOtp at saturation and at fixed rates, VerifyOtp with a wrong code, the worker's drain, then VerifyOtp with the right code. */
 async function apiSection({ databaseUrl, load, results, startWorker }: Bench): Promise<void> {
   // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox publishing) only.
   // The dispatches queue up in JetStream for the worker's drain below.
@@ -188,6 +192,11 @@ async function apiSection({ databaseUrl, load, results, startWorker }: Bench): P
   await untilAllDelivered(databaseUrl, queued);
   const drainSeconds = (performance.now() - drainStarted) / 1000;
   results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+
+  // The right code, once per verification, after the drain: each code's SMS has gone out, so an approval has no
+  // unsent attempt to cancel, as for a user who typed the code the SMS brought.
+  const codes = await pendingCodes(databaseUrl);
+  results.push(await withCpu(() => load.run({ name: "VerifyOtp, right code", call: { kind: "verify-right", codes }, ...saturation })));
 }
 
 /** Complete flows at saturation and at half that rate, with the worker running (started here unless the api section did). */
@@ -371,6 +380,19 @@ function benchConfig(file: string): string {
  * SMS waited for the worker) CANCELED unsent. Gives up (and says where they are) when none has left for 30 s: the
  * drain's length grows with how many sends the API section made.
  */
+/** Every pending verification's code, opened as a worker opens it (the test harness's keys): what a user would type. */
+async function pendingCodes(url: string): Promise<Array<[string, string]>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ id: string; sealed_code: string }>("select id, sealed_code from verifications where status = 'PENDING'");
+    const protector = new CodeProtector(TEST_KEYS, cryptoRandom);
+    return rows.map((r) => [r.id, protector.unseal(r.id, r.sealed_code)]);
+  } finally {
+    await client.end();
+  }
+}
+
 async function untilAllDelivered(url: string, count: number): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
