@@ -14,17 +14,28 @@ export interface CountingDatabase {
   statements(): number;
   /** The SQLSTATE of each statement the server refused since the last reset (a retried deadlock's 40P01 among them). */
   refusals(): string[];
+  /** Each statement sent since the last reset, with its parameters (to EXPLAIN it). */
+  sent(): SentStatement[];
   reset(): void;
+}
+
+export interface SentStatement {
+  readonly text: string;
+  readonly values: readonly unknown[];
 }
 
 export async function countingDatabase(url: string): Promise<CountingDatabase> {
   let count = 0;
   let refusals: string[] = [];
+  let sent: SentStatement[] = [];
   const pool = openPool(url, DEFAULT_POOL, silentLogger);
   pool.on("connect", (client: pg.PoolClient) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
       count += 1;
+      // Kysely sends text and values; a prepared statement goes as one object holding both.
+      const config = (typeof args[0] === "string" ? { text: args[0], values: args[1] } : args[0]) as { text: string; values?: unknown[] };
+      sent.push({ text: config.text, values: config.values ?? [] });
       if (process.env.TRACE_SQL) process.stderr.write(`SQL ${String((args[0] as { text?: string }).text ?? args[0]).slice(0, 110).replace(/\s+/g, " ")}\n`);
       const result = query(...args);
       // Seen, not handled: the caller still gets the rejection.
@@ -36,9 +47,11 @@ export async function countingDatabase(url: string): Promise<CountingDatabase> {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     statements: () => count,
     refusals: () => refusals,
+    sent: () => sent,
     reset: () => {
       count = 0;
       refusals = [];
+      sent = [];
     },
   };
 }

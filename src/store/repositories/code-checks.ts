@@ -38,7 +38,8 @@ export interface CodeCheckState {
 
 /**
  * Everything a code check decides from, in one statement, without locks: the
- * verification, its attempts' code hashes, the locks on its addresses. The
+ * verification, its attempts' code hashes, the locks on its addresses (found
+ * by key as `= any(array)`: as `in (select …)` the planner reads every guard). The
  * decision is then written with a conditional update that fails if the
  * verification moved on meanwhile (`approveCode`, `countWrongCode`). One row
  * per attempt (the verification's columns repeated); plain SQL, as the query
@@ -51,7 +52,7 @@ export async function readCodeCheck(db: Db, id: string, callerId: string, now: D
       a.status = 'QUEUED' and a.submit_started_at is null as a_unsent, a.traceparent as a_traceparent,
       v.plan->0->>'country' as country,
       (select max(g.locked_until) from destination_guards g
-        where g.destination_key in (select jsonb_array_elements_text(v.guard_keys)) and g.locked_until > ${now}) as locked_until
+        where g.destination_key = any(array(select jsonb_array_elements_text(v.guard_keys))) and g.locked_until > ${now}) as locked_until
     from verifications v left join attempts a on a.verification_id = v.id
     where v.id = ${id} and v.caller_id = ${callerId}
     order by a.step_index
@@ -102,7 +103,7 @@ export async function approveCode(trx: Trx, approval: Approval): Promise<Checked
   openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now).add(" and event_seq = ").value(seenSequence);
   statement.add(" returning id, status, expires_at, failed_attempts, max_attempts, event_seq, trace_id, guard_keys, code_hash),\n");
   statement.add("cleared as (\n  update destination_guards set consecutive_failures = 0");
-  statement.add(" where destination_key in (select jsonb_array_elements_text(").value(JSON.stringify(approval.guardKeys)).add("::jsonb))");
+  statement.add(" where destination_key = any(").value(approval.guardKeys).add("::text[])");
   statement.add(" and consecutive_failures <> 0 and exists (select 1 from approved)),\n");
   // A racing approval may hold this number already: then nothing is written here, and the caller rolls back.
   statement.add("event as (").insertRows("delivery_events", [approval.event]).add(" on conflict do nothing),\n");
