@@ -12,7 +12,7 @@ import { latestReaching } from "../store/repositories/attempts.js";
 import { approveCode, countWrongCode, readCodeCheck, type CheckedVerification, type CodeCandidate, type CodeCheckState } from "../store/repositories/code-checks.js";
 import { outboxRow } from "../store/repositories/outbox.js";
 import type { VerificationRow } from "../store/tables/verifications.js";
-import { inTransaction } from "../store/transaction.js";
+import { inTransaction, retryConflicts } from "../store/transaction.js";
 import type { Caller, ServiceDeps } from "./deps.js";
 import { eventRows, holdsVerification, recordEvent } from "./events.js";
 import { cancelUnsentAttempts } from "./attempt-lifecycle.js";
@@ -37,11 +37,13 @@ class MovedOn extends Error {}
 
 /**
  * Checks a code: one read of the verification, its attempts' code hashes and
- * its addresses' locks, then one conditional write (BEGIN, the write, COMMIT:
- * four round trips). The write happens only if the verification is still as
+ * its addresses' locks, then one conditional write — two round trips, the
+ * write autocommitted. The write happens only if the verification is still as
  * read (approval: still open, and no event since; wrong code: still open), so of
  * any number of racing calls exactly one approves; a call that loses reads again
- * and answers from the new state.
+ * and answers from the new state. A check that ends the verification with more
+ * than that write (an approval that stops unsent attempts, the last wrong code)
+ * runs it in a transaction with the rest: BEGIN and COMMIT, two more.
  */
 export async function verifyOtp(deps: ServiceDeps, caller: Caller, verificationId: string, code: string): Promise<VerifyOtpResult> {
   for (let tries = 1; ; tries++) {
@@ -112,40 +114,58 @@ async function approve(deps: ServiceDeps, state: CodeCheckState, now: Date, atte
     traceId: row.trace_id,
     occurredAt: now,
   });
+  const approval = {
+    id: row.id,
+    now,
+    attemptId: attempt?.id ?? null,
+    seenSequence: row.event_seq,
+    guardKeys: row.guard_keys,
+    event: verified.event,
+    message: outboxRow(verified.outbox, now),
+  };
+  const approvedResult = (approved: CheckedVerification): VerifyOtpResult => ({
+    outcome: "APPROVED",
+    remainingAttempts: remainingAttempts(checkState(approved)),
+    ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, rescued: attempt.id !== state.attempts[0]?.id } : {}),
+  });
+  if (!state.attempts.some((a) => a.unsent)) {
+    // The usual approval (the code came in a message that went out): nothing to stop, so the one statement runs
+    // alone. (An attempt queued after the read is stopped by its worker, which sends only for a pending verification.)
+    const approved = await retryConflicts(() => approveCode(deps.db, approval));
+    if (approved === undefined) throw new MovedOn();
+    deps.onOutboxWritten([verified.outbox]);
+    return approvedResult(approved);
+  }
   return inTransaction(deps.db, async (uow) => {
-    const approved = await approveCode(uow.trx, {
-      id: row.id,
-      now,
-      attemptId: attempt?.id ?? null,
-      seenSequence: row.event_seq,
-      guardKeys: row.guard_keys,
-      event: verified.event,
-      message: outboxRow(verified.outbox, now),
-    });
+    const approved = await approveCode(uow.trx, approval);
     if (approved === undefined) throw new MovedOn();
     holdsVerification(uow, approved);
-    // The plan stops here: attempts whose provider call has not started are not sent. (One queued after the
-    // read is stopped by its worker, which sends only for a pending verification.)
-    if (state.attempts.some((a) => a.unsent)) await cancelUnsentAttempts(uow, row.id, now);
+    // The plan stops here: attempts whose provider call has not started are not sent.
+    await cancelUnsentAttempts(uow, row.id, now);
     uow.afterCommit(() => deps.onOutboxWritten([verified.outbox]));
-    return {
-      outcome: "APPROVED",
-      remainingAttempts: remainingAttempts(checkState(approved)),
-      ...(attempt ? { attemptId: attempt.id, channel: attempt.channel as Channel, rescued: attempt.id !== state.attempts[0]?.id } : {}),
-    };
+    return approvedResult(approved);
   });
 }
 
 async function countWrong(deps: ServiceDeps, row: CheckedVerification, now: Date): Promise<VerifyOtpResult> {
   const limits = deps.limits;
+  const wrong = {
+    id: row.id,
+    now,
+    guardKeys: row.guard_keys,
+    failureLock: limits.destinationFailureLock,
+    lockDurationsMs: Array.from({ length: 31 }, (_, lockCount) => lockDurationMs(limits, lockCount)),
+  };
+  const wrongCode = (updated: VerificationRow): VerifyOtpResult => ({ outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) });
+  if (row.failed_attempts + 1 < row.max_attempts) {
+    // Not the last try as read: counted by the one statement alone, which checks that it still is not (a racing
+    // wrong code may have taken a try since), so the last try is always counted below, with its event.
+    const updated = await retryConflicts(() => countWrongCode(deps.db, { ...wrong, onlyIfNotLast: true }));
+    if (updated === undefined) throw new MovedOn();
+    return wrongCode(updated);
+  }
   return inTransaction(deps.db, async (uow) => {
-    const updated = await countWrongCode(uow.trx, {
-      id: row.id,
-      now,
-      guardKeys: row.guard_keys,
-      failureLock: limits.destinationFailureLock,
-      lockDurationsMs: Array.from({ length: 31 }, (_, lockCount) => lockDurationMs(limits, lockCount)),
-    });
+    const updated = await countWrongCode(uow.trx, { ...wrong, onlyIfNotLast: false });
     if (updated === undefined) throw new MovedOn();
     if (updated.status === "MAX_ATTEMPTS") {
       // Out of tries: the plan stops, as on approval, and watchers are told.
@@ -153,7 +173,7 @@ async function countWrong(deps: ServiceDeps, row: CheckedVerification, now: Date
       await cancelUnsentAttempts(uow, row.id, now);
       await recordEvent(uow, { verificationId: row.id, kind: "MAX_ATTEMPTS", traceId: row.trace_id, occurredAt: now }, deps.onOutboxWritten);
     }
-    return { outcome: "WRONG_CODE", remainingAttempts: remainingAttempts(checkState(updated)) };
+    return wrongCode(updated);
   });
 }
 

@@ -101,6 +101,40 @@ describe("attempt lifecycle under concurrency on real PostgreSQL", () => {
     expect(attempts.some((a) => a.status === "SUBMITTED")).toBe(true);
   });
 
+  it("wrong codes racing around the limit: each try counted once, and the last one ends the verification with its event", async () => {
+    const deps = serviceDeps(db, { limits: UNLIMITED });
+    const caller = { id: "race-wrong-codes" };
+    const CALLS = 8;
+    const errors: unknown[] = [];
+    const remainders: number[][] = [];
+    await rounds(100, 4, async () => {
+      const { verification } = await sendOtp(deps, caller, sendCommand({ destination: { phone: uniquePhone() } }), newTrace());
+      const wrong = (await code(deps, verification.id)) === "000000" ? "111111" : "000000";
+      const results = await Promise.allSettled(Array.from({ length: CALLS }, () => verifyOtp(deps, caller, verification.id, wrong)));
+      errors.push(...results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason));
+      const values = results.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<{ outcome: string; remainingAttempts: number }>).value);
+      remainders.push(values.filter((v) => v.outcome === "WRONG_CODE").map((v) => v.remainingAttempts).sort());
+      expect(values.filter((v) => v.outcome !== "WRONG_CODE").map((v) => v.outcome)).toEqual(Array(CALLS - 5).fill("MAX_ATTEMPTS"));
+    });
+    expect(errors).toEqual([]);
+    // Five tries each, one per call, counted down in order.
+    expect(remainders.filter((r) => r.join() !== "0,1,2,3,4")).toEqual([]);
+    const ended = await db
+      .selectFrom("verifications")
+      .select((eb) => [
+        "verifications.id",
+        "verifications.status",
+        "verifications.failed_attempts",
+        eb.selectFrom("delivery_events").whereRef("delivery_events.verification_id", "=", "verifications.id").where("kind", "=", "MAX_ATTEMPTS").select(eb.fn.countAll<string>().as("n")).as("endings"),
+        eb.selectFrom("attempts").whereRef("attempts.verification_id", "=", "verifications.id").where("status", "<>", "CANCELED").select(eb.fn.countAll<string>().as("n")).as("uncanceled"),
+      ])
+      .where("caller_id", "=", caller.id)
+      .execute();
+    expect(ended).toHaveLength(100);
+    // The last try ended each one: its MAX_ATTEMPTS event written once, and its unsent SMS stopped.
+    expect(ended.filter((v) => v.status !== "MAX_ATTEMPTS" || v.failed_attempts !== 5 || Number(v.endings) !== 1 || Number(v.uncanceled) !== 0)).toEqual([]);
+  });
+
   it("receipts racing the worker's record of their provider ids, each sent twice: every one applied once, none lost, no deadlock", async () => {
     // A database of its own: its 400 delivered codes fall due for fallback later, and other tests drain every due plan.
     const own = await migratedPostgres();

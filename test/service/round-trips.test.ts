@@ -75,19 +75,29 @@ describe("round trips to PostgreSQL per call", () => {
     await db.updateTable("verifications").set({ next_step_at: null }).where("caller_id", "in", ["trips-together", "trips-metered"]).execute();
   });
 
-  it("VerifyOtp: at most 4 for a wrong code and for the right one", async () => {
+  it("VerifyOtp: 2 for a wrong code and for the right one; the last wrong code, which ends the verification, at most 7", async () => {
     const deps = serviceDeps(counting.db, { limits: unlimited });
     const caller = { id: "trips-verify" };
     const sent = await sendOtp(deps, caller, sendCommand(), newTrace());
     const id = sent.verification.id;
-    const sealed = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
-    const code = deps.protector.unseal(id, sealed.sealed_code);
+    const codeOf = async (verificationId: string) => {
+      const sealed = await db.selectFrom("verifications").select("sealed_code").where("id", "=", verificationId).executeTakeFirstOrThrow();
+      return deps.protector.unseal(verificationId, sealed.sealed_code);
+    };
+    const code = await codeOf(id);
     // The first attempt stays QUEUED but its call has "started", as when the SMS is on its way: nothing to cancel.
     await db.updateTable("attempts").set({ submit_started_at: new Date() }).where("verification_id", "=", id).execute();
 
-    expect(await statementsOf(() => verifyOtp(deps, caller, id, code === "000000" ? "111111" : "000000"))).toBeLessThanOrEqual(4);
-    expect(await statementsOf(() => verifyOtp(deps, caller, id, code))).toBeLessThanOrEqual(4);
+    const wrong = code === "000000" ? "111111" : "000000";
+    expect(await statementsOf(() => verifyOtp(deps, caller, id, wrong))).toBe(2);
+    expect(await statementsOf(() => verifyOtp(deps, caller, id, code))).toBe(2);
     expect((await verifyOtp(deps, caller, id, code)).outcome).toBe("ALREADY_APPROVED");
+
+    const last = (await sendOtp(deps, caller, sendCommand(), newTrace())).verification.id;
+    const wrongForLast = (await codeOf(last)) === "000000" ? "111111" : "000000";
+    for (let i = 0; i < 4; i++) await verifyOtp(deps, caller, last, wrongForLast);
+    expect(await statementsOf(() => verifyOtp(deps, caller, last, wrongForLast))).toBeLessThanOrEqual(7);
+    expect((await getVerification(deps, caller, last)).verification.status).toBe("MAX_ATTEMPTS");
   });
 
   it("the fallback scheduler: a batch of 40 plans of a metered caller moved on in at most 8, whatever the batch's size", async () => {

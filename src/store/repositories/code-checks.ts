@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Db, Trx } from "../database.js";
+import type { Db, Executor } from "../database.js";
 import { SqlText } from "../sql-rows.js";
 import { rollupSlot } from "./route-stats.js";
 import type { NewDeliveryEventRow } from "../tables/delivery-events.js";
@@ -91,11 +91,11 @@ export interface Approval {
 /**
  * Approves a verification still pending, unexpired, under its wrong-code
  * limit and with no event since it was read; ends its addresses' runs of
- * wrong codes; appends the VERIFIED event and its message — one statement.
- * Undefined when the verification moved on: the caller rolls back (the event
- * rows may have been written) and reads again.
+ * wrong codes; appends the VERIFIED event and its message — one statement,
+ * which writes nothing unless it approves, so it may run alone (autocommitted).
+ * Undefined when the verification moved on: the caller reads again.
  */
-export async function approveCode(trx: Trx, approval: Approval): Promise<CheckedVerification | undefined> {
+export async function approveCode(db: Executor, approval: Approval): Promise<CheckedVerification | undefined> {
   const { id, now, seenSequence } = approval;
   const slot = rollupSlot(approval.attemptId ?? id, now);
   const statement = new SqlText().add("with approved as (\n  update verifications set status = 'APPROVED', approved_at = ").value(now).add(", ended_at = ").value(now);
@@ -105,16 +105,16 @@ export async function approveCode(trx: Trx, approval: Approval): Promise<Checked
   statement.add("cleared as (\n  update destination_guards set consecutive_failures = 0");
   statement.add(" where destination_key = any(").value(approval.guardKeys).add("::text[])");
   statement.add(" and consecutive_failures <> 0 and exists (select 1 from approved)),\n");
-  // A racing approval may hold this number already: then nothing is written here, and the caller rolls back.
-  statement.add("event as (").insertRows("delivery_events", [approval.event]).add(" on conflict do nothing),\n");
-  statement.add("message as (").insertRows("outbox", [approval.message]).add(" on conflict (msg_id) do nothing),\n");
+  // Numbered after the event read: free, as every event's writer moves `event_seq` on, which `approved` checked.
+  statement.add("event as (").insertRowIf("delivery_events", approval.event, "approved").add("),\n");
+  statement.add("message as (").insertRowIf("outbox", approval.message, "approved").add("),\n");
   // An approval for the route that delivered the code (conversion, pumping), by country and number prefix.
   statement.add("converted as (\n  insert into conversion_counts (minute, route_id, country, prefix, shard, sent, approved)\n  select ").value(slot.minute);
   statement.add("::timestamptz, a.route_id, coalesce(v.plan->0->>'country', ''), coalesce(v.plan->0->>'numberPrefix', ''), ").value(slot.shard).add(", 0, 1");
   statement.add(" from verifications v join attempts a on a.id = ").value(approval.attemptId).add(" where v.id = ").value(id).add(" and exists (select 1 from approved)");
   statement.add(" on conflict (minute, route_id, country, prefix, shard) do update set approved = conversion_counts.approved + 1)\n");
   statement.add("select * from approved");
-  const { rows } = await trx.executeQuery<CheckedVerification>(statement.compile());
+  const { rows } = await db.executeQuery<CheckedVerification>(statement.compile());
   return rows[0];
 }
 
@@ -126,6 +126,8 @@ export interface WrongCode {
   readonly failureLock: number;
   /** Lock period by how many times the address was locked before (the last one for any more). */
   readonly lockDurationsMs: readonly number[];
+  /** Count it only if it is not the verification's last allowed one (that one ends the verification, which takes more than this statement). */
+  readonly onlyIfNotLast: boolean;
 }
 
 /**
@@ -133,9 +135,10 @@ export interface WrongCode {
  * allowed one moves it to MAX_ATTEMPTS) and one more consecutive failure on
  * each of its addresses, locking those that reach the limit — one statement,
  * the verification's row first and then the addresses' in key order (the
- * lifecycle's lock order). Undefined when the verification was no longer open.
+ * lifecycle's lock order). Undefined when the verification was no longer open
+ * (or, with `onlyIfNotLast`, was at its last try).
  */
-export async function countWrongCode(trx: Trx, wrong: WrongCode): Promise<VerificationRow | undefined> {
+export async function countWrongCode(db: Executor, wrong: WrongCode): Promise<VerificationRow | undefined> {
   const { id, now, failureLock } = wrong;
   const durations = JSON.stringify(wrong.lockDurationsMs);
   const last = wrong.lockDurationsMs.length - 1;
@@ -146,7 +149,9 @@ export async function countWrongCode(trx: Trx, wrong: WrongCode): Promise<Verifi
   statement.add("with counted as (\n  update verifications set failed_attempts = failed_attempts + 1,");
   statement.add(" status = case when failed_attempts + 1 >= max_attempts then 'MAX_ATTEMPTS' else status end,");
   statement.add(" ended_at = case when failed_attempts + 1 >= max_attempts then ").value(now).add("::timestamptz else ended_at end");
-  openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now).add(" returning *),\n");
+  openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now);
+  if (wrong.onlyIfNotLast) statement.add(" and failed_attempts + 1 < max_attempts");
+  statement.add(" returning *),\n");
   statement.add("guarded as (\n  insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until)\n  select key, ");
   reachesLock("1").add(" then 0 else 1 end, ");
   reachesLock("1").add(" then 1 else 0 end, ");
@@ -159,6 +164,6 @@ export async function countWrongCode(trx: Trx, wrong: WrongCode): Promise<Verifi
   lockFor("g.lock_count").add(" else g.locked_until end, lock_count = ");
   reachesLock("g.consecutive_failures + 1").add(" then g.lock_count + 1 else g.lock_count end returning 1)\n");
   statement.add("select * from counted");
-  const { rows } = await trx.executeQuery<VerificationRow>(statement.compile());
+  const { rows } = await db.executeQuery<VerificationRow>(statement.compile());
   return rows[0];
 }
