@@ -53,6 +53,7 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
     if (id === undefined) windowIds.set(name, (id = windowIds.size));
     return id;
   };
+  const keyed = queries.filter((q) => q.idempotencyKey !== "");
   const sends = JSON.stringify(
     queries.map((q, i) => ({
       i,
@@ -74,6 +75,8 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
     ), held as (
       select sends.i, k.verification_id, k.request_hash from sends
       join idempotency_keys k on sends.idempotency_key <> '' and k.caller_id = sends.caller_id and k.key = sends.idempotency_key
+      -- As for the guards below: the keys as arrays too, so that they are found by index.
+      where k.caller_id = any(${[...new Set(keyed.map((q) => q.callerId))]}::text[]) and k.key = any(${[...new Set(keyed.map((q) => q.idempotencyKey))]}::text[])
     ), locked as (
       select sends.i, max(g.locked_until) as until from sends
       cross join lateral jsonb_array_elements_text(sends.guard_keys) as guard(key)

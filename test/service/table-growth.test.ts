@@ -1,0 +1,160 @@
+import { sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RateLimitedError } from "../../src/domain/errors.js";
+import { guardKeysFor } from "../../src/service/address-guards.js";
+import { applyReceipt } from "../../src/service/attempt-lifecycle.js";
+import { cancelOtp, expireDue, getVerification } from "../../src/service/end-verification.js";
+import { advanceDuePlans } from "../../src/service/fallback.js";
+import { sendOtp } from "../../src/service/send-otp.js";
+import { verifyOtp } from "../../src/service/verify-otp.js";
+import { watchDelivery, type EventFeed } from "../../src/service/watch-delivery.js";
+import type { Db } from "../../src/store/database.js";
+import { openBalance } from "../../src/store/repositories/ledger.js";
+import { countingDatabase, type CountingDatabase } from "../harness/counting-database.js";
+import { migratedPostgres } from "../harness/databases.js";
+import { newTrace, sendCommand, serviceDeps, uniquePhone } from "../harness/service-fixture.js";
+import { attemptHandler, CountingProvider, dispatchMessage } from "../harness/worker-fixture.js";
+
+/** Copies of a finished verification's rows, as months of traffic leave them behind (retention keeps 30 days). */
+const COPIES = 20_000;
+/** The tables that grow with traffic. */
+const GROWING = ["verifications", "attempts", "delivery_events", "outbox", "idempotency_keys", "rate_limit_counters", "destination_guards", "ledger_entries"];
+
+interface PlanNode {
+  readonly "Node Type": string;
+  readonly "Relation Name"?: string;
+  readonly Plans?: readonly PlanNode[];
+}
+
+function* nodesOf(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* nodesOf(child);
+}
+
+/**
+ * The statements of every call and loop on the hot paths find their rows by
+ * index, so what one costs does not grow with the tables. On real PostgreSQL
+ * with the tables' statistics, as the planner's choice is what is tested:
+ * each statement a call sent is EXPLAINed with its parameters.
+ */
+describe("hot statements read no growing table whole", () => {
+  let db: Db;
+  let counting: CountingDatabase;
+  let explainer: pg.Client;
+  const caller = { id: "table-growth" };
+  const unlimited = { sendsPerCaller: { max: 1_000_000, windowMs: 60_000 }, sendsPerNumberRange: { max: 1_000_000, windowMs: 60_000 } };
+
+  beforeAll(async () => {
+    const fresh = await migratedPostgres();
+    db = fresh.db;
+    counting = await countingDatabase(fresh.url);
+    explainer = new pg.Client({ connectionString: fresh.url });
+    await explainer.connect();
+    // The template: a metered caller's verification, delivered and approved, with a wrong code before.
+    const deps = serviceDeps(db, { limits: unlimited });
+    await openBalance(db, caller.id, { currency: "EUR", micros: 1_000_000_000_000 }, deps.clock.now());
+    const sent = await sendOtp(deps, caller, sendCommand({ idempotencyKey: "template" }), newTrace());
+    await attemptHandler(deps, new CountingProvider())(await dispatchMessage(db, sent.firstAttempt.id));
+    await applyReceipt(deps, { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "DELIVERED", occurredAt: deps.clock.now() });
+    await verifyOtp(deps, caller, sent.verification.id, "not-it");
+    await copyRows(sent.verification.id);
+  }, 120_000);
+  afterAll(async () => {
+    await explainer?.end();
+    await counting?.db.destroy();
+    await db?.destroy();
+  });
+
+  /** COPIES of every row of `template` in the growing tables, each with its own keys (foreign keys not checked). */
+  async function copyRows(template: string): Promise<void> {
+    const copy = (table: string, changes: string, where: string, prefix = "") =>
+      sql.raw(`insert into ${table} ${prefix} select (jsonb_populate_record(t, jsonb_build_object(${changes}))).* from ${table} t cross join generate_series(1, ${COPIES}) as i where ${where}`);
+    const attempt = `(select id from attempts where verification_id = '${template}')`;
+    await db.connection().execute(async (c) => {
+      await sql`set session_replication_role = replica`.execute(c);
+      await copy("verifications", "'id', 'copy-' || i", `t.id = '${template}'`).execute(c);
+      await copy("attempts", "'id', 'copy-a-' || i, 'verification_id', 'copy-' || i, 'provider_message_id', 'copy-p-' || i", `t.verification_id = '${template}'`).execute(c);
+      await copy("delivery_events", "'verification_id', 'copy-' || i", `t.verification_id = '${template}'`).execute(c);
+      await copy("outbox", "'id', 1000000000 + i * 100 + t.id, 'msg_id', 'copy-' || i || t.msg_id", `t.msg_id like '${template}%' or t.msg_id = ${attempt}`, "overriding system value").execute(c);
+      await copy("idempotency_keys", "'key', 'copy-' || i, 'verification_id', 'copy-' || i", `t.verification_id = '${template}'`).execute(c);
+      await copy("rate_limit_counters", "'key', 'copy-' || i || t.key", "true").execute(c);
+      await copy("destination_guards", "'destination_key', 'copy-' || i || t.destination_key", "true").execute(c);
+      await copy("ledger_entries", "'entry_key', 'copy-' || i || t.entry_key", "true").execute(c);
+      await sql`set session_replication_role = origin`.execute(c);
+    });
+    for (const table of GROWING) await sql.raw(`analyze ${table}`).execute(db);
+    const { rows } = await sql<{ n: string }>`select count(*) as n from destination_guards`.execute(db);
+    expect(Number(rows[0]!.n)).toBeGreaterThanOrEqual(COPIES);
+  }
+
+  async function codeOf(deps: ReturnType<typeof serviceDeps>, id: string): Promise<string> {
+    const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", id).executeTakeFirstOrThrow();
+    return deps.protector.unseal(id, row.sealed_code);
+  }
+
+  /** Each statement sent since the last reset that reads a growing table whole: the table and the statement's start. */
+  async function wholeTableReads(): Promise<{ explained: number; reads: string[] }> {
+    const statements = counting.sent().filter((s) => /^\s*(select|with|insert|update|delete)\b/i.test(s.text));
+    const reads: string[] = [];
+    for (const statement of statements) {
+      const { rows } = await explainer.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${statement.text}`, [...statement.values]);
+      for (const node of nodesOf(rows[0]!["QUERY PLAN"][0]!.Plan)) {
+        if (node["Node Type"] === "Seq Scan" && GROWING.includes(node["Relation Name"] ?? "")) reads.push(`${node["Relation Name"]}: ${statement.text.trim().slice(0, 80)}`);
+      }
+    }
+    return { explained: statements.length, reads };
+  }
+
+  it("SendOtp (and its replay), VerifyOtp, GetVerification, CancelOtp, WatchDelivery, the worker's send, a receipt, the scheduler and the expiry sweep", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const silent: EventFeed = { subscribe: () => () => {} };
+    counting.reset();
+    const sent = await sendOtp(deps, caller, sendCommand({ idempotencyKey: "k1", destination: { phone: uniquePhone(), email: "growth@example.com" } }), newTrace());
+    await sendOtp(deps, caller, sendCommand({ idempotencyKey: "k1", destination: { phone: "+31612345678" } }), newTrace()).catch(() => undefined);
+    const id = sent.verification.id;
+    const code = await codeOf(deps, id);
+    expect((await verifyOtp(deps, caller, id, code === "000000" ? "111111" : "000000")).outcome).toBe("WRONG_CODE");
+    await getVerification(deps, caller, id);
+    for await (const item of watchDelivery(deps, silent, caller, id, 0, AbortSignal.timeout(10_000), 10_000)) if (item.kind === "event" && item.event.sequence === 2) break;
+    await attemptHandler(deps, new CountingProvider())(await dispatchMessage(db, sent.firstAttempt.id));
+    await applyReceipt(deps, { provider: "sandbox", providerMessageId: `p-${sent.firstAttempt.id}`, status: "UNDELIVERED", occurredAt: deps.clock.now() });
+    expect(await advanceDuePlans(deps, 50)).toBe(1);
+    expect((await verifyOtp(deps, caller, id, code)).outcome).toBe("APPROVED");
+    const canceled = await sendOtp(deps, caller, sendCommand(), newTrace());
+    await cancelOtp(deps, caller, canceled.verification.id);
+    await sendOtp(deps, caller, sendCommand({ ttlMs: 60_000 }), newTrace());
+    deps.clock.advance(60_000);
+    expect(await expireDue(deps)).toBe(1);
+
+    const { explained, reads } = await wholeTableReads();
+    expect(explained).toBeGreaterThanOrEqual(20);
+    expect(reads).toEqual([]);
+  });
+
+  it("and the lookups still find their rows: a locked address refuses sends and codes, and an approval ends its run of wrong codes", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const phone = uniquePhone();
+    const [key] = guardKeysFor(deps.protector, caller.id, [phone]);
+    const { verification } = await sendOtp(deps, caller, sendCommand({ destination: { phone } }), newTrace());
+    const code = await codeOf(deps, verification.id);
+    const wrong = code === "000000" ? "111111" : "000000";
+    expect((await verifyOtp(deps, caller, verification.id, wrong)).outcome).toBe("WRONG_CODE");
+    const run = () => db.selectFrom("destination_guards").select("consecutive_failures").where("destination_key", "=", key!).executeTakeFirstOrThrow();
+    expect((await run()).consecutive_failures).toBe(1);
+
+    await db.updateTable("destination_guards").set({ locked_until: new Date(deps.clock.now().getTime() + 3_600_000) }).where("destination_key", "=", key!).execute();
+    await expect(sendOtp(deps, caller, sendCommand({ destination: { phone } }), newTrace())).rejects.toThrow(RateLimitedError);
+    expect((await verifyOtp(deps, caller, verification.id, wrong)).outcome).toBe("MAX_ATTEMPTS");
+    // The right code approves even while the address is locked, and ends its run of wrong codes.
+    expect((await verifyOtp(deps, caller, verification.id, code)).outcome).toBe("APPROVED");
+    expect((await run()).consecutive_failures).toBe(0);
+  });
+
+  it("an idempotency key among many is still found: a replay answers with the first send's verification", async () => {
+    const deps = serviceDeps(counting.db, { limits: unlimited });
+    const command = sendCommand({ idempotencyKey: "growth-replay" });
+    const first = await sendOtp(deps, caller, command, newTrace());
+    expect((await sendOtp(deps, caller, command, newTrace())).verification.id).toBe(first.verification.id);
+  });
+});
