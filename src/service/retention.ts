@@ -3,6 +3,7 @@ import type { Db } from "../store/database.js";
 import {
   deleteEndedVerifications,
   deleteIdempotencyKeys,
+  deleteIdleGuards,
   deletePublishedOutbox,
   deleteConversionCounts,
   deleteRouteOutcomes,
@@ -16,7 +17,7 @@ export interface RetentionWindows {
   readonly publishedOutboxMs: number;
   /** Rate-limit window counters after their window started (at least twice the longest limit window), and route outcome rollups after their minute. */
   readonly windowCountersMs: number;
-  /** Ended verifications with their attempts and events, and idempotency keys. */
+  /** Ended verifications with their attempts and events, idempotency keys, and the guards of addresses with no wrong code in as long (and no lock in force). */
   readonly verificationsMs: number;
 }
 
@@ -40,6 +41,7 @@ export async function pruneOnce(db: Db, clock: Clock, windows: RetentionWindows,
     await deleteRouteOutcomes(db, before(windows.windowCountersMs), batch),
     await deleteConversionCounts(db, before(windows.windowCountersMs), batch),
     await deleteIdempotencyKeys(db, before(windows.verificationsMs), batch),
+    await deleteIdleGuards(db, before(windows.verificationsMs), new Date(now), batch),
     await inTransaction(db, ({ trx }) => deleteEndedVerifications(trx, before(windows.verificationsMs), batch)),
   ];
   return { more: counts.some((n) => n === batch), deleted: counts.reduce((a, b) => a + b, 0) };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardKeysFor } from "../../src/service/address-guards.js";
 import { DEFAULT_RETENTION, pruneOnce } from "../../src/service/retention.js";
 import { sendOtp } from "../../src/service/send-otp.js";
 import { verifyOtp } from "../../src/service/verify-otp.js";
@@ -75,5 +76,29 @@ describe.each(BACKENDS)("retention on $name", (backend) => {
     expect((await db.selectFrom("idempotency_keys").select("key").where("caller_id", "=", caller.id).orderBy("key").execute()).map((k) => k.key)).toEqual(["d", "e"]);
     // The ledger is the caller's account: never pruned.
     expect(await count("ledger_entries")).toBe(ledger);
+  });
+
+  it("forgets an address's wrong codes a window after the last one, unless a lock is still in force", async () => {
+    const deps = serviceDeps(db);
+    const caller = { id: "retained-guards" };
+    const guessedOn = async (phone: string) => {
+      const sent = await sendOtp(deps, caller, sendCommand({ destination: { phone } }), newTrace());
+      const row = await db.selectFrom("verifications").select("sealed_code").where("id", "=", sent.verification.id).executeTakeFirstOrThrow();
+      const wrong = deps.protector.unseal(sent.verification.id, row.sealed_code) === "000000" ? "111111" : "000000";
+      expect((await verifyOtp(deps, caller, sent.verification.id, wrong)).outcome).toBe("WRONG_CODE");
+      return guardKeysFor(deps.protector, caller.id, [phone])[0]!;
+    };
+    const idle = await guessedOn("+31611000001");
+    const locked = await guessedOn("+31611000002");
+    const again = await guessedOn("+31611000003");
+    // A lock that outlasts the window (as an address locked many times over gets).
+    await db.updateTable("destination_guards").set({ locked_until: new Date(deps.clock.now().getTime() + 40 * DAY) }).where("destination_key", "=", locked).execute();
+    deps.clock.advance(20 * DAY);
+    await guessedOn("+31611000003"); // its last wrong code is now 20 days later
+    deps.clock.advance(11 * DAY);
+
+    while ((await pruneOnce(db, deps.clock, DEFAULT_RETENTION, 100)).more);
+    const kept = await db.selectFrom("destination_guards").select("destination_key").where("destination_key", "in", [idle, locked, again]).execute();
+    expect(kept.map((g) => g.destination_key).sort()).toEqual([locked, again].sort());
   });
 });

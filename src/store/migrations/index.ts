@@ -13,6 +13,7 @@ import * as conversionCounts from "./20261203T1100-conversion-counts.js";
 import * as prefixBlocks from "./20261203T1300-prefix-blocks.js";
 import * as counterAmounts from "./20261203T1500-counter-amounts.js";
 import * as duplicateAttemptIndex from "./20261203T1700-duplicate-attempt-index.js";
+import * as guardFailureTimes from "./20261207T0100-guard-failure-times.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   "20261203T1300-prefix-blocks": prefixBlocks,
   "20261203T1500-counter-amounts": counterAmounts,
   "20261203T1700-duplicate-attempt-index": duplicateAttemptIndex,
+  "20261207T0100-guard-failure-times": guardFailureTimes,
 };
 
 export const migrationProvider: MigrationProvider = {

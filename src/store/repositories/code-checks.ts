@@ -152,13 +152,13 @@ export async function countWrongCode(db: Executor, wrong: WrongCode): Promise<Ve
   openForCodeInto(statement.add(" where id = ").value(id).add(" and "), now);
   if (wrong.onlyIfNotLast) statement.add(" and failed_attempts + 1 < max_attempts");
   statement.add(" returning *),\n");
-  statement.add("guarded as (\n  insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until)\n  select key, ");
+  statement.add("guarded as (\n  insert into destination_guards as g (destination_key, consecutive_failures, lock_count, locked_until, last_failed_at)\n  select key, ");
   reachesLock("1").add(" then 0 else 1 end, ");
   reachesLock("1").add(" then 1 else 0 end, ");
   reachesLock("1").add(" then ");
-  lockFor("0").add(" end from jsonb_array_elements_text(").value(JSON.stringify(wrong.guardKeys)).add("::jsonb) as key");
+  lockFor("0").add(" end, ").value(now).add("::timestamptz from jsonb_array_elements_text(").value(JSON.stringify(wrong.guardKeys)).add("::jsonb) as key");
   statement.add(' where exists (select 1 from counted) order by key collate "C"');
-  statement.add("\n  on conflict (destination_key) do update set consecutive_failures = ");
+  statement.add("\n  on conflict (destination_key) do update set last_failed_at = excluded.last_failed_at, consecutive_failures = ");
   reachesLock("g.consecutive_failures + 1").add(" then 0 else g.consecutive_failures + 1 end, locked_until = ");
   reachesLock("g.consecutive_failures + 1").add(" then ");
   lockFor("g.lock_count").add(" else g.locked_until end, lock_count = ");

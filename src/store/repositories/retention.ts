@@ -38,6 +38,17 @@ export async function deleteIdempotencyKeys(db: Db, before: Date, limit: number)
 }
 
 /**
+ * Guards of addresses whose last wrong code came before `before` and that are
+ * not locked at `now`: their run of wrong codes and their locks so far are
+ * forgotten. A guard a wrong code touches meanwhile is a new row version,
+ * which the delete (by the old one's ctid) leaves alone.
+ */
+export async function deleteIdleGuards(db: Db, before: Date, now: Date, limit: number): Promise<number> {
+  const result = await sql`delete from destination_guards where ctid in (select ctid from destination_guards where last_failed_at < ${before} and (locked_until is null or locked_until <= ${now}) limit ${limit})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/**
  * Verifications that ended before `before`, with their attempts and events.
  * The verifications are locked first (SKIP LOCKED: one that a late receipt is
  * touching waits for the next round), as the lifecycle's lock order asks.
