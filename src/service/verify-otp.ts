@@ -160,12 +160,12 @@ async function countWrong(deps: ServiceDeps, row: CheckedVerification, now: Date
   if (row.failed_attempts + 1 < row.max_attempts) {
     // Not the last try as read: counted by the one statement alone, which checks that it still is not (a racing
     // wrong code may have taken a try since), so the last try is always counted below, with its event.
-    const updated = await retryConflicts(() => countWrongCode(deps.db, { ...wrong, onlyIfNotLast: true }));
+    const updated = await retryConflicts(() => countWrongCode(deps.db, { onlyIfNotLast: true, ...wrong }));
     if (updated === undefined) throw new MovedOn();
     return wrongCode(updated);
   }
   return inTransaction(deps.db, async (uow) => {
-    const updated = await countWrongCode(uow.trx, { ...wrong, onlyIfNotLast: false });
+    const updated = await countWrongCode(uow.trx, { onlyIfNotLast: false, ...wrong });
     if (updated === undefined) throw new MovedOn();
     if (updated.status === "MAX_ATTEMPTS") {
       // Out of tries: the plan stops, as on approval, and watchers are told.
