@@ -375,11 +375,6 @@ function benchConfig(file: string): string {
   return file;
 }
 
-/**
- * Polls the database until `count` attempts left the queue: DELIVERED, or (rarely, a plan that moved on while its
- * SMS waited for the worker) CANCELED unsent. Gives up (and says where they are) when none has left for 30 s: the
- * drain's length grows with how many sends the API section made.
- */
 /** Every pending verification's code, opened as a worker opens it (the test harness's keys): what a user would type. */
 async function pendingCodes(url: string): Promise<Array<[string, string]>> {
   const client = new pg.Client({ connectionString: url });
@@ -393,6 +388,11 @@ async function pendingCodes(url: string): Promise<Array<[string, string]>> {
   }
 }
 
+/**
+ * Polls the database until `count` attempts left the queue: DELIVERED, or (rarely, a plan that moved on while its
+ * SMS waited for the worker) CANCELED unsent. Gives up (and says where they are) when none has left for 30 s: the
+ * drain's length grows with how many sends the API section made.
+ */
 async function untilAllDelivered(url: string, count: number): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

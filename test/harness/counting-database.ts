@@ -14,7 +14,7 @@ export interface CountingDatabase {
   statements(): number;
   /** The SQLSTATE of each statement the server refused since the last reset (a retried deadlock's 40P01 among them). */
   refusals(): string[];
-  /** Each statement sent since the last reset, with its parameters (to EXPLAIN it). */
+  /** Each statement sent since the last reset, with its parameters (to EXPLAIN it); only with `record`. */
   sent(): SentStatement[];
   reset(): void;
 }
@@ -24,7 +24,8 @@ export interface SentStatement {
   readonly values: readonly unknown[];
 }
 
-export async function countingDatabase(url: string): Promise<CountingDatabase> {
+/** `record`: keep each statement sent, for `sent()` (off by default: race tests send hundreds of thousands). */
+export async function countingDatabase(url: string, options: { record?: boolean } = {}): Promise<CountingDatabase> {
   let count = 0;
   let refusals: string[] = [];
   let sent: SentStatement[] = [];
@@ -33,9 +34,11 @@ export async function countingDatabase(url: string): Promise<CountingDatabase> {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
       count += 1;
-      // Kysely sends text and values; a prepared statement goes as one object holding both.
-      const config = (typeof args[0] === "string" ? { text: args[0], values: args[1] } : args[0]) as { text: string; values?: unknown[] };
-      sent.push({ text: config.text, values: config.values ?? [] });
+      if (options.record) {
+        // Kysely sends text and values; a prepared statement goes as one object holding both.
+        const config = (typeof args[0] === "string" ? { text: args[0], values: args[1] } : args[0]) as { text: string; values?: unknown[] };
+        sent.push({ text: config.text, values: config.values ?? [] });
+      }
       if (process.env.TRACE_SQL) process.stderr.write(`SQL ${String((args[0] as { text?: string }).text ?? args[0]).slice(0, 110).replace(/\s+/g, " ")}\n`);
       const result = query(...args);
       // Seen, not handled: the caller still gets the rejection.

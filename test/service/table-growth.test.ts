@@ -54,7 +54,7 @@ describe("hot statements read no growing table whole", () => {
   beforeAll(async () => {
     const fresh = await migratedPostgres();
     db = fresh.db;
-    counting = await countingDatabase(fresh.url);
+    counting = await countingDatabase(fresh.url, { record: true });
     explainer = new pg.Client({ connectionString: fresh.url });
     await explainer.connect();
     // The template: a metered caller's verification, delivered and approved, with a wrong code before.
