@@ -14,31 +14,57 @@ export interface CountingDatabase {
   statements(): number;
   /** The SQLSTATE of each statement the server refused since the last reset (a retried deadlock's 40P01 among them). */
   refusals(): string[];
-  /** Each statement sent since the last reset, with its parameters (to EXPLAIN it); only with `record`. */
-  sent(): SentStatement[];
+  /** The plan each statement ran with since the last reset, with its row counts (EXPLAIN ANALYZE's JSON); only with `explain`. */
+  plans(): ExecutedPlan[];
   reset(): void;
 }
 
-export interface SentStatement {
-  readonly text: string;
-  readonly values: readonly unknown[];
+export interface ExecutedPlan {
+  readonly "Query Text": string;
+  readonly Plan: PlanNode;
 }
 
-/** `record`: keep each statement sent, for `sent()` (off by default: race tests send hundreds of thousands). */
-export async function countingDatabase(url: string, options: { record?: boolean } = {}): Promise<CountingDatabase> {
+export interface PlanNode {
+  readonly "Node Type": string;
+  readonly "Relation Name"?: string;
+  readonly "Index Name"?: string;
+  readonly "Actual Rows"?: number;
+  readonly "Actual Loops"?: number;
+  readonly "Rows Removed by Filter"?: number;
+  readonly "Rows Removed by Index Recheck"?: number;
+  readonly Plans?: readonly PlanNode[];
+}
+
+/**
+ * The server's auto_explain, on for each of the pool's sessions: every statement's plan as it ran, with its row
+ * counts, comes back as a notice (LOG level, which `client_min_messages` lets through to the client).
+ */
+const EXPLAIN_EACH_STATEMENT = [
+  "session_preload_libraries=auto_explain",
+  "auto_explain.log_min_duration=0",
+  "auto_explain.log_analyze=on",
+  "auto_explain.log_timing=off",
+  "auto_explain.log_format=json",
+  "client_min_messages=log",
+].map((setting) => `-c ${setting}`).join(" ");
+
+/** `explain`: keep the plan each statement ran with, for `plans()` (the URL's user must be a superuser). */
+export async function countingDatabase(url: string, options: { explain?: boolean } = {}): Promise<CountingDatabase> {
   let count = 0;
   let refusals: string[] = [];
-  let sent: SentStatement[] = [];
-  const pool = openPool(url, DEFAULT_POOL, silentLogger);
+  let plans: ExecutedPlan[] = [];
+  const target = options.explain ? `${url}${url.includes("?") ? "&" : "?"}options=${encodeURIComponent(EXPLAIN_EACH_STATEMENT)}` : url;
+  const pool = openPool(target, DEFAULT_POOL, silentLogger);
   pool.on("connect", (client: pg.PoolClient) => {
+    if (options.explain) {
+      client.on("notice", (notice) => {
+        const at = notice.message?.indexOf("plan:\n") ?? -1;
+        if (at >= 0) plans.push(JSON.parse(notice.message!.slice(at + "plan:\n".length)) as ExecutedPlan);
+      });
+    }
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
       count += 1;
-      if (options.record) {
-        // Kysely sends text and values; a prepared statement goes as one object holding both.
-        const config = (typeof args[0] === "string" ? { text: args[0], values: args[1] } : args[0]) as { text: string; values?: unknown[] };
-        sent.push({ text: config.text, values: config.values ?? [] });
-      }
       if (process.env.TRACE_SQL) process.stderr.write(`SQL ${String((args[0] as { text?: string }).text ?? args[0]).slice(0, 110).replace(/\s+/g, " ")}\n`);
       const result = query(...args);
       // Seen, not handled: the caller still gets the rejection.
@@ -50,11 +76,11 @@ export async function countingDatabase(url: string, options: { record?: boolean 
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     statements: () => count,
     refusals: () => refusals,
-    sent: () => sent,
+    plans: () => plans,
     reset: () => {
       count = 0;
       refusals = [];
-      sent = [];
+      plans = [];
     },
   };
 }

@@ -14,6 +14,7 @@ import * as prefixBlocks from "./20261203T1300-prefix-blocks.js";
 import * as counterAmounts from "./20261203T1500-counter-amounts.js";
 import * as duplicateAttemptIndex from "./20261203T1700-duplicate-attempt-index.js";
 import * as guardFailureTimes from "./20261207T0100-guard-failure-times.js";
+import * as indexChoices from "./20261207T0400-index-choices.js";
 
 /** Every migration, by name, in order. Explicit, so bundling or a stray file cannot change history. */
 const migrations: Record<string, Migration> = {
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   "20261203T1500-counter-amounts": counterAmounts,
   "20261203T1700-duplicate-attempt-index": duplicateAttemptIndex,
   "20261207T0100-guard-failure-times": guardFailureTimes,
+  "20261207T0400-index-choices": indexChoices,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -5,7 +5,10 @@ import type { Db, Trx } from "../database.js";
  * Batched deletes of rows past their retention window. Each call deletes at
  * most `limit` rows found through an index and returns how many it deleted,
  * so a caller loops while batches come back full and no statement holds many
- * locks for long.
+ * locks for long. Each batch is the oldest rows, in the index's order: without
+ * the order, statistics taken while a table was small made the planner read
+ * the table from its start for the batch, the whole table when nothing was
+ * due yet (table-growth.test.ts).
  */
 
 export async function deletePublishedOutbox(db: Db, before: Date, limit: number): Promise<number> {
@@ -18,22 +21,22 @@ export async function deletePublishedOutbox(db: Db, before: Date, limit: number)
 }
 
 export async function deleteWindowCounters(db: Db, before: Date, limit: number): Promise<number> {
-  const result = await sql`delete from rate_limit_counters where ctid in (select ctid from rate_limit_counters where window_start < ${before} limit ${limit})`.execute(db);
+  const result = await sql`delete from rate_limit_counters where ctid in (select ctid from rate_limit_counters where window_start < ${before} order by window_start limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
 export async function deleteRouteOutcomes(db: Db, before: Date, limit: number): Promise<number> {
-  const result = await sql`delete from route_outcomes where ctid in (select ctid from route_outcomes where minute < ${before} limit ${limit})`.execute(db);
+  const result = await sql`delete from route_outcomes where ctid in (select ctid from route_outcomes where minute < ${before} order by minute limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
 export async function deleteConversionCounts(db: Db, before: Date, limit: number): Promise<number> {
-  const result = await sql`delete from conversion_counts where ctid in (select ctid from conversion_counts where minute < ${before} limit ${limit})`.execute(db);
+  const result = await sql`delete from conversion_counts where ctid in (select ctid from conversion_counts where minute < ${before} order by minute limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
 export async function deleteIdempotencyKeys(db: Db, before: Date, limit: number): Promise<number> {
-  const result = await sql`delete from idempotency_keys where ctid in (select ctid from idempotency_keys where created_at < ${before} limit ${limit})`.execute(db);
+  const result = await sql`delete from idempotency_keys where ctid in (select ctid from idempotency_keys where created_at < ${before} order by created_at limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
@@ -44,7 +47,7 @@ export async function deleteIdempotencyKeys(db: Db, before: Date, limit: number)
  * which the delete (by the old one's ctid) leaves alone.
  */
 export async function deleteIdleGuards(db: Db, before: Date, now: Date, limit: number): Promise<number> {
-  const result = await sql`delete from destination_guards where ctid in (select ctid from destination_guards where last_failed_at < ${before} and (locked_until is null or locked_until <= ${now}) limit ${limit})`.execute(db);
+  const result = await sql`delete from destination_guards where ctid in (select ctid from destination_guards where last_failed_at < ${before} and (locked_until is null or locked_until <= ${now}) order by last_failed_at limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 

@@ -53,6 +53,7 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
     if (id === undefined) windowIds.set(name, (id = windowIds.size));
     return id;
   };
+  const keyed = queries.filter((q) => q.idempotencyKey !== "");
   const sends = JSON.stringify(
     queries.map((q, i) => ({
       i,
@@ -74,10 +75,15 @@ export async function admitSends(db: Db, queries: readonly SendAdmissionQuery[])
     ), held as (
       select sends.i, k.verification_id, k.request_hash from sends
       join idempotency_keys k on sends.idempotency_key <> '' and k.caller_id = sends.caller_id and k.key = sends.idempotency_key
+      -- As for the guards below: the keys as arrays too, so that they are found by index.
+      where k.caller_id = any(${[...new Set(keyed.map((q) => q.callerId))]}::text[]) and k.key = any(${[...new Set(keyed.map((q) => q.idempotencyKey))]}::text[])
     ), locked as (
       select sends.i, max(g.locked_until) as until from sends
       cross join lateral jsonb_array_elements_text(sends.guard_keys) as guard(key)
       join destination_guards g on g.destination_key = guard.key and g.locked_until > sends.now
+      -- The group's keys as an array too: the guards are then found by their key's index. Joined on the keys from
+      -- the JSON alone, they would be read whole (the planner takes the JSON for 100 rows and hashes the table).
+      where g.destination_key = any(${[...new Set(queries.flatMap((q) => q.guardKeys))]}::text[])
       group by sends.i
     ), windows as (
       select w.* from sends
