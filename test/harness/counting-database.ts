@@ -37,11 +37,13 @@ export interface PlanNode {
 
 /**
  * The server's auto_explain, on for each of the pool's sessions: every statement's plan as it ran, with its row
- * counts, comes back as a notice (LOG level, which `client_min_messages` lets through to the client).
+ * counts, comes back as a notice (LOG level, which `client_min_messages` lets through to the client). The
+ * statements the server runs for a statement (foreign-key checks) come too.
  */
 const EXPLAIN_EACH_STATEMENT = [
   "session_preload_libraries=auto_explain",
   "auto_explain.log_min_duration=0",
+  "auto_explain.log_nested_statements=on",
   "auto_explain.log_analyze=on",
   "auto_explain.log_timing=off",
   "auto_explain.log_format=json",

@@ -42,9 +42,11 @@ function* nodesOf(node: PlanNode): Generator<PlanNode> {
  *
  * Twice: with the tables' statistics taken after the copies, and with them
  * taken while the tables were small, as on a new install until autovacuum
- * catches up (and as a prepared statement's cached plan keeps them). Stale
- * statistics made two plans read a whole window of counters and the whole
- * unpublished outbox for each statement (BENCHMARKS.md (24)).
+ * catches up (and as a prepared statement's cached plan keeps them). With
+ * such statistics the lookups of a verification by id and caller read every
+ * verification of the caller, marking messages published read the whole
+ * unpublished outbox, and retention's batches read whole tables; in the
+ * bench, the admission read a whole window of counters (BENCHMARKS.md (24)).
  */
 describe.each([
   { statistics: "taken after the copies", analyzeFirst: false },
