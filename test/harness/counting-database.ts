@@ -48,14 +48,19 @@ const EXPLAIN_EACH_STATEMENT = [
   "auto_explain.log_timing=off",
   "auto_explain.log_format=json",
   "client_min_messages=log",
-].map((setting) => `-c ${setting}`).join(" ");
+];
 
-/** `explain`: keep the plan each statement ran with, for `plans()` (the URL's user must be a superuser). */
-export async function countingDatabase(url: string, options: { explain?: boolean } = {}): Promise<CountingDatabase> {
+/**
+ * `explain`: keep the plan each statement ran with, for `plans()` (the URL's user must be a superuser).
+ * `genericPlans`: plan every statement as a cached plan is, without its parameters' values (as the server does for a
+ * prepared statement after its first runs).
+ */
+export async function countingDatabase(url: string, options: { explain?: boolean; genericPlans?: boolean } = {}): Promise<CountingDatabase> {
   let count = 0;
   let refusals: string[] = [];
   let plans: ExecutedPlan[] = [];
-  const target = options.explain ? `${url}${url.includes("?") ? "&" : "?"}options=${encodeURIComponent(EXPLAIN_EACH_STATEMENT)}` : url;
+  const settings = [...(options.explain ? EXPLAIN_EACH_STATEMENT : []), ...(options.genericPlans ? ["plan_cache_mode=force_generic_plan"] : [])];
+  const target = settings.length > 0 ? `${url}${url.includes("?") ? "&" : "?"}options=${encodeURIComponent(settings.map((setting) => `-c ${setting}`).join(" "))}` : url;
   const pool = openPool(target, DEFAULT_POOL, silentLogger);
   pool.on("connect", (client: pg.PoolClient) => {
     if (options.explain) {

@@ -189,7 +189,8 @@ export async function claimDuePolls(
   const due = await trx
     .selectFrom("attempts")
     .select("id")
-    .where("status", "=", "SUBMITTED")
+    // Written into the statement, so that `attempts_due_poll` (submitted attempts) serves its cached plan too (see `PENDING`, verifications.ts).
+    .where("status", "=", sql.lit("SUBMITTED"))
     .where("provider", "in", [...providers])
     .where("next_poll_at", "<=", now)
     .where("submitted_at", ">", submittedAfter)

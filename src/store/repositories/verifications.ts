@@ -89,12 +89,21 @@ export async function lockForEnding(trx: Trx, id: string, callerId: string): Pro
     .executeTakeFirst();
 }
 
+/**
+ * `status = 'PENDING'` written into the statement, not passed as a parameter: the partial indexes of pending
+ * verifications (`verifications_due_step`, `verifications_pending_expiry`) then serve the statement's cached
+ * (generic) plan too. With the status as a parameter that plan could not use them, and once statistics from a
+ * small table made it look cheap, each claim of the bench's drain read and sorted the whole table (1 s a claim;
+ * BENCHMARKS.md (24)).
+ */
+const PENDING = sql.lit("PENDING");
+
 /** Pending verifications past their expiry, locked for this sweeper (other replicas skip them). */
 export async function claimExpired(trx: Trx, now: Date, limit: number): Promise<EndingVerification[]> {
   return trx
     .selectFrom("verifications")
     .select(["id", "status", "trace_id", "event_seq", (eb) => firstTraceparent(eb.ref("verifications.id")).as("traceparent")])
-    .where("status", "=", "PENDING")
+    .where("status", "=", PENDING)
     .where("expires_at", "<=", now)
     .orderBy("expires_at")
     .limit(limit)
@@ -160,7 +169,7 @@ export async function claimDuePlans(trx: Trx, now: Date, limit: number): Promise
   return trx
     .selectFrom("verifications")
     .selectAll()
-    .where("status", "=", "PENDING")
+    .where("status", "=", PENDING)
     .where("next_step_at", "<=", now)
     .orderBy("next_step_at")
     .limit(limit)
