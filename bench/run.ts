@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only=api,flows,scheduler,streams,dev] [-- --tracing[=ratio]]
+ * npm run bench [-- --quick] [-- --only=api,flows,scheduler,streams,dev] [-- --tracing[=ratio]] [-- --slow-plans[=ms]]
  *
  * `serve` and `worker` as processes on real PostgreSQL and nats-server (the
  * test harness starts them on loopback, throwaway data), an SMS API peer on
@@ -14,9 +14,12 @@
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
  * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every trace
  * (or the given ratio) sampled and exported over OTLP/HTTP to a sink in this process.
+ * `--slow-plans` has PostgreSQL log the plan of each statement slower than
+ * 80 ms (or the given ms) and each autovacuum run, into a directory it names
+ * at the end: how the causes in BENCHMARKS.md (24) were found.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -43,6 +46,9 @@ const quick = process.argv.includes("--quick");
 const tracingArg = process.argv.find((a) => a === "--tracing" || a.startsWith("--tracing="));
 const tracing = tracingArg !== undefined;
 const samplingRatio = tracingArg?.includes("=") ? Number(tracingArg.split("=")[1]) : 1;
+const slowPlansArg = process.argv.find((a) => a === "--slow-plans" || a.startsWith("--slow-plans="));
+const slowPlansMs = slowPlansArg === undefined ? undefined : slowPlansArg.includes("=") ? Number(slowPlansArg.split("=")[1]) : 80;
+if (slowPlansMs !== undefined && !(slowPlansMs >= 0)) throw new Error(`--slow-plans: ${slowPlansArg} is not a number of milliseconds`);
 const SECTIONS = ["api", "flows", "scheduler", "streams", "dev"] as const;
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const sections = new Set(onlyArg ? onlyArg.split(",") : SECTIONS);
@@ -67,7 +73,8 @@ const headersOf = (caller: number) => ({ authorization: `Bearer ${tokenOf(caller
 
 async function main(): Promise<void> {
   const benchStarted = performance.now();
-  const postgres = await startPostgres();
+  const planLog = slowPlansMs === undefined ? undefined : slowPlanLog(slowPlansMs);
+  const postgres = await startPostgres(planLog?.settings);
   const nats = await startNats();
   const peer = await HttpRoutePeer.start({ apiKey: "bench-key", webhookSecret: "bench-secret" });
   const sink = tracing ? await OtlpSink.start(samplingRatio) : undefined;
@@ -143,7 +150,29 @@ async function main(): Promise<void> {
     await sink?.stop();
     await nats.stop();
     await postgres.stop();
+    if (planLog) process.stderr.write(`bench: plans of statements over ${slowPlansMs} ms, and autovacuum's runs, in ${planLog.dir}\n`);
   }
+}
+
+/**
+ * Settings that have PostgreSQL log the plan of each statement slower than `ms`
+ * (nested ones too: foreign-key checks) and each autovacuum run, and the
+ * directory the log goes to. It outlives the server's data directory; the
+ * server may run as the postgres user, so anyone may write to it.
+ */
+function slowPlanLog(ms: number): { dir: string; settings: string[] } {
+  const dir = mkdtempSync(path.join(tmpdir(), "otp-bench-plans-"));
+  chmodSync(dir, 0o777);
+  const settings = [
+    "shared_preload_libraries=auto_explain",
+    `auto_explain.log_min_duration=${ms}`,
+    "auto_explain.log_nested_statements=on",
+    "log_autovacuum_min_duration=0",
+    "logging_collector=on",
+    `log_directory=${dir}`,
+    "log_file_mode=0644",
+  ];
+  return { dir, settings };
 }
 
 const CONCURRENCY = CONNECTIONS * IN_FLIGHT;

@@ -32,9 +32,10 @@ function binDir(): string {
 /**
  * Starts a throwaway PostgreSQL server: initdb into a temp dir, listen on a free
  * loopback port, durability off (tests do not need to survive power loss).
+ * `settings` are more of the server's settings (`name=value`).
  * PostgreSQL refuses to run as root, so as root it runs as the postgres user.
  */
-export async function startPostgres(): Promise<RunningPostgres> {
+export async function startPostgres(settings: readonly string[] = []): Promise<RunningPostgres> {
   const bin = binDir();
   const dataDir = mkdtempSync(path.join(tmpdir(), "otp-pg-"));
   const asRoot = process.getuid?.() === 0;
@@ -51,6 +52,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
   const [cmd, args] = runAs(path.join(bin, "postgres"), [
     "-D", dataDir, "-p", String(port), "-k", dataDir, "-c", "listen_addresses=127.0.0.1",
     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+    ...settings.flatMap((setting) => ["-c", setting]),
   ]);
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let child: ChildProcess | undefined;
