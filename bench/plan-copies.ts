@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
+import { waitFor } from "../test/harness/free-port.js";
 import { cpuPerCall, sampleCpu } from "./cpu.js";
 import { percentiles, type LoadResult } from "./load.js";
 
@@ -44,14 +45,7 @@ export class PlanCopies {
     await this.analyze();
     const cpuBefore = sampleCpu();
     const started = performance.now();
-    const deadline = Date.now() + 600_000;
-    // As `anyStillDue`: only to the first one left.
-    const anyPending = async () =>
-      (await this.client.query<{ pending: boolean }>("select exists (select 1 from verifications where status = 'PENDING' and expires_at <= now() and id like 'vrf_expired_%') as pending")).rows[0]!.pending;
-    while (await anyPending()) {
-      if (Date.now() > deadline) throw new Error("expired verifications still pending after ten minutes");
-      await sleep(100);
-    }
+    await waitFor("the expiry sweep to end every expired copy", async () => !(await this.anyRow("verifications where status = 'PENDING' and expires_at <= now() and id like 'vrf_expired_%'")), 600_000);
     return { expireMs: performance.now() - started, cpuMsPerExpiry: cpuPerCall(cpuBefore, sampleCpu(), count) };
   }
 
@@ -94,17 +88,15 @@ export class PlanCopies {
   }
 
   /**
-   * Whether a copy is still waiting for its email step. Read through the
-   * scheduler's own index (pending and due), and only to the first one left:
-   * asked every 100 ms, a scan of the whole table took most of a core from the
-   * scheduler it measures, and a count of the due plans 80-230 ms each at the
-   * drain's start, a fifth of the box (BENCHMARKS.md (24)).
+   * Whether `from` (a table and its condition) has a row: what the waits poll,
+   * each through the index of the loop it measures, and only to the first row
+   * left. Asked every 100 ms, a scan of the whole table took most of a core
+   * from the scheduler it measures, and a count of the due plans 80-230 ms
+   * each at the drain's start, a fifth of the box (BENCHMARKS.md (24)).
    */
-  async anyStillDue(): Promise<boolean> {
-    const { rows } = await this.client.query<{ due: boolean }>(
-      "select exists (select 1 from verifications where status = 'PENDING' and next_step_at <= now() and current_step = 0 and id like 'vrf_plan_%') as due",
-    );
-    return rows[0]!.due;
+  private async anyRow(from: string, values: unknown[] = []): Promise<boolean> {
+    const { rows } = await this.client.query<{ found: boolean }>(`select exists (select 1 from ${from}) as found`, values);
+    return rows[0]!.found;
   }
 
   /**
@@ -121,18 +113,8 @@ export class PlanCopies {
     await this.untilNoneDue(600_000);
     const drainMs = performance.now() - started;
     const { rows } = await this.client.query<{ n: string }>("select count(*) as n from outbox where created_at >= now() - make_interval(secs => $1::float8 / 1000)", [drainMs + 1_000]);
-    const deadline = Date.now() + 600_000;
-    while (await this.anyUnpublishedAfter(last[0]!.id)) {
-      if (Date.now() > deadline) throw new Error("the outbox left messages unpublished for ten minutes");
-      await sleep(100);
-    }
+    await waitFor("the outbox to publish the drain's messages", async () => !(await this.anyRow("outbox where published_at is null and id > $1", [last[0]!.id])), 600_000);
     return { drainMs, publishedMs: performance.now() - started, messages: Number(rows[0]!.n), cpuMsPerPlan: cpuPerCall(cpuBefore, sampleCpu(), plans) };
-  }
-
-  /** Whether a message written after outbox row `id` is unpublished; through the unpublished rows' index, to the first. */
-  private async anyUnpublishedAfter(id: string): Promise<boolean> {
-    const { rows } = await this.client.query<{ pending: boolean }>("select exists (select 1 from outbox where published_at is null and id > $1) as pending", [id]);
-    return rows[0]!.pending;
   }
 
   /**
@@ -159,11 +141,8 @@ export class PlanCopies {
     return { name: `fallback scheduler: lateness of the next step at ${perSecond} plans due per second`, perSecond, ...percentiles(late), errors: this.made - from + 1 - late.length };
   }
 
+  /** Until no copy is waiting for its email step. */
   private async untilNoneDue(withinMs: number): Promise<void> {
-    const deadline = Date.now() + withinMs;
-    while (await this.anyStillDue()) {
-      if (Date.now() > deadline) throw new Error(`plans still due after ${withinMs / 1000} s`);
-      await sleep(100);
-    }
+    await waitFor("the scheduler to move every due copy on", async () => !(await this.anyRow("verifications where status = 'PENDING' and next_step_at <= now() and current_step = 0 and id like 'vrf_plan_%'")), withinMs);
   }
 }
