@@ -3,18 +3,20 @@ import pg from "pg";
 import { waitFor } from "../test/harness/free-port.js";
 import { cpuPerCall, sampleCpu } from "./cpu.js";
 import { percentiles, type LoadResult } from "./load.js";
+import { settleWrites } from "./settle.js";
 
 /**
  * Copies of `template` (an SMS → email plan) as verifications whose SMS
  * attempt was submitted without a receipt and whose step is due, made in SQL
- * (a backlog of 100k is not worth 100k SendOtp calls).
+ * (a backlog of 100k is not worth 100k SendOtp calls). Each measure starts
+ * once the copies are written out (bench/settle.ts).
  */
 export class PlanCopies {
   private readonly client: pg.Client;
   private made = 0;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly template: string,
   ) {
     this.client = new pg.Client({ connectionString: url });
@@ -29,10 +31,10 @@ export class PlanCopies {
   }
 
   /** `count` more copies, their SMS step's deadline (from the template's plan) reached at the database's now(). */
-  async make(count: number): Promise<void> {
+  async make(count: number, settled = false): Promise<void> {
     const first = this.made + 1;
     this.made += count;
-    await this.copy("plan", first, this.made, "'expires_at', now() + interval '10 minutes', 'next_step_at', now()");
+    await this.copy("plan", first, this.made, "'expires_at', now() + interval '10 minutes', 'next_step_at', now()", settled);
   }
 
   /**
@@ -41,8 +43,7 @@ export class PlanCopies {
    * ended them all (bounded: ten minutes).
    */
   async expire(count: number): Promise<{ expireMs: number; cpuMsPerExpiry: Record<string, number> }> {
-    await this.copy("expired", 1, count, "'expires_at', now(), 'next_step_at', null");
-    await this.analyze();
+    await this.copy("expired", 1, count, "'expires_at', now(), 'next_step_at', null", true);
     const cpuBefore = sampleCpu();
     const started = performance.now();
     await waitFor("the expiry sweep to end every expired copy", async () => !(await this.anyRow("verifications where status = 'PENDING' and expires_at <= now() and id like 'vrf_expired_%'")), 600_000);
@@ -50,16 +51,17 @@ export class PlanCopies {
   }
 
   /**
-   * Statistics for the tables the copies went into. The copies arrive at once, where traffic would have brought them
-   * over minutes with autovacuum's ANALYZE along the way: without statistics the planner took the scheduler's read of
-   * 50 verifications' attempts for a quarter of the table and scanned it, 100 ms a batch (BENCHMARKS.md (24)).
+   * Copies `first`..`last` of the template and its SMS attempt (submitted, no receipt), named `vrf_<kind>_<n>`, with
+   * `fields` (SQL) set. A `settled` batch, which the measure after it starts from, is ready before it commits (and
+   * so before it falls due): with statistics, and written out (bench/settle.ts; the pages of the open transaction's
+   * rows are written like any other).
+   *
+   * Statistics, because the copies arrive at once, where traffic would have brought them over minutes with
+   * autovacuum's ANALYZE along the way: without them the planner took the scheduler's read of 50 verifications'
+   * attempts for a quarter of the table and scanned it, 100 ms a batch (BENCHMARKS.md (24)). ANALYZE in the copies'
+   * transaction samples their rows, and its statistics commit with them.
    */
-  private async analyze(): Promise<void> {
-    await this.client.query("analyze verifications, attempts");
-  }
-
-  /** Copies `first`..`last` of the template and its SMS attempt (submitted, no receipt), named `vrf_<kind>_<n>`, with `fields` (SQL) set. */
-  private async copy(kind: string, first: number, last: number, fields: string): Promise<void> {
+  private async copy(kind: string, first: number, last: number, fields: string, settled = false): Promise<void> {
     await this.client.query("begin");
     // The record is built in a lateral join: `select (f(…)).*` would call f once per column of the table.
     await this.client.query(
@@ -79,6 +81,10 @@ export class PlanCopies {
        where a.verification_id = $1 and a.step_index = 0`,
       [this.template, first, last],
     );
+    if (settled) {
+      await this.client.query("analyze verifications, attempts");
+      await settleWrites(this.url);
+    }
     await this.client.query("commit");
   }
 
@@ -106,8 +112,7 @@ export class PlanCopies {
    */
   async drain(plans: number): Promise<{ drainMs: number; publishedMs: number; messages: number; cpuMsPerPlan: Record<string, number> }> {
     const { rows: last } = await this.client.query<{ id: string }>("select coalesce(max(id), 0) as id from outbox");
-    await this.make(plans);
-    await this.analyze();
+    await this.make(plans, true);
     const cpuBefore = sampleCpu();
     const started = performance.now();
     await this.untilNoneDue(600_000);
@@ -122,6 +127,7 @@ export class PlanCopies {
    * then reports how late each one's next attempt was queued after its deadline.
    */
   async lateness(perSecond: number, seconds: number): Promise<LoadResult> {
+    await settleWrites(this.url);
     const from = this.made + 1;
     const started = performance.now();
     const ticks = seconds * 10;

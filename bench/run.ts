@@ -12,6 +12,7 @@
  * VerifyOtp with the right code), flows (complete flows), scheduler (a
  * backlog's drain, lateness at steady load, the expiry sweep), streams (many
  * WatchDelivery streams on one serve), dev (the embedded role on PGlite).
+ * Each measure starts once what came before it is written out (bench/settle.ts).
  * `--tracing` runs `serve` and `worker` with OpenTelemetry on, every trace
  * (or the given ratio) sampled and exported over OTLP/HTTP to a sink in this process.
  * `--slow-plans` has PostgreSQL log the plan of each statement slower than
@@ -40,6 +41,7 @@ import { atRate, clients, percentiles, saturate, withCpu, type LoadResult } from
 import { LoadGenerator } from "./load-generator.js";
 import { OtlpSink } from "./otlp-sink.js";
 import { PlanCopies } from "./plan-copies.js";
+import { settleWrites } from "./settle.js";
 
 const quick = process.argv.includes("--quick");
 /** `--tracing` samples every trace; `--tracing=0.1` a tenth of them (parent-based ratio, as production would). */
@@ -116,9 +118,11 @@ async function main(): Promise<void> {
     let phone = 0;
     const nextPhone = () => `+3164${String(++phone).padStart(7, "0")}`;
     const results: LoadResult[] = [];
-    results.push(await withCpu(() => load.run({ name: "grpc.health.v1 Check (transport baseline)", call: { kind: "check" }, ...saturation })));
-    results.push(await rawPostgres(databaseUrl));
-    results.push(await jetStreamPublish(nats.url));
+    // Every measure starts with what came before it written out (bench/settle.ts).
+    const measure = async (run: () => Promise<LoadResult>) => (await settleWrites(databaseUrl), await run());
+    results.push(await measure(() => withCpu(() => load.run({ name: "grpc.health.v1 Check (transport baseline)", call: { kind: "check" }, ...saturation }))));
+    results.push(await measure(() => rawPostgres(databaseUrl)));
+    results.push(await measure(() => jetStreamPublish(nats.url)));
 
     let worker: Promise<ServiceProcess> | undefined;
     const startWorker = async () => {
@@ -130,7 +134,7 @@ async function main(): Promise<void> {
       processes.push(await worker);
       return true;
     };
-    const bench: Bench = { databaseUrl, options, load, otp, nextPhone, results, serve, startWorker };
+    const bench: Bench = { databaseUrl, options, load, measure, otp, nextPhone, results, serve, startWorker };
     const timed = async (name: string, section: () => Promise<void>) => {
       const started = performance.now();
       await section();
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
     if (sections.has("flows")) await timed("flows", () => flowsSection(bench));
     if (sections.has("scheduler")) await timed("scheduler", () => schedulerSection(bench));
     if (sections.has("streams")) await timed("streams", () => streamsSection(bench));
-    if (sections.has("dev")) await timed("dev", async () => void results.push(await devSendOtp()));
+    if (sections.has("dev")) await timed("dev", async () => void results.push(await measure(devSendOtp)));
     report(results, startMs);
     if (sink) process.stderr.write(`bench: tracing on, ${sink.requests} OTLP export requests (${Math.round(sink.bytes / 1e6)} MB) received\n`);
   } finally {
@@ -187,6 +191,8 @@ interface Bench {
   readonly options: Parameters<typeof startWorkerProcess>[0];
   /** The load generator's process: every measure of a rate and its latencies. */
   readonly load: LoadGenerator;
+  /** Runs a measure once the writes before it are out (bench/settle.ts): every reported measure goes through it. */
+  readonly measure: (run: () => Promise<LoadResult>) => Promise<LoadResult>;
   /** This process's own clients, for single calls. */
   readonly otp: ReturnType<typeof clients<typeof OtpService>>;
   readonly nextPhone: () => string;
@@ -197,50 +203,54 @@ interface Bench {
 }
 
 /** SendOtp at saturation and at fixed rates, VerifyOtp with a wrong code, the worker's drain, then VerifyOtp with the right code. */
-async function apiSection({ databaseUrl, load, results, startWorker }: Bench): Promise<void> {
+async function apiSection({ databaseUrl, load, measure, results, startWorker }: Bench): Promise<void> {
   // The API alone: no worker yet, so the box's two cores serve SendOtp (and the outbox publishing) only.
   // The dispatches queue up in JetStream for the worker's drain below.
-  const oneCaller = await withCpu(() => load.run({ name: "SendOtp, one caller (no worker running)", call: { kind: "send", callers: 1 }, ...saturation }));
+  const oneCaller = await measure(() => withCpu(() => load.run({ name: "SendOtp, one caller (no worker running)", call: { kind: "send", callers: 1 }, ...saturation })));
   results.push(oneCaller);
-  results.push(await load.run({ name: `SendOtp, ${CALLERS} callers (no worker running)`, call: { kind: "send", callers: CALLERS }, ...saturation }));
+  results.push(await measure(() => load.run({ name: `SendOtp, ${CALLERS} callers (no worker running)`, call: { kind: "send", callers: CALLERS }, ...saturation })));
   for (const share of [0.25, 0.5, 0.75]) {
     const rate = Math.max(1, Math.round(oneCaller.perSecond * share));
     // With the CPU per call: at lower rates the sends of one event-loop turn are fewer, so each costs more.
-    results.push(await withCpu(() => load.run({ name: `SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, call: { kind: "send", callers: 1 }, ...fixedRate(rate) })));
+    results.push(await measure(() => withCpu(() => load.run({ name: `SendOtp, one caller, fixed rate ${rate}/s (${share * 100} % of saturation)`, call: { kind: "send", callers: 1 }, ...fixedRate(rate) }))));
     if (share === 0.5) {
       // The same rate of the cheapest call: the load generator's and the transport's own tail, for comparison.
-      results.push(await load.run({ name: `grpc.health.v1 Check, fixed rate ${rate}/s (the tail without SendOtp)`, call: { kind: "check" }, ...fixedRate(rate) }));
+      results.push(await measure(() => load.run({ name: `grpc.health.v1 Check, fixed rate ${rate}/s (the tail without SendOtp)`, call: { kind: "check" }, ...fixedRate(rate) })));
     }
   }
-  results.push(await withCpu(() => load.run({ name: "VerifyOtp, wrong code", call: { kind: "verify-wrong" }, ...saturation })));
+  results.push(await measure(() => withCpu(() => load.run({ name: "VerifyOtp, wrong code", call: { kind: "verify-wrong" }, ...saturation }))));
 
   // The worker starts with every send above queued: how fast it drains them to DELIVERED.
   const queued = await load.sent();
-  const drainStarted = performance.now();
-  await startWorker();
-  await untilAllDelivered(databaseUrl, queued);
-  const drainSeconds = (performance.now() - drainStarted) / 1000;
-  results.push({ name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 });
+  results.push(
+    await measure(async () => {
+      const drainStarted = performance.now();
+      await startWorker();
+      await untilAllDelivered(databaseUrl, queued);
+      const drainSeconds = (performance.now() - drainStarted) / 1000;
+      return { name: `worker drain: ${queued} queued sends to DELIVERED (start included)`, perSecond: Math.round(queued / drainSeconds), p50Ms: NaN, p99Ms: NaN, errors: 0 };
+    }),
+  );
 
   // The right code, once per verification, after the drain: each code's SMS has gone out, so an approval has no
   // unsent attempt to cancel, as for a user who typed the code the SMS brought.
   const codes = await pendingCodes(databaseUrl);
-  results.push(await withCpu(() => load.run({ name: "VerifyOtp, right code", call: { kind: "verify-right", codes }, ...saturation })));
+  results.push(await measure(() => withCpu(() => load.run({ name: "VerifyOtp, right code", call: { kind: "verify-right", codes }, ...saturation }))));
 }
 
 /** Complete flows at saturation and at half that rate, with the worker running (started here unless the api section did). */
-async function flowsSection({ load, results, startWorker }: Bench): Promise<void> {
+async function flowsSection({ load, measure, results, startWorker }: Bench): Promise<void> {
   if (await startWorker()) {
     // A worker just started costs twice its CPU per flow for its first few thousand (the api section's drain warms
     // it otherwise): flows unreported first, so that `--only=flows` measures what a whole run does.
     await load.run({ name: "complete flows to warm up", call: { kind: "flow", callers: CALLERS }, ...saturation });
   }
   // Complete flows: SendOtp, the provider request, its signed receipt, and the DELIVERED event on a WatchDelivery stream.
-  const flows = await withCpu(() => load.run({ name: "complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", call: { kind: "flow", callers: CALLERS }, ...saturation }));
+  const flows = await measure(() => withCpu(() => load.run({ name: "complete flow: SendOtp → provider → receipt → DELIVERED on WatchDelivery", call: { kind: "flow", callers: CALLERS }, ...saturation })));
   results.push(flows);
   // At saturation a flow's latency is mostly queueing; at half the rate it is the path's own: two trips through the outbox and NATS.
   const flowRate = Math.max(1, Math.round(flows.perSecond / 2));
-  results.push(await withCpu(() => load.run({ name: `complete flow, fixed rate ${flowRate}/s (50 % of saturation)`, call: { kind: "flow", callers: CALLERS }, ...fixedRate(flowRate) })));
+  results.push(await measure(() => withCpu(() => load.run({ name: `complete flow, fixed rate ${flowRate}/s (50 % of saturation)`, call: { kind: "flow", callers: CALLERS }, ...fixedRate(flowRate) }))));
 }
 
 /**
@@ -277,7 +287,7 @@ async function schedulerSection({ databaseUrl, otp, nextPhone, results }: Bench)
  * from the CancelOtp call to its CANCELED event on the stream (an upper bound
  * of event-to-client: it includes the cancel's own call and transaction).
  */
-async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: Bench): Promise<void> {
+async function streamsSection({ databaseUrl, measure, otp, nextPhone, results, serve }: Bench): Promise<void> {
   const template = await otp[0]!.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(0) });
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -342,11 +352,15 @@ async function streamsSection({ databaseUrl, otp, nextPhone, results, serve }: B
   const rssWith = rssMb(serve.pid);
   // Well under CancelOtp's saturation on this box, so the figure is the event's way to the client, not a queue.
   const rate = CANCELS_PER_SECOND;
-  const cancels = await withCpu(() => atRate(`CancelOtp at ${rate}/s to ${STREAMS} streams`, rate, STREAMS / rate, (i) => {
-    const verificationId = `vrf_watch_${i + 1}`;
-    canceledAt.set(verificationId, performance.now());
-    return otp[i % CONNECTIONS]!.cancelOtp({ verificationId }, { headers: headersOf(0) });
-  }));
+  const cancels = await measure(() =>
+    withCpu(() =>
+      atRate(`CancelOtp at ${rate}/s to ${STREAMS} streams`, rate, STREAMS / rate, (i) => {
+        const verificationId = `vrf_watch_${i + 1}`;
+        canceledAt.set(verificationId, performance.now());
+        return otp[i % CONNECTIONS]!.cancelOtp({ verificationId }, { headers: headersOf(0) });
+      }),
+    ),
+  );
   await Promise.all(streams);
   results.push({
     name: `${STREAMS} WatchDelivery streams on one serve (all opened in ${openSeconds} s): CancelOtp call → CANCELED on the stream; serve RSS ${rssBefore} MB → ${rssWith} MB with the streams open`,
