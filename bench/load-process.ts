@@ -6,10 +6,11 @@
  * bench's SMS peer, OTLP sink and bookkeeping: the latencies it reports are
  * the client's and the service's, not a neighbour's stall.
  */
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { DeliveryEventKind } from "../gen/otp/v1/common_pb.js";
 import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
-import { atRate, clients, saturate, type LoadResult } from "./load.js";
+import { atRate, clients, percentiles, saturate, type LoadResult } from "./load.js";
 import type { Call, LoadReply, LoadRequest, Measure } from "./load-protocol.js";
 
 const port = Number(process.env.LOAD_GRPC_PORT);
@@ -27,6 +28,12 @@ let phone = 0;
 // 7,919 is prime to 10^7: consecutive sends fall in different ranges, so the number-range window is not one hot row.
 const nextPhone = () => `${phonePrefix}${String((++phone * 7_919) % 10_000_000).padStart(7, "0")}`;
 let nextVerify = 0;
+/**
+ * Each complete flow of the current measure: ms from its SendOtp call to the
+ * provider's answer, which the worker records as the attempt's ATTEMPT_SUBMITTED
+ * (its time is the server's clock, the same as this process's on one box).
+ */
+let toProvider: number[] = [];
 
 /** One call of `call`'s kind; `index` is the caller slot (saturation) or the call's number (fixed rate). */
 function callOf(call: Call): (index: number) => Promise<unknown> {
@@ -59,20 +66,26 @@ function callOf(call: Call): (index: number) => Promise<unknown> {
       return async (i) => {
         const client = otp[i % connections]!;
         const caller = i % call.callers;
+        const calledAt = Date.now();
         const reply = await client.sendOtp({ destination: { phone: nextPhone() } }, { headers: headersOf(caller) });
         for await (const message of client.watchDelivery({ verificationId: reply.verificationId }, { headers: headersOf(caller), timeoutMs: 30_000 })) {
-          if (message.event?.kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
+          const { kind, occurredAt } = message.event ?? {};
+          if (kind === DeliveryEventKind.ATTEMPT_SUBMITTED && occurredAt) toProvider.push(timestampDate(occurredAt).getTime() - calledAt);
+          if (kind === DeliveryEventKind.ATTEMPT_DELIVERED) return;
         }
         throw new Error(`stream of ${reply.verificationId} ended without DELIVERED`);
       };
   }
 }
 
-function run(measure: Measure): Promise<LoadResult> {
+async function run(measure: Measure): Promise<LoadResult> {
   const call = callOf(measure.call);
-  return measure.mode === "saturate"
+  toProvider = [];
+  const result = await (measure.mode === "saturate"
     ? saturate(measure.name, measure.seconds, measure.concurrency, call)
-    : atRate(measure.name, measure.rate, measure.seconds, call);
+    : atRate(measure.name, measure.rate, measure.seconds, call));
+  // At a fixed rate each call starts when due; at saturation a flow's time is mostly its wait for a slot.
+  return measure.call.kind === "flow" && measure.mode === "rate" ? { toProvider: percentiles(toProvider), ...result } : result;
 }
 
 process.on("message", (request: LoadRequest) => {

@@ -15,6 +15,8 @@ export interface LoadResult {
   readonly calls?: number;
   /** CPU ms per call, by process group (bench/cpu.ts), where measured. */
   readonly cpuMsPerCall?: Record<string, number>;
+  /** Complete flows at a fixed rate: from SendOtp's call to the provider's answer (the time of the attempt's ATTEMPT_SUBMITTED event). */
+  readonly toProvider?: { readonly p50Ms: number; readonly p99Ms: number };
 }
 
 /**
