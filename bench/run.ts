@@ -191,7 +191,7 @@ interface Bench {
   readonly options: Parameters<typeof startWorkerProcess>[0];
   /** The load generator's process: every measure of a rate and its latencies. */
   readonly load: LoadGenerator;
-  /** Runs a measure once the writes before it are out (bench/settle.ts): every reported measure goes through it. */
+  /** Runs a measure once the writes before it are out (bench/settle.ts): every measure here goes through it (PlanCopies settles its own). */
   readonly measure: (run: () => Promise<LoadResult>) => Promise<LoadResult>;
   /** This process's own clients, for single calls. */
   readonly otp: ReturnType<typeof clients<typeof OtpService>>;
