@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 
 /** CPU time (ms, user + system) used so far by each group of processes on this box. */
 export type CpuSample = ReadonlyMap<string, number>;
@@ -75,4 +76,15 @@ export function cpuPerCall(before: CpuSample, after: CpuSample, calls: number): 
   const perCall: Record<string, number> = {};
   for (const group of [...CPU_GROUPS, ...BOX_FIGURES]) perCall[group] = Math.round((100 * ((after.get(group) ?? 0) - (before.get(group) ?? 0))) / Math.max(1, calls)) / 100;
   return perCall;
+}
+
+/**
+ * How busy the box was between two samples `elapsedMs` apart: its busy CPU
+ * (the kernel's count) over all its cores could give, in percent. Latency at
+ * a fixed rate follows it more than the rate: a call waits for a core at
+ * every process it crosses.
+ */
+export function boxBusyPercent(before: CpuSample, after: CpuSample, elapsedMs: number): number {
+  const busyMs = (after.get("box busy") ?? 0) - (before.get("box busy") ?? 0);
+  return Math.round((100 * busyMs) / (Math.max(1, elapsedMs) * availableParallelism()));
 }

@@ -1,7 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cpuPerCall, sampleCpu } from "./cpu.js";
+import { boxBusyPercent, cpuPerCall, sampleCpu } from "./cpu.js";
 import { grpcJsClient } from "./grpc-js-client.js";
 
 /** What one load run measured. */
@@ -15,6 +15,8 @@ export interface LoadResult {
   readonly calls?: number;
   /** CPU ms per call, by process group (bench/cpu.ts), where measured. */
   readonly cpuMsPerCall?: Record<string, number>;
+  /** The box's busy share of its cores over the measure (warm-up included), where measured with the CPU. */
+  readonly boxBusyPercent?: number;
   /** Complete flows at a fixed rate: from SendOtp's call to the provider's answer (the time of the attempt's ATTEMPT_SUBMITTED event). */
   readonly toProvider?: { readonly p50Ms: number; readonly p99Ms: number };
 }
@@ -93,9 +95,11 @@ function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
-/** Runs a load measure and adds the CPU each process group spent per call meanwhile. */
+/** Runs a load measure and adds the CPU each process group spent per call meanwhile, and how busy the box was. */
 export async function withCpu(measure: () => Promise<LoadResult>): Promise<LoadResult> {
   const before = sampleCpu();
+  const startedAt = performance.now();
   const result = await measure();
-  return { ...result, cpuMsPerCall: cpuPerCall(before, sampleCpu(), result.calls ?? 0) };
+  const after = sampleCpu();
+  return { ...result, cpuMsPerCall: cpuPerCall(before, after, result.calls ?? 0), boxBusyPercent: boxBusyPercent(before, after, performance.now() - startedAt) };
 }
